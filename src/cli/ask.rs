@@ -1,0 +1,130 @@
+//! `articlebot ask`: one question answered as a person reads it, or (with `--json`) one JSON
+//! object per question for scripts and the evaluation scorer.
+
+use std::io::{self, BufRead, Write};
+
+use clap::Args;
+use serde::Serialize;
+
+use super::{load_matcher, Failure, KnowledgeArg};
+use crate::matching::{Decision, Intent, Matcher};
+
+#[derive(Args, Debug)]
+pub struct AskArgs {
+    /// The question; without it, questions are read from stdin, one per line
+    question: Vec<String>,
+    /// Print one JSON object per question
+    #[arg(long)]
+    json: bool,
+    /// Results per question
+    #[arg(long, default_value_t = 3)]
+    top: usize,
+    /// Add the matcher's features to JSON output
+    #[arg(long)]
+    explain: bool,
+    #[command(flatten)]
+    knowledge: KnowledgeArg,
+}
+
+#[derive(Serialize)]
+struct JsonResult<'a> {
+    id: &'a str,
+    title: &'a str,
+    section: Option<usize>,
+    heading: Option<&'a str>,
+    text: &'a str,
+    score: f32,
+    url: Option<String>,
+}
+
+#[derive(Serialize)]
+struct JsonAnswer<'a> {
+    query: &'a str,
+    answered: bool,
+    intent: Intent,
+    confidence: f32,
+    results: Vec<JsonResult<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explain: Option<String>,
+}
+
+fn round(x: f32) -> f32 {
+    (x * 10000.0).round() / 10000.0
+}
+
+fn json_line(m: &Matcher, query: &str, d: &Decision, explain: bool) -> String {
+    let results = d
+        .hits
+        .iter()
+        .map(|h| {
+            let a = m.article(h);
+            JsonResult {
+                id: &a.id,
+                title: &a.title,
+                section: h.section.map(|s| s + 1),
+                heading: h.section.and_then(|s| a.sections.get(s)).and_then(|s| s.heading.as_deref()),
+                text: m.hit_text(h),
+                score: round(h.score),
+                url: m.kb().url_of(h.article),
+            }
+        })
+        .collect();
+    let out = JsonAnswer {
+        query,
+        answered: d.answered(),
+        intent: d.intent,
+        confidence: round(d.confidence),
+        results,
+        explain: explain.then(|| format!("{:?}", d.features)),
+    };
+    serde_json::to_string(&out).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+pub fn run(args: AskArgs) -> Result<(), Failure> {
+    let matcher = load_matcher(&args.knowledge.dir)?;
+    let top = args.top.clamp(1, 50);
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let io_err = |e: io::Error| Failure::usage(format!("cannot write output: {e}"));
+    if args.question.is_empty() {
+        let stdin = io::stdin();
+        for line in stdin.lock().lines() {
+            let line = line.map_err(|e| Failure::usage(format!("cannot read stdin: {e}")))?;
+            let d = matcher.decide(&line, top);
+            if args.json {
+                writeln!(out, "{}", json_line(&matcher, &line, &d, args.explain)).map_err(io_err)?;
+            } else {
+                writeln!(out, "{}\n", human(&matcher, &d)).map_err(io_err)?;
+            }
+            out.flush().map_err(io_err)?;
+        }
+        return Ok(());
+    }
+    let q = args.question.join(" ");
+    let d = matcher.decide(&q, top);
+    if args.json {
+        writeln!(out, "{}", json_line(&matcher, &q, &d, args.explain)).map_err(io_err)?;
+    } else {
+        writeln!(out, "{}", human(&matcher, &d)).map_err(io_err)?;
+    }
+    Ok(())
+}
+
+fn human(m: &Matcher, d: &Decision) -> String {
+    match (d.intent, d.hits.first()) {
+        (Intent::Answer, Some(h)) => {
+            let a = m.article(h);
+            let snip = m.snippet(h, &d.terms, 600);
+            format!("{}\n\n{}", a.title, snip.render("*", "*", |t| t.to_string()))
+        }
+        (Intent::Suggest, _) => {
+            let mut s = String::from("Did you mean:");
+            for (i, h) in d.hits.iter().enumerate() {
+                s.push_str(&format!("\n  {}. {}", i + 1, m.article(h).title));
+            }
+            s
+        }
+        (Intent::Smalltalk, _) => format!("Hello! I am {}.", m.kb().site.bot_name),
+        _ => "Sorry, I don't know that one.".into(),
+    }
+}

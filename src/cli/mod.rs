@@ -1,0 +1,94 @@
+//! The `articlebot` command line: ask, check, import. Each subcommand takes the knowledge dir as
+//! `--knowledge DIR` (else `ARTICLEBOT_KNOWLEDGE`, else `./knowledge`). Errors are one clear line
+//! on stderr and a non-zero exit code.
+
+mod ask;
+mod check;
+mod import;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::knowledge::{self, LoadError};
+use crate::matching::Matcher;
+
+#[derive(Parser, Debug)]
+#[command(name = "articlebot", version, about = "Answers questions from a knowledge base of articles")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Answer a question (or one question per stdin line with --json)
+    Ask(ask::AskArgs),
+    /// Validate a knowledge dir; exits non-zero on errors
+    Check(check::CheckArgs),
+    /// Turn article pages (.txt, .md) into knowledge files
+    Import(import::ImportArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct KnowledgeArg {
+    /// Knowledge dir
+    #[arg(long = "knowledge", env = "ARTICLEBOT_KNOWLEDGE", default_value = "knowledge", value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+/// Exit codes: 1 for a failed check or import, 2 for a usage or environment error.
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+/// A command's failure: printed as one `error:` line (plus detail lines) with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure { code: EXIT_USAGE, message: message.into() }
+    }
+}
+
+impl From<LoadError> for Failure {
+    fn from(e: LoadError) -> Self {
+        Failure { code: EXIT_USAGE, message: e.to_string() }
+    }
+}
+
+/// Loads and indexes the knowledge base, printing warnings to stderr.
+pub fn load_matcher(dir: &std::path::Path) -> Result<Matcher, Failure> {
+    let loaded = knowledge::load(dir)?;
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(Matcher::new(loaded.kb))
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Ask(a) => ask::run(a),
+        Command::Check(a) => check::run(a),
+        Command::Import(a) => import::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}

@@ -1,0 +1,478 @@
+//! Turning article pages into knowledge files. Every title becomes an entry with a stable id; a
+//! title known only from a link (Recommend, `<<:`, `>>:`) becomes a stub; importing a stub's full
+//! page later replaces it, and importing the same pages again changes nothing.
+//!
+//! `Catalog` is the merge both `import` (which writes the result) and the loader (which reads
+//! raw pages dropped into a knowledge dir) use, so the two cannot disagree.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::format::{self, ArticleFile, FileSection, FrontMatter};
+use super::page::{self, Page, PageFormat};
+use super::site::SiteConfig;
+use super::slug::{key_slug, slugify};
+use super::Diagnostic;
+
+/// Largest file read as a page or knowledge file; an article is never this long, so a bigger
+/// file is a mistake (a dump, a binary) and reading it would only waste memory.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Where an entry came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// A knowledge file, with its parsed form for line numbers.
+    File(Box<ArticleFile>),
+    /// A page (its full article) or a link on a page (a stub).
+    Page,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub front: FrontMatter,
+    pub sections: Vec<FileSection>,
+    pub source: PathBuf,
+    pub line: Option<usize>,
+    pub origin: Origin,
+}
+
+impl Entry {
+    pub fn is_stub(&self) -> bool {
+        self.front.stub
+    }
+
+    /// The line of a front matter field or value, when the entry has a file.
+    pub fn line_of(&self, needle: &str) -> Option<usize> {
+        match &self.origin {
+            Origin::File(f) => Some(f.line_of(needle)),
+            Origin::Page => self.line,
+        }
+    }
+}
+
+/// What to do when a page's full article meets another full article with its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnFullConflict {
+    /// Import: the page is newer; its content replaces the article's, hand-added fields stay.
+    Replace,
+    /// Load: two sources for one article is an error the owner must resolve.
+    Error,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Catalog {
+    pub entries: Vec<Entry>,
+    by_id: HashMap<String, usize>,
+    /// Folded title → id, so a title always maps to the id it got first.
+    id_by_title: HashMap<String, String>,
+    /// Id → folded title, for every id handed out (with or without an entry yet).
+    title_by_id: HashMap<String, String>,
+}
+
+fn fold_title(t: &str) -> String {
+    t.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+        .replace(['\u{2019}', '\u{2018}'], "'")
+        .replace(['\u{201c}', '\u{201d}'], "\"")
+}
+
+impl Catalog {
+    #[cfg(test)]
+    pub fn get(&self, id: &str) -> Option<&Entry> {
+        self.by_id.get(id).map(|&i| &self.entries[i])
+    }
+
+    /// Adds a knowledge file. Two files with one id is always an error: each file is one article.
+    pub fn add_file(&mut self, file: ArticleFile, path: &Path) -> Result<(), Diagnostic> {
+        let id = file.front.id.clone();
+        if let Some(&i) = self.by_id.get(&id) {
+            let other = &self.entries[i];
+            return Err(Diagnostic::new(
+                path,
+                Some(file.line_of("id")),
+                format!(
+                    "duplicate id `{id}`: {} already defines it; give one of them another id",
+                    other.source.display()
+                ),
+            ));
+        }
+        let folded = fold_title(&file.front.title);
+        self.title_by_id.entry(id.clone()).or_insert_with(|| folded.clone());
+        self.id_by_title.entry(folded).or_insert_with(|| id.clone());
+        self.by_id.insert(id, self.entries.len());
+        self.entries.push(Entry {
+            front: file.front.clone(),
+            sections: file.sections.clone(),
+            source: path.to_path_buf(),
+            line: None,
+            origin: Origin::File(Box::new(file)),
+        });
+        Ok(())
+    }
+
+    /// The id for a title: the one it already has, else its slug, else (when the slug belongs to a
+    /// different title) the slug with the title's key, which is stable across runs.
+    pub fn id_for_title(&mut self, title: &str) -> String {
+        let folded = fold_title(title);
+        if let Some(id) = self.id_by_title.get(&folded) {
+            return id.clone();
+        }
+        let slug = slugify(title);
+        let id = match self.title_by_id.get(&slug) {
+            Some(other) if *other != folded => format!("{slug}-{}", key_slug(title)),
+            _ => slug,
+        };
+        self.id_by_title.insert(folded.clone(), id.clone());
+        self.title_by_id.entry(id.clone()).or_insert(folded);
+        id
+    }
+
+    /// Adds a page: its full article plus a stub for every page it links to that is not known yet.
+    pub fn add_page(&mut self, page: &Page, path: &Path, on_conflict: OnFullConflict) -> Result<(), Diagnostic> {
+        let id = self.id_for_title(&page.title);
+        let mut related = Vec::new();
+        for t in &page.recommend {
+            let rid = self.add_stub(&t.title, t.teaser.as_deref(), t.url.as_deref(), path);
+            if rid != id && !related.contains(&rid) {
+                related.push(rid);
+            }
+        }
+        let prev = page.prev.as_ref().map(|t| self.add_stub(t, None, None, path)).filter(|p| *p != id);
+        let next = page.next.as_ref().map(|t| self.add_stub(t, None, None, path)).filter(|n| *n != id);
+        let sections: Vec<FileSection> = page
+            .sections
+            .iter()
+            .map(|s| FileSection { heading: s.heading.clone(), body: s.body.clone(), line: s.line })
+            .collect();
+        let mut front = FrontMatter {
+            id: id.clone(),
+            title: page.title.clone(),
+            url: page.url.clone(),
+            related,
+            prev,
+            next,
+            ..Default::default()
+        };
+        match self.by_id.get(&id).copied() {
+            None => {
+                self.by_id.insert(id, self.entries.len());
+                self.entries.push(Entry { front, sections, source: path.to_path_buf(), line: Some(page.title_line), origin: Origin::Page });
+            }
+            Some(i) => {
+                let existing = &mut self.entries[i];
+                if !existing.is_stub() && on_conflict == OnFullConflict::Error {
+                    return Err(Diagnostic::new(
+                        path,
+                        Some(page.title_line),
+                        format!(
+                            "duplicate article `{id}`: {} already has this title; remove one of them",
+                            existing.source.display()
+                        ),
+                    ));
+                }
+                // Fields the page cannot carry were added by hand: keep them.
+                front.questions = std::mem::take(&mut existing.front.questions);
+                front.keywords = std::mem::take(&mut existing.front.keywords);
+                if front.url.is_none() {
+                    front.url = existing.front.url.take();
+                }
+                existing.front = front;
+                existing.sections = sections;
+                existing.line = Some(page.title_line);
+                if matches!(existing.origin, Origin::Page) {
+                    existing.source = path.to_path_buf();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn add_stub(&mut self, title: &str, teaser: Option<&str>, url: Option<&str>, path: &Path) -> String {
+        let id = self.id_for_title(title);
+        match self.by_id.get(&id).copied() {
+            Some(i) => {
+                let e = &mut self.entries[i];
+                if e.is_stub() {
+                    if e.front.teaser.is_none() {
+                        e.front.teaser = teaser.map(str::to_string);
+                    }
+                    if e.front.url.is_none() {
+                        e.front.url = url.map(str::to_string);
+                    }
+                }
+            }
+            None => {
+                self.by_id.insert(id.clone(), self.entries.len());
+                self.entries.push(Entry {
+                    front: FrontMatter {
+                        id: id.clone(),
+                        title: title.to_string(),
+                        url: url.map(str::to_string),
+                        stub: true,
+                        teaser: teaser.map(str::to_string),
+                        ..Default::default()
+                    },
+                    sections: Vec::new(),
+                    source: path.to_path_buf(),
+                    line: None,
+                    origin: Origin::Page,
+                });
+            }
+        }
+        id
+    }
+}
+
+/// A file read as text, or why it could not be.
+pub(crate) fn read_text(path: &Path) -> Result<String, Diagnostic> {
+    let meta = fs::metadata(path).map_err(|e| Diagnostic::new(path, None, format!("cannot read: {e}")))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(Diagnostic::new(
+            path,
+            None,
+            format!(
+                "file is too large ({} bytes, the limit is {MAX_FILE_BYTES}): split the article into several files",
+                meta.len()
+            ),
+        ));
+    }
+    let bytes = fs::read(path).map_err(|e| Diagnostic::new(path, None, format!("cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        Diagnostic::new(
+            path,
+            Some(line),
+            format!("invalid UTF-8 at byte {at}: save the file as UTF-8"),
+        )
+    })
+}
+
+pub(crate) fn page_format(path: &Path) -> Option<PageFormat> {
+    match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+        "txt" => Some(PageFormat::Text),
+        "md" | "markdown" => Some(PageFormat::Markdown),
+        _ => None,
+    }
+}
+
+/// Files under `path` (or `path` itself) that can hold pages, sorted, hidden entries skipped.
+pub(crate) fn page_files(path: &Path, out: &mut Vec<PathBuf>, depth: usize) -> io::Result<()> {
+    let meta = fs::metadata(path)?;
+    if meta.is_file() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    if depth > 16 {
+        return Ok(());
+    }
+    let mut children: Vec<PathBuf> = fs::read_dir(path)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    children.sort();
+    for c in children {
+        let hidden = c.file_name().and_then(|n| n.to_str()).is_none_or(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        let ft = fs::symlink_metadata(&c)?.file_type();
+        if ft.is_dir() {
+            page_files(&c, out, depth + 1)?;
+        } else if ft.is_file() && page_format(&c).is_some() {
+            out.push(c);
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ImportReport {
+    pub pages: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub stubs: usize,
+    /// Pages that could not be imported; the rest were.
+    pub errors: Vec<Diagnostic>,
+}
+
+/// Imports pages (files or dirs) into the knowledge dir `out`, creating it if needed.
+/// Fails without writing anything when `out` holds knowledge files that do not parse.
+pub fn import(inputs: &[PathBuf], out: &Path) -> Result<ImportReport, Vec<Diagnostic>> {
+    let articles_dir = out.join("articles");
+    let mut catalog = Catalog::default();
+    let mut existing_text: HashMap<String, (PathBuf, String)> = HashMap::new();
+    let mut errors = Vec::new();
+    if out.exists() {
+        let mut files = Vec::new();
+        page_files(out, &mut files, 0).map_err(|e| vec![Diagnostic::new(out, None, format!("cannot read: {e}"))])?;
+        for f in files {
+            let text = match read_text(&f) {
+                Ok(t) => t,
+                Err(d) => {
+                    errors.push(d);
+                    continue;
+                }
+            };
+            if !format::has_front_matter(&text) {
+                continue;
+            }
+            match format::parse_article_file(&text) {
+                Ok(af) => {
+                    let id = af.front.id.clone();
+                    if let Err(d) = catalog.add_file(af, &f) {
+                        errors.push(d);
+                    }
+                    existing_text.insert(id, (f, text));
+                }
+                Err(e) => errors.push(Diagnostic::new(&f, Some(e.line), e.message)),
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    let mut report = ImportReport::default();
+    let mut files = Vec::new();
+    for input in inputs {
+        if let Err(e) = page_files(input, &mut files, 0) {
+            report.errors.push(Diagnostic::new(input, None, format!("cannot read: {e}")));
+        }
+    }
+    for f in files {
+        // Importing a knowledge dir into itself must not re-read its own output as pages.
+        if f.starts_with(out) && out.exists() {
+            continue;
+        }
+        let Some(fmt) = page_format(&f) else {
+            report.errors.push(Diagnostic::new(&f, None, "not a page: pages are .txt or .md files"));
+            continue;
+        };
+        let text = match read_text(&f) {
+            Ok(t) => t,
+            Err(d) => {
+                report.errors.push(d);
+                continue;
+            }
+        };
+        if format::has_front_matter(&text) {
+            report.errors.push(Diagnostic::new(&f, Some(1), "already a knowledge file: copy it into the knowledge dir instead"));
+            continue;
+        }
+        match page::parse_page(&text, fmt) {
+            Ok(p) => {
+                if let Err(d) = catalog.add_page(&p, &f, OnFullConflict::Replace) {
+                    report.errors.push(d);
+                } else {
+                    report.pages += 1;
+                }
+            }
+            Err(e) => report.errors.push(Diagnostic::new(&f, Some(e.line), e.message)),
+        }
+    }
+
+    let io_err = |p: &Path, e: io::Error| vec![Diagnostic::new(p, None, format!("cannot write: {e}"))];
+    fs::create_dir_all(&articles_dir).map_err(|e| io_err(&articles_dir, e))?;
+    for entry in &catalog.entries {
+        let text = format::write_article_file(&entry.front, &entry.sections);
+        let (path, old) = match existing_text.get(&entry.front.id) {
+            Some((p, old)) => (p.clone(), Some(old)),
+            None => (articles_dir.join(format!("{}.md", entry.front.id)), None),
+        };
+        if entry.is_stub() {
+            report.stubs += 1;
+        }
+        match old {
+            Some(old) if *old == text => report.unchanged += 1,
+            _ => {
+                write_atomically(&path, &text).map_err(|e| io_err(&path, e))?;
+                if old.is_some() {
+                    report.updated += 1;
+                } else {
+                    report.created += 1;
+                }
+            }
+        }
+    }
+    for (name, template) in [("site.toml", SiteConfig::template()), ("synonyms.txt", SYNONYMS_TEMPLATE.to_string())] {
+        let p = out.join(name);
+        if !p.exists() {
+            write_atomically(&p, &template).map_err(|e| io_err(&p, e))?;
+        }
+    }
+    Ok(report)
+}
+
+const SYNONYMS_TEMPLATE: &str = "\
+# Synonyms: one group per line, words or phrases that mean the same to your readers.
+# Separate them with `=` (or commas). Matching folds case, accents and word endings.
+# jog = run
+# hurt = pain = ache
+";
+
+/// Writes through a temporary file and a rename, so a crash never leaves half a file.
+pub(crate) fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.tmp"));
+    fs::write(&tmp, text)?;
+    fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(title: &str, recommend: &[&str], next: Option<&str>) -> Page {
+        Page {
+            title: title.into(),
+            title_line: 1,
+            sections: vec![page::PageSection { heading: None, body: format!("About {title}."), line: 3 }],
+            next: next.map(str::to_string),
+            recommend: recommend
+                .iter()
+                .map(|t| page::Topic { title: t.to_string(), teaser: Some(format!("{t} teaser...")), url: None })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn links_become_stubs_and_full_pages_replace_them() {
+        let mut c = Catalog::default();
+        c.add_page(&page("Alpha", &["Beta", "Gamma"], Some("Delta")), Path::new("a.txt"), OnFullConflict::Error).unwrap();
+        assert_eq!(c.entries.len(), 4);
+        assert!(c.get("beta").unwrap().is_stub());
+        assert_eq!(c.get("alpha").unwrap().front.related, vec!["beta", "gamma"]);
+        assert_eq!(c.get("alpha").unwrap().front.next.as_deref(), Some("delta"));
+        c.add_page(&page("Beta", &["Alpha"], None), Path::new("b.txt"), OnFullConflict::Error).unwrap();
+        assert_eq!(c.entries.len(), 4);
+        assert!(!c.get("beta").unwrap().is_stub());
+        assert!(!c.get("alpha").unwrap().is_stub(), "a link to a full article must not make it a stub");
+        let err = c.add_page(&page("Alpha", &[], None), Path::new("c.txt"), OnFullConflict::Error).unwrap_err();
+        assert!(err.message.contains("duplicate"), "{err}");
+    }
+
+    #[test]
+    fn colliding_slugs_get_distinct_stable_ids() {
+        let mut c = Catalog::default();
+        let a = c.id_for_title("C++");
+        let b = c.id_for_title("C#");
+        assert_ne!(a, b);
+        assert_eq!(c.id_for_title("c++"), a);
+        assert!(super::super::slug::is_valid_id(&b), "{b}");
+    }
+
+    #[test]
+    fn self_links_are_dropped() {
+        let mut c = Catalog::default();
+        c.add_page(&page("Alpha", &["Alpha", "Beta", "Beta"], Some("Alpha")), Path::new("a.txt"), OnFullConflict::Error).unwrap();
+        let a = c.get("alpha").unwrap();
+        assert_eq!(a.front.related, vec!["beta"]);
+        assert_eq!(a.front.next, None);
+    }
+}

@@ -1,0 +1,293 @@
+//! Reading a knowledge dir: `site.toml`, `synonyms.txt`, and every `.md`/`.txt` file below it —
+//! knowledge files (with `+++` front matter) as they are, raw pages through the import merge.
+//! All problems are collected, each with file, line and what to change; loading never panics.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::format::{self, FileSection};
+use super::import::{self, Catalog, Entry, OnFullConflict};
+use super::page;
+use super::site::SiteConfig;
+use super::slug::{is_valid_id, short_key};
+use super::synonyms::{parse_synonyms, Synonyms};
+use super::{plain_text, Article, ArticleIdx, Diagnostic, KnowledgeBase, Section};
+
+/// Files at the top of a knowledge dir that are configuration or documentation, not articles.
+const RESERVED: &[&str] = &["site.toml", "synonyms.txt", "readme.md", "readme.txt"];
+
+/// A loaded knowledge base and what the owner should look at but need not fix.
+#[derive(Debug)]
+pub struct Loaded {
+    pub kb: KnowledgeBase,
+    pub warnings: Vec<Diagnostic>,
+    pub files: usize,
+}
+
+#[derive(Debug)]
+pub enum LoadError {
+    /// The dir itself is missing or unreadable.
+    Unreadable { dir: PathBuf, reason: String },
+    /// The dir was read and has errors; nothing was loaded.
+    Invalid { errors: Vec<Diagnostic>, warnings: Vec<Diagnostic> },
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Unreadable { dir, reason } => write!(f, "knowledge dir {}: {reason}", dir.display()),
+            LoadError::Invalid { errors, .. } => {
+                write!(f, "knowledge has {} error{}", errors.len(), if errors.len() == 1 { "" } else { "s" })?;
+                for e in errors {
+                    write!(f, "\n{e}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+pub fn load(dir: &Path) -> Result<Loaded, LoadError> {
+    let unreadable = |reason: String| LoadError::Unreadable { dir: dir.to_path_buf(), reason };
+    match fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(unreadable("is not a directory".into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(unreadable("does not exist (create it with `articlebot import PAGES --out DIR`)".into()))
+        }
+        Err(e) => return Err(unreadable(format!("cannot be read: {e}"))),
+    }
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+
+    let site = load_site(&dir.join("site.toml"), &mut errors);
+    let synonyms = load_synonyms(&dir.join("synonyms.txt"), &mut errors, &mut warnings);
+
+    let mut files = Vec::new();
+    import::page_files(dir, &mut files, 0).map_err(|e| unreadable(format!("cannot be read: {e}")))?;
+    files.retain(|f| {
+        let top = f.parent() == Some(dir);
+        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("").to_ascii_lowercase();
+        !(top && RESERVED.contains(&name.as_str()))
+    });
+
+    let mut catalog = Catalog::default();
+    let mut pages = Vec::new();
+    for f in &files {
+        let text = match import::read_text(f) {
+            Ok(t) => t,
+            Err(d) => {
+                errors.push(d);
+                continue;
+            }
+        };
+        if format::has_front_matter(&text) {
+            match format::parse_article_file(&text) {
+                Ok(af) => {
+                    if !is_valid_id(&af.front.id) {
+                        errors.push(Diagnostic::new(
+                            f,
+                            Some(af.line_of("id")),
+                            format!(
+                                "id `{}` is not valid: use lower-case letters, digits and `-` only (like `{}`)",
+                                af.front.id,
+                                super::slug::slugify(&af.front.title)
+                            ),
+                        ));
+                        continue;
+                    }
+                    if let Err(d) = catalog.add_file(af, f) {
+                        errors.push(d);
+                    }
+                }
+                Err(e) => errors.push(Diagnostic::new(f, Some(e.line), e.message)),
+            }
+        } else if let Some(fmt) = import::page_format(f) {
+            match page::parse_page(&text, fmt) {
+                Ok(p) => pages.push((p, f.clone())),
+                Err(e) => errors.push(Diagnostic::new(f, Some(e.line), e.message)),
+            }
+        }
+    }
+    // Pages after all files, so a page's full article replaces a stub file but not the reverse.
+    for (p, f) in &pages {
+        if let Err(d) = catalog.add_page(p, f, OnFullConflict::Error) {
+            errors.push(d);
+        }
+    }
+
+    let articles = build_articles(&catalog, &mut errors, &mut warnings);
+    if articles.is_empty() && errors.is_empty() {
+        errors.push(Diagnostic::new(
+            dir,
+            None,
+            "no articles found: add .md knowledge files or pages (.txt/.md), or run `articlebot import`",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(LoadError::Invalid { errors, warnings });
+    }
+    Ok(Loaded { kb: KnowledgeBase::new(site, synonyms, articles), warnings, files: files.len() })
+}
+
+fn load_site(path: &Path, errors: &mut Vec<Diagnostic>) -> SiteConfig {
+    if !path.exists() {
+        return SiteConfig::default();
+    }
+    let text = match import::read_text(path) {
+        Ok(t) => t,
+        Err(d) => {
+            errors.push(d);
+            return SiteConfig::default();
+        }
+    };
+    match toml::from_str::<SiteConfig>(&text) {
+        Ok(site) => {
+            for p in site.problems() {
+                let field = p.split(['`', ' ', '=']).find(|w| !w.is_empty()).unwrap_or("");
+                let line = text.lines().position(|l| l.contains(field)).map(|i| i + 1);
+                errors.push(Diagnostic::new(path, line, p));
+            }
+            site
+        }
+        Err(e) => {
+            let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            errors.push(Diagnostic::new(path, line, format!("bad site config: {}", e.message())));
+            SiteConfig::default()
+        }
+    }
+}
+
+fn load_synonyms(path: &Path, errors: &mut Vec<Diagnostic>, warnings: &mut Vec<Diagnostic>) -> Synonyms {
+    if !path.exists() {
+        return Synonyms::default();
+    }
+    match import::read_text(path) {
+        Ok(text) => {
+            let (syn, issues) = parse_synonyms(&text);
+            warnings.extend(issues.into_iter().map(|i| Diagnostic::new(path, Some(i.line), i.message)));
+            syn
+        }
+        Err(d) => {
+            errors.push(d);
+            Synonyms::default()
+        }
+    }
+}
+
+/// Closest known id, for "did you mean" in a dangling-reference message.
+fn closest_id<'a>(id: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .map(|k| (strsim::levenshtein(id, k), k))
+        .filter(|(d, k)| *d <= (k.len() / 3).max(2))
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn build_articles(catalog: &Catalog, errors: &mut Vec<Diagnostic>, warnings: &mut Vec<Diagnostic>) -> Vec<Article> {
+    let mut entries: Vec<&Entry> = catalog.entries.iter().collect();
+    entries.sort_by(|a, b| a.front.id.cmp(&b.front.id));
+    let index_of = |id: &str| entries.binary_search_by(|e| e.front.id.as_str().cmp(id)).ok();
+    let ids = || entries.iter().map(|e| e.front.id.as_str());
+
+    let mut keys = std::collections::HashMap::new();
+    let mut articles = Vec::with_capacity(entries.len());
+    for e in &entries {
+        let f = &e.front;
+        let at = |needle: &str| e.line_of(needle);
+        if f.title.trim().is_empty() {
+            errors.push(Diagnostic::new(&e.source, at("title"), "empty title: give the article a title"));
+        }
+        if !e.is_stub() && e.sections.is_empty() {
+            errors.push(Diagnostic::new(
+                &e.source,
+                at("id"),
+                "empty body: write at least one paragraph after the front matter, or mark it `stub = true` with a teaser",
+            ));
+        }
+        if e.is_stub() && !e.sections.is_empty() {
+            warnings.push(Diagnostic::new(
+                &e.source,
+                at("stub"),
+                "`stub = true` but the file has a body: the body is used; remove `stub = true`",
+            ));
+        }
+        if let Some(u) = &f.url {
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                errors.push(Diagnostic::new(&e.source, at("url"), format!("url `{u}` must start with https:// or http://")));
+            }
+        }
+        let mut resolve = |field: &str, id: &str| -> Option<ArticleIdx> {
+            match index_of(id) {
+                Some(i) if entries[i].front.id == f.id => {
+                    warnings.push(Diagnostic::new(&e.source, at(id), format!("{field} `{id}` is the article itself: ignored")));
+                    None
+                }
+                Some(i) => Some(i as ArticleIdx),
+                None => {
+                    let hint = closest_id(id, ids()).map(|k| format!(" (did you mean `{k}`?)")).unwrap_or_default();
+                    errors.push(Diagnostic::new(
+                        &e.source,
+                        at(&format!("\"{id}\"")),
+                        format!("{field} `{id}` is not an article in this knowledge dir{hint}: fix the id or add the article"),
+                    ));
+                    None
+                }
+            }
+        };
+        let mut related = Vec::new();
+        let mut seen = HashSet::new();
+        for r in &f.related {
+            if let Some(i) = resolve("related", r) {
+                if seen.insert(i) {
+                    related.push(i);
+                }
+            }
+        }
+        let prev = f.prev.as_deref().and_then(|p| resolve("prev", p));
+        let next = f.next.as_deref().and_then(|n| resolve("next", n));
+        let key = short_key(&f.id);
+        if let Some(other) = keys.insert(key.clone(), f.id.clone()) {
+            errors.push(Diagnostic::new(
+                &e.source,
+                at("id"),
+                format!("id `{}` has the same short key as `{other}`: change one of the ids", f.id),
+            ));
+        }
+        articles.push(Article {
+            id: f.id.clone(),
+            key,
+            title: f.title.trim().to_string(),
+            url: f.url.clone(),
+            teaser: f.teaser.as_ref().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()),
+            questions: f.questions.iter().map(|q| q.trim().to_string()).filter(|q| !q.is_empty()).collect(),
+            keywords: f.keywords.iter().map(|q| q.trim().to_string()).filter(|q| !q.is_empty()).collect(),
+            sections: e.sections.iter().map(section).collect(),
+            related,
+            prev,
+            next,
+            source: e.source.clone(),
+        });
+    }
+    articles
+}
+
+fn section(s: &FileSection) -> Section {
+    Section { heading: s.heading.as_ref().map(|h| plain_text(h)), text: plain_text(&s.body) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closest_id_suggests_near_misses_only() {
+        let known = ["knee-pain", "sit-ups", "swimming"];
+        assert_eq!(closest_id("knee-pian", known.iter().copied()), Some("knee-pain"));
+        assert_eq!(closest_id("basketball", known.iter().copied()), None);
+    }
+}

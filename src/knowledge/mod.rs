@@ -1,0 +1,217 @@
+//! The knowledge base: articles and topic stubs read from a knowledge dir and validated, with the
+//! synonyms and the site configuration that come with them. Nothing here knows about matching or
+//! Telegram; `load` and `import` are the ways in.
+
+pub mod format;
+pub mod import;
+pub mod load;
+pub mod page;
+pub mod site;
+pub mod slug;
+pub mod synonyms;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+
+pub use load::{load, LoadError, Loaded};
+pub use site::SiteConfig;
+pub use synonyms::Synonyms;
+
+/// Index of an article in `KnowledgeBase::articles`.
+pub type ArticleIdx = u32;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    pub heading: Option<String>,
+    /// Plain text (Markdown markup removed), paragraphs separated by blank lines.
+    pub text: String,
+}
+
+/// An article with sections, or a stub (no sections) known from a link and its teaser.
+#[derive(Debug, Clone)]
+pub struct Article {
+    pub id: String,
+    /// Short stable key of the id, for buttons and deep links.
+    pub key: String,
+    pub title: String,
+    pub url: Option<String>,
+    pub teaser: Option<String>,
+    pub questions: Vec<String>,
+    pub keywords: Vec<String>,
+    pub sections: Vec<Section>,
+    pub related: Vec<ArticleIdx>,
+    pub prev: Option<ArticleIdx>,
+    pub next: Option<ArticleIdx>,
+    pub source: PathBuf,
+}
+
+impl Article {
+    pub fn is_stub(&self) -> bool {
+        self.sections.is_empty()
+    }
+}
+
+/// A loaded, validated knowledge base. Ids and keys are unique and every link resolves.
+#[derive(Debug, Clone, Default)]
+pub struct KnowledgeBase {
+    pub site: SiteConfig,
+    pub synonyms: Synonyms,
+    pub articles: Vec<Article>,
+    by_id: HashMap<String, ArticleIdx>,
+    by_key: HashMap<String, ArticleIdx>,
+}
+
+impl KnowledgeBase {
+    /// Builds the lookup tables; the loader has checked ids and keys are unique.
+    pub(crate) fn new(site: SiteConfig, synonyms: Synonyms, articles: Vec<Article>) -> Self {
+        let by_id = articles.iter().enumerate().map(|(i, a)| (a.id.clone(), i as ArticleIdx)).collect();
+        let by_key = articles.iter().enumerate().map(|(i, a)| (a.key.clone(), i as ArticleIdx)).collect();
+        KnowledgeBase { site, synonyms, articles, by_id, by_key }
+    }
+
+    pub fn article(&self, idx: ArticleIdx) -> Option<&Article> {
+        self.articles.get(idx as usize)
+    }
+
+    pub fn by_id(&self, id: &str) -> Option<ArticleIdx> {
+        self.by_id.get(id).copied()
+    }
+
+    pub fn by_key(&self, key: &str) -> Option<ArticleIdx> {
+        self.by_key.get(key).copied()
+    }
+
+    /// The article for an id or a short key, as found in deep links.
+    pub fn by_id_or_key(&self, s: &str) -> Option<ArticleIdx> {
+        self.by_id(s).or_else(|| self.by_key(s))
+    }
+
+    /// The link to read an article: its own url, else the site's base url + id.
+    pub fn url_of(&self, idx: ArticleIdx) -> Option<String> {
+        let a = self.article(idx)?;
+        a.url.clone().or_else(|| self.site.base_url.as_ref().map(|b| format!("{b}{}", a.id)))
+    }
+
+    pub fn stats(&self) -> KbStats {
+        let stubs = self.articles.iter().filter(|a| a.is_stub()).count();
+        KbStats {
+            articles: self.articles.len() - stubs,
+            stubs,
+            sections: self.articles.iter().map(|a| a.sections.len()).sum(),
+            synonym_groups: self.synonyms.groups.len(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct KbStats {
+    pub articles: usize,
+    pub stubs: usize,
+    pub sections: usize,
+    pub synonym_groups: usize,
+}
+
+impl fmt::Display for KbStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} articles, {} sections, {} stubs, {} synonym groups",
+            self.articles, self.sections, self.stubs, self.synonym_groups
+        )
+    }
+}
+
+/// A problem in a knowledge dir, pointing at the file and line to change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl Diagnostic {
+    pub fn new(path: impl Into<PathBuf>, line: Option<usize>, message: impl Into<String>) -> Self {
+        Diagnostic { path: path.into(), line, message: message.into() }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: {}", self.path.display(), l, self.message),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+/// Markdown markup a reader should not see in a chat message: links become their text, emphasis
+/// and code markers go, list bullets become `•`. Structure (paragraphs, lines) stays.
+pub fn plain_text(markdown: &str) -> String {
+    let mut out = String::with_capacity(markdown.len());
+    for (i, line) in markdown.lines().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let trimmed = line.trim_start();
+        let line = if trimmed.starts_with("```") {
+            continue;
+        } else if let Some(rest) = trimmed.strip_prefix("- ").or_else(|| trimmed.strip_prefix("* ")) {
+            out.push_str("• ");
+            rest
+        } else {
+            trimmed.trim_start_matches('#').trim_start_matches('>').trim_start()
+        };
+        let mut rest = line;
+        while let Some(open) = rest.find('[') {
+            let after = &rest[open + 1..];
+            let link = after.find("](").and_then(|close| {
+                let url_part = &after[close + 2..];
+                url_part.find(')').map(|end| (close, close + 2 + end + 1))
+            });
+            match link {
+                Some((close, end)) => {
+                    let text_start = if rest[..open].ends_with('!') { open - 1 } else { open };
+                    push_unmarked(&mut out, &rest[..text_start]);
+                    if text_start == open {
+                        push_unmarked(&mut out, &after[..close]);
+                    }
+                    rest = &after[end..];
+                }
+                None => {
+                    push_unmarked(&mut out, &rest[..=open]);
+                    rest = after;
+                }
+            }
+        }
+        push_unmarked(&mut out, rest);
+    }
+    out
+}
+
+fn push_unmarked(out: &mut String, s: &str) {
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '`' => {}
+            '*' | '_' if chars.peek() == Some(&c) => {
+                chars.next();
+            }
+            _ => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_drops_markup_only() {
+        assert_eq!(plain_text("Use **bold** and `code`, see [the docs](https://x/y)."), "Use bold and code, see the docs.");
+        assert_eq!(plain_text("- one\n- two"), "• one\n• two");
+        assert_eq!(plain_text("a ![img](p.png) b"), "a  b");
+        assert_eq!(plain_text("snake_case [unclosed"), "snake_case [unclosed");
+        assert_eq!(plain_text("Use ~~tildes around the words~~."), "Use ~~tildes around the words~~.");
+    }
+}

@@ -1,0 +1,124 @@
+//! The site configuration (`site.toml` in the knowledge dir): the bot's name, where article links
+//! point, the stemming language and the matcher's decision thresholds.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SiteConfig {
+    /// How the bot introduces itself.
+    pub bot_name: String,
+    /// Links to articles without their own `url` are `base_url` + id, when set.
+    pub base_url: Option<String>,
+    /// Snowball stemmer for Latin-script words (english, french, german, spanish, italian,
+    /// portuguese, dutch, swedish, norwegian, danish, finnish, hungarian, romanian, turkish);
+    /// Cyrillic words always use the Russian stemmer, Greek words the Greek one.
+    pub language: String,
+    pub matching: Thresholds,
+}
+
+/// Decision thresholds on the matcher's confidence (0..1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Thresholds {
+    /// At or above: answer with the best section.
+    pub answer: f32,
+    /// At or above (and below `answer`): offer did-you-mean choices; below: don't know.
+    pub suggest: f32,
+    /// When the two best articles are closer than this in confidence, ask instead of answering,
+    /// unless the best is at least `certain`.
+    pub margin: f32,
+    pub certain: f32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds { answer: 0.5, suggest: 0.3, margin: 0.04, certain: 0.75 }
+    }
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        SiteConfig {
+            bot_name: "Articlebot".into(),
+            base_url: None,
+            language: "english".into(),
+            matching: Thresholds::default(),
+        }
+    }
+}
+
+pub const SUPPORTED_LANGUAGES: &[&str] = &[
+    "english", "french", "german", "spanish", "italian", "portuguese", "dutch", "swedish", "norwegian", "danish",
+    "finnish", "hungarian", "romanian", "turkish",
+];
+
+impl SiteConfig {
+    /// Problems that parsing cannot see: they are reported as errors with the field's name.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !SUPPORTED_LANGUAGES.contains(&self.language.as_str()) {
+            out.push(format!(
+                "language `{}` is not supported; use one of: {}",
+                self.language,
+                SUPPORTED_LANGUAGES.join(", ")
+            ));
+        }
+        let t = &self.matching;
+        for (name, v) in [("answer", t.answer), ("suggest", t.suggest), ("margin", t.margin), ("certain", t.certain)] {
+            if !(0.0..=1.0).contains(&v) {
+                out.push(format!("matching.{name} = {v} is outside 0..1"));
+            }
+        }
+        if t.suggest > t.answer {
+            out.push(format!("matching.suggest ({}) must not be above matching.answer ({})", t.suggest, t.answer));
+        }
+        if let Some(u) = &self.base_url {
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                out.push(format!("base_url `{u}` must start with https:// or http://"));
+            }
+        }
+        out
+    }
+
+    /// The default file written by `articlebot import` into a new knowledge dir.
+    pub fn template() -> String {
+        let d = Thresholds::default();
+        format!(
+            "# Site configuration for articlebot.\n\
+             bot_name = \"Articlebot\"\n\
+             # Links to articles without their own url: base_url + article id.\n\
+             # base_url = \"https://example.com/articles/\"\n\
+             language = \"english\"\n\
+             \n\
+             [matching]\n\
+             # Confidence (0..1) needed to answer; between suggest and answer the bot asks \"did you mean\".\n\
+             answer = {}\n\
+             suggest = {}\n\
+             # Ask instead of answering when the two best articles are this close, unless the best reaches `certain`.\n\
+             margin = {}\n\
+             certain = {}\n",
+            d.answer, d.suggest, d.margin, d.certain
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_parses_to_defaults() {
+        let c: SiteConfig = toml::from_str(&SiteConfig::template()).unwrap();
+        assert_eq!(c, SiteConfig::default());
+        assert!(c.problems().is_empty());
+    }
+
+    #[test]
+    fn problems_are_named() {
+        let c: SiteConfig = toml::from_str("language = \"klingon\"\n[matching]\nanswer = 0.2\nsuggest = 0.4\n").unwrap();
+        let p = c.problems().join("\n");
+        assert!(p.contains("klingon"));
+        assert!(p.contains("matching.suggest"));
+    }
+}

@@ -1,0 +1,150 @@
+//! Matching questions to the knowledge base: normalisation, the inverted index, ranking, the
+//! decision (answer, did-you-mean, small talk, don't know) with a calibrated confidence, and
+//! snippets. `Matcher` is the one entry point; it owns the knowledge base it indexes, so the two
+//! are always swapped together.
+
+pub mod fuzzy;
+pub mod index;
+pub mod normalize;
+pub mod rank;
+pub mod smalltalk;
+pub mod snippet;
+
+use serde::Serialize;
+
+use crate::knowledge::{Article, ArticleIdx, KnowledgeBase};
+pub use index::{Index, TermId};
+pub use smalltalk::Smalltalk;
+pub use snippet::Snippet;
+
+/// What to do with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Intent {
+    /// Answer with the best hit.
+    Answer,
+    /// Offer the best hits as "did you mean".
+    Suggest,
+    /// Greet, thank, explain the bot.
+    Smalltalk,
+    /// Out of scope: say so, never guess.
+    Unknown,
+}
+
+/// One ranked article with the section that matched best.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub article: ArticleIdx,
+    /// `None` for a stub (its teaser matched).
+    pub section: Option<usize>,
+    /// Relevance in 0..1; the first hit's is the decision's confidence.
+    pub score: f32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub intent: Intent,
+    pub smalltalk: Option<Smalltalk>,
+    /// Calibrated confidence in the best hit, 0..1.
+    pub confidence: f32,
+    pub hits: Vec<Hit>,
+    /// Terms the best hit matched, sorted; snippets bold the words that carry them.
+    pub terms: Vec<TermId>,
+    /// Debug features of the best hit: coverage, title similarity, raw score.
+    pub features: Option<rank::Candidate>,
+}
+
+impl Decision {
+    pub fn answered(&self) -> bool {
+        self.intent == Intent::Answer
+    }
+}
+
+/// A knowledge base and its index.
+#[derive(Debug)]
+pub struct Matcher {
+    kb: KnowledgeBase,
+    index: Index,
+}
+
+impl Matcher {
+    pub fn new(kb: KnowledgeBase) -> Self {
+        let index = Index::build(&kb);
+        Matcher { kb, index }
+    }
+
+    pub fn kb(&self) -> &KnowledgeBase {
+        &self.kb
+    }
+
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// Decides what a message is and ranks up to `top` articles for it.
+    pub fn decide(&self, query: &str, top: usize) -> Decision {
+        rank::SCRATCH.with(|cell| {
+            let mut guard = cell.borrow_mut();
+            let s = &mut *guard;
+            rank::resolve_query(&self.index, query, s);
+            let smalltalk = smalltalk::detect(&self.index.normalizer, query, &s.analysis);
+            rank::rank(&self.index, s);
+            let t = &self.kb.site.matching;
+            let best = s.candidates.first().copied();
+            let confidence = best.map_or(0.0, |c| c.score);
+            let second = s.candidates.get(1).map_or(0.0, |c| c.score);
+            let intent = if smalltalk.is_some() && confidence < t.answer {
+                Intent::Smalltalk
+            } else if best.is_none() || confidence < t.suggest {
+                Intent::Unknown
+            } else if confidence < t.answer || (confidence - second < t.margin && confidence < t.certain) {
+                Intent::Suggest
+            } else {
+                Intent::Answer
+            };
+            let hits = s
+                .candidates
+                .iter()
+                .take(top)
+                .map(|c| {
+                    let unit = self.index.units[c.unit as usize];
+                    Hit {
+                        article: c.article,
+                        section: (unit.section != index::NO_SECTION).then_some(unit.section as usize),
+                        score: c.score,
+                    }
+                })
+                .collect();
+            Decision {
+                intent,
+                smalltalk: if intent == Intent::Smalltalk { smalltalk } else { None },
+                confidence,
+                hits,
+                terms: best.map(|c| s.matched_terms(c.matched)).unwrap_or_default(),
+                features: best,
+            }
+        })
+    }
+
+    /// The article of a hit.
+    pub fn article(&self, hit: &Hit) -> &Article {
+        &self.kb.articles[hit.article as usize]
+    }
+
+    /// The text a hit shows: its section, or a stub's teaser (or title when it has none).
+    pub fn hit_text(&self, hit: &Hit) -> &str {
+        let a = self.article(hit);
+        match hit.section.and_then(|s| a.sections.get(s)) {
+            Some(s) => &s.text,
+            None => a.teaser.as_deref().unwrap_or(&a.title),
+        }
+    }
+
+    /// The hit's text cropped to about `max_chars`, with `terms` marked.
+    pub fn snippet(&self, hit: &Hit, terms: &[TermId], max_chars: usize) -> Snippet {
+        rank::SCRATCH.with(|cell| {
+            let mut s = cell.borrow_mut();
+            snippet::snippet(&self.index, self.hit_text(hit), terms, max_chars, &mut s.analysis)
+        })
+    }
+}

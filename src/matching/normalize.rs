@@ -1,0 +1,407 @@
+//! Text to terms: Unicode folding (NFKC, case, accents, quotes), word segmentation (UAX #29, with
+//! character bigrams for scripts written without spaces), stop words, irregular English forms and
+//! Snowball stemming. Index and queries go through the same code, so they always agree.
+
+use std::collections::HashSet;
+
+use rust_stemmers::{Algorithm, Stemmer};
+use unicode_normalization::char::decompose_canonical;
+use unicode_normalization::UnicodeNormalization;
+use unicode_segmentation::UnicodeSegmentation;
+
+/// One word of analysed text. Offsets are byte offsets into the analysed text (for highlighting);
+/// `surface` (the folded word) is a range into `Analysis::buf`. Stems are computed on demand
+/// (`Normalizer::stem_word`), since the index knows the term of every word it has seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Word {
+    pub start: u32,
+    pub end: u32,
+    surface: (u32, u32),
+    pub stop: bool,
+    /// Joined to the previous word by a hyphen ("sit-ups"): the pair also counts as one word.
+    pub hyphen_before: bool,
+    /// A character bigram from a script without spaces.
+    pub bigram: bool,
+}
+
+/// Analysed text, kept between calls so the query path reuses its buffers.
+#[derive(Debug, Default, Clone)]
+pub struct Analysis {
+    buf: String,
+    pub words: Vec<Word>,
+}
+
+impl Analysis {
+    pub fn surface(&self, w: &Word) -> &str {
+        &self.buf[w.surface.0 as usize..w.surface.1 as usize]
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.words.clear();
+    }
+}
+
+/// English forms the Snowball stemmer leaves apart from their base word.
+const IRREGULAR: &[(&str, &str)] = &[
+    ("feet", "foot"), ("teeth", "tooth"), ("men", "man"), ("women", "woman"), ("children", "child"),
+    ("mice", "mouse"), ("geese", "goose"), ("people", "person"), ("lives", "life"), ("knives", "knife"),
+    ("wives", "wife"), ("halves", "half"), ("leaves", "leaf"), ("calves", "calf"), ("shelves", "shelf"),
+    ("ran", "run"), ("swam", "swim"), ("swum", "swim"), ("ate", "eat"), ("eaten", "eat"), ("went", "go"),
+    ("gone", "go"), ("felt", "feel"), ("made", "make"), ("took", "take"), ("taken", "take"), ("wrote", "write"),
+    ("written", "write"), ("drove", "drive"), ("driven", "drive"), ("broke", "break"), ("broken", "break"),
+    ("fell", "fall"), ("fallen", "fall"), ("got", "get"), ("gotten", "get"), ("began", "begin"), ("begun", "begin"),
+    ("knew", "know"), ("known", "know"), ("grew", "grow"), ("grown", "grow"), ("threw", "throw"),
+    ("thrown", "throw"), ("slept", "sleep"), ("kept", "keep"), ("lost", "lose"), ("paid", "pay"),
+    ("bought", "buy"), ("brought", "bring"), ("thought", "think"), ("caught", "catch"), ("taught", "teach"),
+    ("sought", "seek"), ("fought", "fight"), ("rode", "ride"), ("ridden", "ride"), ("chose", "choose"),
+    ("chosen", "choose"), ("froze", "freeze"), ("frozen", "freeze"), ("stole", "steal"), ("stolen", "steal"),
+    ("woke", "wake"), ("woken", "wake"), ("spoke", "speak"), ("spoken", "speak"), ("sang", "sing"),
+    ("sung", "sing"), ("drank", "drink"), ("drunk", "drink"), ("sank", "sink"), ("sunk", "sink"),
+    ("sent", "send"), ("spent", "spend"),
+    ("built", "build"), ("bent", "bend"), ("lent", "lend"), ("meant", "mean"), ("sat", "sit"), ("stood", "stand"),
+    ("understood", "understand"), ("found", "find"), ("bound", "bind"), ("held", "hold"),
+    ("told", "tell"), ("sold", "sell"), ("did", "do"), ("done", "do"), ("seen", "see"),
+    ("gave", "give"), ("given", "give"), ("came", "come"), ("became", "become"), ("wore", "wear"),
+    ("worn", "wear"), ("tore", "tear"), ("torn", "tear"), ("hid", "hide"), ("hidden", "hide"), ("shook", "shake"), ("shaken", "shake"), ("flew", "fly"), ("flown", "fly"),
+    ("drew", "draw"), ("drawn", "draw"), 
+];
+
+/// Turns text into stemmed terms. Build once per knowledge base (it holds stemmers and lists).
+pub struct Normalizer {
+    latin: Option<Stemmer>,
+    russian: Stemmer,
+    greek: Stemmer,
+    stop: HashSet<String>,
+    irregular: std::collections::HashMap<&'static str, &'static str>,
+}
+
+impl std::fmt::Debug for Normalizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Normalizer").field("stop_words", &self.stop.len()).finish()
+    }
+}
+
+fn algorithm(language: &str) -> Option<(Algorithm, &'static str)> {
+    Some(match language {
+        "english" => (Algorithm::English, "en"),
+        "french" => (Algorithm::French, "fr"),
+        "german" => (Algorithm::German, "de"),
+        "spanish" => (Algorithm::Spanish, "es"),
+        "italian" => (Algorithm::Italian, "it"),
+        "portuguese" => (Algorithm::Portuguese, "pt"),
+        "dutch" => (Algorithm::Dutch, "nl"),
+        "swedish" => (Algorithm::Swedish, "sv"),
+        "norwegian" => (Algorithm::Norwegian, "no"),
+        "danish" => (Algorithm::Danish, "da"),
+        "finnish" => (Algorithm::Finnish, "fi"),
+        "hungarian" => (Algorithm::Hungarian, "hu"),
+        "romanian" => (Algorithm::Romanian, "ro"),
+        "turkish" => (Algorithm::Turkish, "tr"),
+        _ => return None,
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Script {
+    Latin,
+    Cyrillic,
+    Greek,
+    /// Han, kana, Hangul syllables written without spaces, Thai, Lao, Khmer, Myanmar: bigrams.
+    Unspaced,
+    Other,
+}
+
+fn script_of(c: char) -> Script {
+    match c as u32 {
+        0x0041..=0x024F | 0x1E00..=0x1EFF => Script::Latin,
+        0x0370..=0x03FF | 0x1F00..=0x1FFF => Script::Greek,
+        0x0400..=0x052F => Script::Cyrillic,
+        0x0E00..=0x0EFF | 0x1000..=0x109F | 0x1780..=0x17FF | 0x3040..=0x30FF | 0x3400..=0x4DBF
+        | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FFFF => Script::Unspaced,
+        _ => Script::Other,
+    }
+}
+
+/// Folds one piece of text for matching: NFKC, lower case, accents off Latin/Greek/Cyrillic letters,
+/// typographic quotes to ASCII. Appends to `out`.
+pub fn fold_into(text: &str, out: &mut String) {
+    for c in text.nfkc() {
+        for lc in c.to_lowercase() {
+            match lc {
+                '\u{2018}' | '\u{2019}' | '\u{02bc}' | '\u{2032}' | '`' => out.push('\''),
+                '\u{201c}' | '\u{201d}' | '\u{00ab}' | '\u{00bb}' => out.push('"'),
+                'ß' => out.push_str("ss"),
+                c if c.is_ascii() => out.push(c),
+                c => decompose_canonical(c, |d| {
+                    if !('\u{0300}'..='\u{036f}').contains(&d) {
+                        out.push(d)
+                    }
+                }),
+            }
+        }
+    }
+}
+
+/// `fold_into` into a new string.
+pub fn fold(text: &str) -> String {
+    let mut s = String::with_capacity(text.len());
+    fold_into(text, &mut s);
+    s
+}
+
+impl Normalizer {
+    /// `language` is the site's stemming language (see `SiteConfig::language`); an unknown one
+    /// leaves Latin words unstemmed.
+    pub fn new(language: &str) -> Self {
+        let latin = algorithm(language);
+        let mut stop = HashSet::new();
+        let mut add = |code: &str| {
+            for w in stop_words::lookup(code).unwrap_or(&[]) {
+                let f = fold(w);
+                stop.insert(f.replace('\'', ""));
+                stop.insert(f);
+            }
+        };
+        add(latin.map_or("en", |l| l.1));
+        // Other scripts cannot collide with Latin words, so their lists are always on.
+        for code in ["ru", "el", "ar", "he", "kk", "be", "tg", "ne", "bn", "zh"] {
+            add(code);
+        }
+        Normalizer {
+            latin: latin.map(|l| Stemmer::create(l.0)),
+            russian: Stemmer::create(Algorithm::Russian),
+            greek: Stemmer::create(Algorithm::Greek),
+            stop,
+            irregular: IRREGULAR.iter().copied().collect(),
+        }
+    }
+
+    pub fn is_stop_word(&self, folded: &str) -> bool {
+        self.stop.contains(folded)
+    }
+
+    /// Analyses `text` into `out` (cleared first).
+    pub fn analyze(&self, text: &str, out: &mut Analysis) {
+        out.clear();
+        let mut hyphen_pending = false;
+        let mut last_was_word = false;
+        for (start, seg) in text.split_word_bound_indices() {
+            let first = seg.chars().next().unwrap_or(' ');
+            if !seg.chars().any(|c| c.is_alphanumeric()) {
+                hyphen_pending = last_was_word && matches!(seg, "-" | "\u{2010}" | "\u{2011}");
+                last_was_word = false;
+                continue;
+            }
+            let script = script_of(seg.chars().find(|c| c.is_alphabetic()).unwrap_or(first));
+            if script == Script::Unspaced {
+                self.push_bigrams(text, start, seg, out);
+                last_was_word = false;
+                hyphen_pending = false;
+                continue;
+            }
+            self.push_word(start, seg, hyphen_pending, out);
+            hyphen_pending = false;
+            last_was_word = true;
+        }
+        self.merge_unspaced_runs(out);
+    }
+
+    fn push_word(&self, start: usize, seg: &str, hyphen_before: bool, out: &mut Analysis) {
+        let s0 = out.buf.len();
+        if seg.is_ascii() {
+            // ASCII is already NFKC and accent-free: lower-casing is the whole fold.
+            out.buf.extend(seg.chars().map(|c| c.to_ascii_lowercase()));
+        } else {
+            fold_into(seg, &mut out.buf);
+        }
+        // Apostrophes: "knee's" is "knee", "don't" is "dont".
+        let folded = &out.buf[s0..];
+        let cut = if folded.ends_with("'s") { folded.len() - 2 } else { folded.len() };
+        if out.buf[s0..s0 + cut].contains('\'') {
+            let cleaned: String = out.buf[s0..s0 + cut].chars().filter(|&c| c != '\'').collect();
+            out.buf.truncate(s0);
+            out.buf.push_str(&cleaned);
+        } else {
+            out.buf.truncate(s0 + cut);
+        }
+        let s1 = out.buf.len();
+        if s1 == s0 {
+            return;
+        }
+        let cleaned = &out.buf[s0..s1];
+        let stop = self.stop.contains(cleaned);
+        out.words.push(Word {
+            start: start as u32,
+            end: (start + seg.len()) as u32,
+            surface: (s0 as u32, s1 as u32),
+            stop,
+            hyphen_before,
+            bigram: false,
+        });
+    }
+
+    /// The term of a folded word: its base form if irregular, else its Snowball stem.
+    pub fn stem_word<'a>(&self, folded: &'a str) -> std::borrow::Cow<'a, str> {
+        let script = folded.chars().find(|c| c.is_alphabetic()).map_or(Script::Other, script_of);
+        self.stem_of(folded, script)
+    }
+
+    fn stem_of<'a>(&self, folded: &'a str, script: Script) -> std::borrow::Cow<'a, str> {
+        match script {
+            Script::Latin => {
+                if let Some(base) = self.irregular.get(folded) {
+                    return std::borrow::Cow::Borrowed(base);
+                }
+                match &self.latin {
+                    Some(s) => s.stem(folded),
+                    None => folded.into(),
+                }
+            }
+            Script::Cyrillic => self.russian.stem(folded),
+            Script::Greek => self.greek.stem(folded),
+            _ => folded.into(),
+        }
+    }
+
+    fn push_bigrams(&self, text: &str, start: usize, seg: &str, out: &mut Analysis) {
+        // Each unspaced segment is pushed as one "word" of its characters; runs of them are
+        // merged into bigrams afterwards, once the whole run is known.
+        let _ = text;
+        let s0 = out.buf.len();
+        fold_into(seg, &mut out.buf);
+        let s1 = out.buf.len();
+        out.words.push(Word {
+            start: start as u32,
+            end: (start + seg.len()) as u32,
+            surface: (s0 as u32, s1 as u32),
+            stop: false,
+            hyphen_before: false,
+            bigram: true,
+        });
+    }
+
+    /// Rewrites runs of adjacent unspaced segments as overlapping character bigrams, the usual
+    /// way to match Chinese, Japanese or Thai without a dictionary. A lone character stays a
+    /// unigram.
+    fn merge_unspaced_runs(&self, out: &mut Analysis) {
+        if !out.words.iter().any(|w| w.bigram) {
+            return;
+        }
+        let words = std::mem::take(&mut out.words);
+        let mut i = 0;
+        while i < words.len() {
+            if !words[i].bigram {
+                out.words.push(words[i]);
+                i += 1;
+                continue;
+            }
+            let mut j = i;
+            while j + 1 < words.len() && words[j + 1].bigram && words[j + 1].start == words[j].end {
+                j += 1;
+            }
+            // Characters of the run with their source offsets.
+            let mut chars: Vec<(u32, u32, String)> = Vec::new();
+            for w in &words[i..=j] {
+                let folded = out.buf[w.surface.0 as usize..w.surface.1 as usize].to_string();
+                let n = folded.chars().count().max(1) as u32;
+                for (k, c) in folded.chars().enumerate() {
+                    // Folding can change lengths; spread the segment's span over its characters.
+                    let span = w.end - w.start;
+                    let s = w.start + span * k as u32 / n;
+                    let e = w.start + span * (k as u32 + 1) / n;
+                    chars.push((s, e, c.to_string()));
+                }
+            }
+            let grams: Vec<(u32, u32, String)> = if chars.len() == 1 {
+                chars
+            } else {
+                chars.windows(2).map(|p| (p[0].0, p[1].1, format!("{}{}", p[0].2, p[1].2))).collect()
+            };
+            for (s, e, g) in grams {
+                let b0 = out.buf.len() as u32;
+                out.buf.push_str(&g);
+                let b1 = out.buf.len() as u32;
+                out.words.push(Word {
+                    start: s,
+                    end: e,
+                    surface: (b0, b1),
+                    stop: false,
+                    hyphen_before: false,
+                    bigram: true,
+                });
+            }
+            i = j + 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(n: &Normalizer, text: &str) -> Vec<String> {
+        let mut a = Analysis::default();
+        n.analyze(text, &mut a);
+        a.words.iter().filter(|w| !w.stop).map(|w| n.stem_word(a.surface(w)).into_owned()).collect()
+    }
+
+    #[test]
+    fn folding() {
+        assert_eq!(fold("Ｃａｆé Don’t ﬁt STRASSE Straße"), "cafe don't fit strasse strasse");
+        assert_eq!(fold("Ёлка"), "елка");
+    }
+
+    #[test]
+    fn english_inflections_meet() {
+        let n = Normalizer::new("english");
+        assert_eq!(terms(&n, "Running knees hurts"), terms(&n, "run knee hurt"));
+        assert_eq!(terms(&n, "my feet"), vec!["foot"]);
+        assert_eq!(terms(&n, "protective"), terms(&n, "protection"));
+        assert_eq!(terms(&n, "What's the knee’s problem?"), vec!["knee", "problem"]);
+    }
+
+    #[test]
+    fn stop_words_are_marked_not_dropped() {
+        let n = Normalizer::new("english");
+        let mut a = Analysis::default();
+        n.analyze("how to do it", &mut a);
+        assert_eq!(a.words.len(), 4);
+        assert!(a.words.iter().all(|w| w.stop));
+    }
+
+    #[test]
+    fn offsets_point_into_the_original() {
+        let n = Normalizer::new("english");
+        let text = "Ｋnee — “pain”, sit-ups!";
+        let mut a = Analysis::default();
+        n.analyze(text, &mut a);
+        let spans: Vec<&str> = a.words.iter().map(|w| &text[w.start as usize..w.end as usize]).collect();
+        assert_eq!(spans, vec!["Ｋnee", "pain", "sit", "ups"]);
+        assert!(a.words[3].hyphen_before);
+        assert!(!a.words[2].hyphen_before);
+    }
+
+    #[test]
+    fn other_scripts() {
+        let n = Normalizer::new("english");
+        assert_eq!(terms(&n, "боль в колене"), terms(&n, "боли колени"));
+        assert_eq!(terms(&n, "膝盖疼"), vec!["膝盖", "盖疼"]);
+        assert_eq!(terms(&n, "痛"), vec!["痛"]);
+        assert!(terms(&n, "🏃‍♂️ 👍").is_empty());
+    }
+
+    #[test]
+    fn unknown_language_leaves_words_unstemmed() {
+        let n = Normalizer::new("klingon");
+        assert_eq!(terms(&n, "running"), vec!["running"]);
+    }
+
+    #[test]
+    fn stem_word_detects_the_script() {
+        let n = Normalizer::new("english");
+        assert_eq!(n.stem_word("running"), "run");
+        assert_eq!(n.stem_word("бегать"), "бега");
+        assert_eq!(n.stem_word("ran"), "run");
+    }
+}
