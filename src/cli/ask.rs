@@ -45,7 +45,16 @@ struct JsonAnswer<'a> {
     confidence: f32,
     results: Vec<JsonResult<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    explain: Option<String>,
+    explain: Option<Explain>,
+}
+
+/// The matcher's features, for tuning and bug reports.
+#[derive(Serialize)]
+struct Explain {
+    terms: Vec<String>,
+    query: [f32; 4],
+    /// Per hit: raw, coverage, article coverage, title similarity, strength, fuzzy share.
+    hits: Vec<[f32; 9]>,
 }
 
 fn round(x: f32) -> f32 {
@@ -75,7 +84,22 @@ fn json_line(m: &Matcher, query: &str, d: &Decision, explain: bool) -> String {
         intent: d.intent,
         confidence: round(d.confidence),
         results,
-        explain: explain.then(|| format!("{:?}", d.features)),
+        explain: if explain {
+            Some(Explain {
+                terms: m.describe_query(query),
+                query: [d.query.terms as f32, d.query.known as f32, round(d.query.total_weight), round(d.query.known_weight)],
+                hits: d
+                    .features
+                    .iter()
+                    .map(|f| {
+                        [f.raw, f.coverage, f.article_coverage, f.title_sim, f.strength, f.fuzzy_share, f.title_p, f.title_r, f.unit_coverage]
+                            .map(round)
+                    })
+                    .collect(),
+            })
+        } else {
+            None
+        },
     };
     serde_json::to_string(&out).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }

@@ -14,6 +14,8 @@ pub struct SiteConfig {
     /// portuguese, dutch, swedish, norwegian, danish, finnish, hungarian, romanian, turkish);
     /// Cyrillic words always use the Russian stemmer, Greek words the Greek one.
     pub language: String,
+    /// Whether the built-in synonyms of `language` apply (the site's synonyms.txt always does).
+    pub builtin_synonyms: bool,
     pub matching: Thresholds,
 }
 
@@ -43,6 +45,7 @@ impl Default for SiteConfig {
             bot_name: "Articlebot".into(),
             base_url: None,
             language: "english".into(),
+            builtin_synonyms: true,
             matching: Thresholds::default(),
         }
     }
@@ -90,6 +93,8 @@ impl SiteConfig {
              # Links to articles without their own url: base_url + article id.\n\
              # base_url = \"https://example.com/articles/\"\n\
              language = \"english\"\n\
+             # Built-in synonyms of the language (delete = remove, picture = photo, ...).\n\
+             builtin_synonyms = true\n\
              \n\
              [matching]\n\
              # Confidence (0..1) needed to answer; between suggest and answer the bot asks \"did you mean\".\n\

@@ -3,9 +3,10 @@
 //! hold precomputed BM25F contributions, so scoring a query is additions over the postings of its
 //! terms and their fuzzy neighbours, never a scan of the knowledge base.
 //!
-//! Terms are stems after synonym mapping: `run`, `jog` and `running` are one term when the
-//! synonyms file says jog = run. Every folded surface word maps to its term, so the index knows
-//! the term of any word it has seen without stemming it again.
+//! Terms are stems (`run` and `running` are one term); synonym phrases ("warm up") are terms of
+//! their own, indexed where they occur. Synonyms are expanded at query time, so each word keeps
+//! its own weight. Every folded surface word maps to its term, so the index knows the term of any
+//! word it has seen without stemming it again.
 
 use std::collections::HashMap;
 
@@ -19,16 +20,23 @@ pub type UnitIdx = u32;
 /// Marks a unit that is a stub's teaser rather than a section.
 pub const NO_SECTION: u32 = u32::MAX;
 
+fn knob(name: &str, default: f32) -> f32 {
+    std::env::var("ARTICLEBOT_TUNE").ok().and_then(|v| {
+        v.split(',').find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == name).and_then(|(_, v)| v.parse().ok()))
+    }).unwrap_or(default)
+}
 /// BM25 saturation.
-const K1: f32 = 1.2;
-/// Length normalisation for section bodies and for titles (titles vary less, so less of it).
-const B_BODY: f32 = 0.75;
-const B_TITLE: f32 = 0.3;
-/// Field weights: a word in the title says more about the article than one in the body.
-pub const W_TITLE: f32 = 2.5;
+static K1: std::sync::LazyLock<f32> = std::sync::LazyLock::new(|| knob("k1", 1.2));
+static B_BODY: std::sync::LazyLock<f32> = std::sync::LazyLock::new(|| knob("bbody", 0.75));
+static B_TITLE: std::sync::LazyLock<f32> = std::sync::LazyLock::new(|| knob("btitle", 0.3));
+pub static W_TITLE_: std::sync::LazyLock<f32> = std::sync::LazyLock::new(|| knob("wtitle", 2.5));
 const W_KEYWORD: f32 = 2.0;
 const W_HEADING: f32 = 1.5;
-const W_BODY: f32 = 1.0;
+static W_BODY: std::sync::LazyLock<f32> = std::sync::LazyLock::new(|| knob("wbody", 1.0));
+/// Shortest stem matched by word family.
+const FAMILY_MIN: usize = 5;
+/// A word of the same family counts for less than the word, or a typo of it.
+const FAMILY_WEIGHT: f32 = 0.6;
 /// Longest synonym phrase, in words.
 const MAX_PHRASE: usize = 3;
 
@@ -61,6 +69,10 @@ pub struct Index {
     /// Surface words by id, for fuzzy lookups (ids are positions in the `FuzzyIndex`).
     surface_list: Vec<(Box<str>, TermId)>,
     stems: HashMap<Box<str>, TermId>,
+    /// Stems in order, for finding words of one family by prefix.
+    stem_list: Vec<(Box<str>, TermId)>,
+    /// Term → the other members of its synonym groups.
+    synonyms: HashMap<TermId, Vec<TermId>>,
     phrases: HashMap<[TermId; MAX_PHRASE], TermId>,
     phrase_starts: Vec<bool>,
     terms: Vec<TermStats>,
@@ -106,12 +118,17 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
+    fn new_term(&mut self) -> TermId {
+        let t = self.n_terms;
+        self.n_terms += 1;
+        t
+    }
+
     fn term_of_stem(&mut self, stem: &str) -> TermId {
         if let Some(&t) = self.stems.get(stem) {
             return t;
         }
-        let t = self.n_terms;
-        self.n_terms += 1;
+        let t = self.new_term();
         self.stems.insert(stem.into(), t);
         t
     }
@@ -186,7 +203,7 @@ fn tf(terms: &[TermId], scratch: &mut Vec<TermId>) -> Vec<(TermId, u32)> {
 }
 
 fn saturate(idf: f32, pseudo_tf: f32) -> f32 {
-    idf * pseudo_tf * (K1 + 1.0) / (K1 + pseudo_tf)
+    idf * pseudo_tf * (*K1 + 1.0) / (*K1 + pseudo_tf)
 }
 
 impl Index {
@@ -201,7 +218,7 @@ impl Index {
             analysis: Analysis::default(),
             ids: Vec::new(),
         };
-        register_synonyms(&mut b, kb);
+        let synonyms = register_synonyms(&mut b, kb);
 
         // Pass 1: term lists per field.
         let n_articles = kb.articles.len();
@@ -282,9 +299,9 @@ impl Index {
         for ai in 0..n_articles {
             let mut best: HashMap<TermId, f32> = HashMap::new();
             for v in &titles[ai] {
-                let norm = 1.0 - B_TITLE + B_TITLE * v.len() as f32 / avg_title;
+                let norm = 1.0 - *B_TITLE + *B_TITLE * v.len() as f32 / avg_title;
                 for (t, c) in tf(v, &mut scratch) {
-                    let ptf = W_TITLE * c as f32 / norm;
+                    let ptf = *W_TITLE_ * c as f32 / norm;
                     let e = best.entry(t).or_insert(0.0);
                     *e = e.max(ptf);
                 }
@@ -297,18 +314,23 @@ impl Index {
             }
         }
         let mut unit_triples: Vec<(TermId, u32, f32)> = Vec::new();
+        let lead = knob("lead", 0.0);
         for u in 0..units.len() {
+            let unit = units[u];
+            let (_, count) = article_units[unit.article as usize];
+            let pos = if unit.section == NO_SECTION { 0 } else { unit.section };
+            let prior = if count > 1 { 1.0 + lead * (1.0 - pos as f32 / (count - 1) as f32) } else { 1.0 };
             let body = &pending.body[u];
-            let norm = 1.0 - B_BODY + B_BODY * body.len() as f32 / avg_body;
+            let norm = 1.0 - *B_BODY + *B_BODY * body.len() as f32 / avg_body;
             let mut ptf: HashMap<TermId, f32> = HashMap::new();
             for (t, c) in tf(&pending.heading[u], &mut scratch) {
                 *ptf.entry(t).or_insert(0.0) += W_HEADING * c as f32;
             }
             for (t, c) in tf(body, &mut scratch) {
-                *ptf.entry(t).or_insert(0.0) += W_BODY * c as f32 / norm;
+                *ptf.entry(t).or_insert(0.0) += *W_BODY * c as f32 / norm;
             }
             for (t, p) in ptf {
-                unit_triples.push((t, u as u32, saturate(idfs[t as usize], p)));
+                unit_triples.push((t, u as u32, prior * saturate(idfs[t as usize], p)));
             }
         }
         let mut terms: Vec<TermStats> =
@@ -341,11 +363,15 @@ impl Index {
         let fuzzy = FuzzyIndex::build(surface_list.iter().map(|(s, _)| &**s));
         let unknown_idf = idf(n, 0.0);
         let Builder { surfaces, stems, phrases, .. } = b;
+        let mut stem_list: Vec<(Box<str>, TermId)> = stems.iter().map(|(s, &t)| (s.clone(), t)).collect();
+        stem_list.sort_unstable();
         Index {
             normalizer,
             surfaces,
             surface_list,
             stems,
+            stem_list,
+            synonyms,
             phrases,
             phrase_starts,
             terms,
@@ -409,6 +435,11 @@ impl Index {
             .copied()
     }
 
+    /// The synonyms of a term (other members of its groups).
+    pub fn synonyms(&self, t: TermId) -> &[TermId] {
+        self.synonyms.get(&t).map_or(&[], Vec::as_slice)
+    }
+
     /// The term a synonym phrase starting with these terms stands for.
     pub fn phrase(&self, ids: &[TermId]) -> Option<(TermId, usize)> {
         if ids.first().is_none_or(|&t| !self.phrase_starts.get(t as usize).copied().unwrap_or(false)) {
@@ -437,6 +468,57 @@ impl Index {
                 out.push(Expansion { term: *term, weight: typo_weight(cost), typos: cost as u8 });
             }
         });
+        out[start..].sort_by(|a, b| self.terms[b.term as usize].df.cmp(&self.terms[a.term as usize].df));
+        out.truncate(start + max.min(out.len() - start));
+    }
+
+    /// A readable name for a term: its shortest surface word (for explanations, not the hot path).
+    pub fn term_name(&self, t: TermId) -> String {
+        self.surface_list
+            .iter()
+            .filter(|(_, id)| *id == t)
+            .map(|(s, _)| s)
+            .min_by_key(|s| s.len())
+            .map_or_else(|| format!("#{t}"), |s| s.to_string())
+    }
+
+    /// Words of the same family as an unknown word, found by stem prefix: one stem extends the
+    /// other ("strike" / "strikethrough", "explos" / "explosiveness") or they differ only in
+    /// the last letter ("defens" / "defend"). Stems of at least `FAMILY_MIN` letters only, since
+    /// short prefixes are shared by unrelated words.
+    pub fn family_terms(&self, surface: &str, max: usize, out: &mut Vec<Expansion>) {
+        let stem = self.normalizer.stem_word(surface);
+        let chars: Vec<(usize, char)> = stem.char_indices().collect();
+        let n = chars.len();
+        if n < FAMILY_MIN || stem.chars().any(|c| c.is_numeric()) {
+            return;
+        }
+        let start = out.len();
+        let push = |t: TermId, out: &mut Vec<Expansion>| {
+            if self.has_postings(t) && !out[start..].iter().any(|e| e.term == t) {
+                out.push(Expansion { term: t, weight: FAMILY_WEIGHT, typos: 0 });
+            }
+        };
+        // Vocabulary stems that extend this one, or share all but its last letter.
+        let base = &stem[..chars[n - 1].0];
+        let from = self.stem_list.partition_point(|(s, _)| &**s < base);
+        for (s, t) in self.stem_list[from..].iter().take(64) {
+            if !s.starts_with(base) {
+                break;
+            }
+            let extends = s.starts_with(&*stem) && s.len() > stem.len();
+            let sibling = s.chars().count() == n && **s != *stem;
+            if extends || sibling {
+                push(*t, out);
+            }
+        }
+        // Vocabulary stems this one extends.
+        for &(i, _) in chars.iter().skip(FAMILY_MIN).rev() {
+            if let Some(&t) = self.stems.get(&stem[..i]) {
+                push(t, out);
+                break;
+            }
+        }
         out[start..].sort_by(|a, b| self.terms[b.term as usize].df.cmp(&self.terms[a.term as usize].df));
         out.truncate(start + max.min(out.len() - start));
     }
@@ -494,45 +576,72 @@ fn csr(
     out
 }
 
-/// Synonym groups become shared terms: every single-word member maps to the group's term, and
-/// multi-word members become phrases that add that term where they occur.
-fn register_synonyms(b: &mut Builder, kb: &KnowledgeBase) {
+/// The built-in synonyms of a language (English only for now).
+fn builtin_synonyms(language: &str) -> Vec<crate::knowledge::synonyms::SynonymGroup> {
+    match language {
+        "english" => crate::knowledge::synonyms::parse_synonyms(include_str!("synonyms/english.txt")).0.groups,
+        _ => Vec::new(),
+    }
+}
+
+/// Synonym groups: every member (a word, or a phrase indexed where it occurs) keeps its own
+/// term, so a rare word keeps its weight; a query term is expanded to the other members of its
+/// groups at query time. Returns term → synonym terms.
+fn register_synonyms(b: &mut Builder, kb: &KnowledgeBase) -> HashMap<TermId, Vec<TermId>> {
     let mut analysis = Analysis::default();
-    let mut phrases: Vec<(Vec<String>, TermId)> = Vec::new();
-    for (gi, g) in kb.synonyms.groups.iter().enumerate() {
-        let mut single: Vec<(String, String)> = Vec::new();
-        let mut multi: Vec<Vec<String>> = Vec::new();
+    let builtin = if kb.site.builtin_synonyms { builtin_synonyms(&kb.site.language) } else { Vec::new() };
+    let mut groups: Vec<Vec<TermId>> = Vec::new();
+    for g in builtin.iter().chain(kb.synonyms.groups.iter()) {
+        let mut members = Vec::new();
         for term in &g.terms {
             b.normalizer.analyze(term, &mut analysis);
             let words: Vec<String> = analysis.words.iter().map(|w| analysis.surface(w).to_string()).collect();
             match words.len() {
                 0 => {}
                 1 => {
-                    let stem = b.normalizer.stem_word(&words[0]).into_owned();
-                    single.push((words[0].clone(), stem));
+                    let word = &words[0];
+                    let stem = b.normalizer.stem_word(word).into_owned();
+                    // An over-stemmed word ("personalize" → "person") gets a term of its own,
+                    // or its synonyms would attach to an unrelated everyday word.
+                    let t = if word.chars().count() > stem.chars().count() + 4 {
+                        let t = b.new_term();
+                        b.surfaces.insert(word.as_str().into(), t);
+                        t
+                    } else {
+                        b.term_of_surface(word)
+                    };
+                    members.push(t);
                 }
-                _ => multi.push(words),
+                n if n <= MAX_PHRASE => {
+                    let ids: Vec<TermId> = words.iter().map(|w| b.term_of_surface(w)).collect();
+                    let key = phrase_key(ids.into_iter());
+                    let t = match b.phrases.get(&key) {
+                        Some(&t) => t,
+                        None => {
+                            let t = b.new_term();
+                            b.phrases.insert(key, t);
+                            t
+                        }
+                    };
+                    members.push(t);
+                }
+                _ => {}
             }
         }
-        // A word already in an earlier group joins that group: groups sharing a word merge.
-        let existing = single.iter().find_map(|(_, s)| b.stems.get(s.as_str()).copied());
-        let group_term = match (existing, single.first()) {
-            (Some(t), _) => t,
-            (None, Some((_, s))) => b.term_of_stem(s),
-            (None, None) => b.term_of_stem(&format!("\u{1}group{gi}")),
-        };
-        for (surface, stem) in single {
-            b.stems.entry(stem.into_boxed_str()).or_insert(group_term);
-            b.surfaces.entry(surface.into_boxed_str()).or_insert(group_term);
-        }
-        phrases.extend(multi.into_iter().map(|m| (m, group_term)));
+        members.sort_unstable();
+        members.dedup();
+        groups.push(members);
     }
-    // Phrase words are resolved after all groups, so they go through the same synonym mapping
-    // as the text they will be found in.
-    for (words, t) in phrases {
-        if words.len() <= MAX_PHRASE {
-            let ids: Vec<TermId> = words.iter().map(|w| b.term_of_surface(w)).collect();
-            b.phrases.entry(phrase_key(ids.into_iter())).or_insert(t);
+    let mut synonyms: HashMap<TermId, Vec<TermId>> = HashMap::new();
+    for g in &groups {
+        for &t in g {
+            let list = synonyms.entry(t).or_default();
+            list.extend(g.iter().copied().filter(|&o| o != t));
         }
     }
+    for list in synonyms.values_mut() {
+        list.sort_unstable();
+        list.dedup();
+    }
+    synonyms
 }

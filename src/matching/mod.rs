@@ -50,8 +50,9 @@ pub struct Decision {
     pub hits: Vec<Hit>,
     /// Terms the best hit matched, sorted; snippets bold the words that carry them.
     pub terms: Vec<TermId>,
-    /// Debug features of the best hit: coverage, title similarity, raw score.
-    pub features: Option<rank::Candidate>,
+    /// The ranking features of the hits, for `--explain` and tuning.
+    pub features: Vec<rank::Candidate>,
+    pub query: rank::QueryStats,
 }
 
 impl Decision {
@@ -121,8 +122,30 @@ impl Matcher {
                 confidence,
                 hits,
                 terms: best.map(|c| s.matched_terms(c.matched)).unwrap_or_default(),
-                features: best,
+                features: s.candidates.iter().take(top).copied().collect(),
+                query: s.stats(),
             }
+        })
+    }
+
+    /// How the query's words were read, for `--explain`: `word->term~typos` per content word.
+    pub fn describe_query(&self, query: &str) -> Vec<String> {
+        rank::SCRATCH.with(|cell| {
+            let mut guard = cell.borrow_mut();
+            let s = &mut *guard;
+            rank::resolve_query(&self.index, query, s);
+            s.terms
+                .iter()
+                .map(|t| {
+                    let word = query.get(t.start as usize..t.end as usize).unwrap_or("?");
+                    let exps: Vec<String> = s
+                        .expansions_of(t)
+                        .iter()
+                        .map(|e| format!("{}{}", self.index.term_name(e.term), "~".repeat(e.typos as usize)))
+                        .collect();
+                    format!("{word}({:.2})={}", t.weight, if exps.is_empty() { "?".into() } else { exps.join("|") })
+                })
+                .collect()
         })
     }
 

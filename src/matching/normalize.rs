@@ -186,6 +186,9 @@ impl Normalizer {
         out.clear();
         let mut hyphen_pending = false;
         let mut last_was_word = false;
+        // Words in the current hyphen chain. Only pairs ("sit-ups", "e-mail") are compounds;
+        // longer chains are slugs and URLs ("how-to-get-in-google"), whose joins would be noise.
+        let mut chain = 0usize;
         for (start, seg) in text.split_word_bound_indices() {
             let first = seg.chars().next().unwrap_or(' ');
             if !seg.chars().any(|c| c.is_alphanumeric()) {
@@ -200,7 +203,14 @@ impl Normalizer {
                 hyphen_pending = false;
                 continue;
             }
+            chain = if hyphen_pending { chain + 1 } else { 1 };
             self.push_word(start, seg, hyphen_pending, out);
+            if chain > 2 {
+                let n = out.words.len();
+                for w in &mut out.words[n.saturating_sub(chain - 1)..] {
+                    w.hyphen_before = false;
+                }
+            }
             hyphen_pending = false;
             last_was_word = true;
         }
@@ -380,6 +390,9 @@ mod tests {
         assert_eq!(spans, vec!["Ｋnee", "pain", "sit", "ups"]);
         assert!(a.words[3].hyphen_before);
         assert!(!a.words[2].hyphen_before);
+        n.analyze("see how-to-get-it or warm-up", &mut a);
+        let joined: Vec<bool> = a.words.iter().map(|w| w.hyphen_before).collect();
+        assert_eq!(joined, vec![false, false, false, false, false, false, false, true]);
     }
 
     #[test]

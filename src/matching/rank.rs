@@ -5,7 +5,7 @@
 
 use std::cell::RefCell;
 
-use super::index::{Expansion, Index, Posting, TermId, UnitIdx, NO_SECTION, W_TITLE};
+use super::index::{Expansion, Index, Posting, TermId, UnitIdx, NO_SECTION, W_TITLE_};
 use super::normalize::Analysis;
 use crate::knowledge::ArticleIdx;
 
@@ -37,12 +37,20 @@ pub struct Candidate {
     pub unit: UnitIdx,
     /// Additive BM25F score (article fields + best unit).
     pub raw: f32,
-    /// Share of the query's weight this candidate matches, 0..1.
+    /// Share of the query's weight the article fields and the best unit match, 0..1.
     pub coverage: f32,
+    /// Share of the query's weight the article fields and any of its units match, 0..1.
+    pub article_coverage: f32,
     /// Term-overlap F1 between the question and the closest of title and alternative questions.
     pub title_sim: f32,
+    pub title_p: f32,
+    pub title_r: f32,
+    /// Share of the query's weight the best unit alone matches.
+    pub unit_coverage: f32,
     /// Share of the query's weight matched by typo readings only.
     pub fuzzy_share: f32,
+    /// `raw` over the score of a unit matching every known query word, 0..1.
+    pub strength: f32,
     /// Final relevance used for ordering and confidence, 0..1.
     pub score: f32,
     pub matched: u64,
@@ -98,6 +106,16 @@ impl Acc {
     }
 }
 
+/// What the query is made of, for confidence.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct QueryStats {
+    pub terms: usize,
+    /// Terms found in the index (exactly, by typo or by family).
+    pub known: usize,
+    pub total_weight: f32,
+    pub known_weight: f32,
+}
+
 /// Reused buffers for one thread's queries.
 #[derive(Debug, Default)]
 pub struct Scratch {
@@ -106,7 +124,7 @@ pub struct Scratch {
     pub expansions: Vec<Expansion>,
     arts: Acc,
     units: Acc,
-    best_unit: Vec<(UnitIdx, f32)>,
+    agg: Vec<Agg>,
     pub candidates: Vec<Candidate>,
     pub smalltalk_words: usize,
     pub content_words: usize,
@@ -117,6 +135,18 @@ thread_local! {
 }
 
 impl Scratch {
+    pub fn stats(&self) -> QueryStats {
+        let mut q = QueryStats { terms: self.terms.len(), ..Default::default() };
+        for t in &self.terms {
+            q.total_weight += t.weight;
+            if t.exp.1 > t.exp.0 {
+                q.known += 1;
+                q.known_weight += t.weight;
+            }
+        }
+        q
+    }
+
     pub fn expansions_of(&self, t: &QueryTerm) -> &[Expansion] {
         &self.expansions[t.exp.0 as usize..t.exp.1 as usize]
     }
@@ -147,30 +177,39 @@ pub fn resolve_query(index: &Index, query: &str, s: &mut Scratch) {
     for w in words {
         exact.push(index.exact_term(s.analysis.surface(w)));
     }
+    let mut exps: Vec<Expansion> = Vec::new();
     let mut i = 0;
     let mut joined = String::new();
     while i < words.len() && s.terms.len() < MAX_QUERY_TERMS {
         let w = words[i];
-        // Synonym phrases ("every day" = daily) first: they replace their words.
-        if exact[i].is_some() && exact[i..].iter().take(3).all(Option::is_some) {
-            let ids: Vec<TermId> = exact[i..].iter().take(3).map(|t| t.unwrap_or(0)).collect();
-            if let Some((t, len)) = index.phrase(&ids) {
-                if index.has_postings(t) {
-                    push_term(index, &mut s.terms, &mut s.expansions, w.start, words[i + len - 1].end, &[Expansion { term: t, weight: 1.0, typos: 0 }]);
-                    i += len;
-                    continue;
-                }
+        exps.clear();
+        // Synonym phrases ("look for") first: they stand for their words.
+        let window: Vec<TermId> = exact[i..].iter().take(3).map_while(|t| *t).collect();
+        if let Some((t, len)) = (window.len() >= 2).then(|| index.phrase(&window)).flatten() {
+            add_with_synonyms(index, t, 1.0, 0, &mut exps);
+            if !exps.is_empty() {
+                push_term(index, &mut s.terms, &mut s.expansions, w.start, words[i + len - 1].end, &exps);
+                i += len;
+                continue;
             }
         }
-        // Two words written apart that the knowledge base writes as one ("git hub", "sit up").
-        if i + 1 < words.len() && !(w.stop && words[i + 1].stop) && !w.bigram {
+        // Two words written apart that the knowledge base writes as one ("git hub", "sit up"):
+        // when the second is a stop word or unknown, the pair is one term; otherwise the joined
+        // word is one more reading of the first.
+        let mut also_joined = None;
+        if i + 1 < words.len() && !w.bigram && !w.stop {
             joined.clear();
             joined.push_str(s.analysis.surface(&w));
             joined.push_str(s.analysis.surface(&words[i + 1]));
             if let Some(t) = index.exact_term(&joined).filter(|&t| index.has_postings(t)) {
-                push_term(index, &mut s.terms, &mut s.expansions, w.start, words[i + 1].end, &[Expansion { term: t, weight: 1.0, typos: 0 }]);
-                i += 2;
-                continue;
+                let second_known = exact[i + 1].is_some_and(|t| index.has_postings(t));
+                if words[i + 1].stop || !second_known {
+                    add_with_synonyms(index, t, 1.0, 0, &mut exps);
+                    push_term(index, &mut s.terms, &mut s.expansions, w.start, words[i + 1].end, &exps);
+                    i += 2;
+                    continue;
+                }
+                also_joined = Some(t);
             }
         }
         i += 1;
@@ -183,16 +222,43 @@ pub fn resolve_query(index: &Index, query: &str, s: &mut Scratch) {
             continue;
         }
         s.content_words += 1;
-        match exact[i - 1] {
-            Some(t) if index.has_postings(t) => {
-                push_term(index, &mut s.terms, &mut s.expansions, w.start, w.end, &[Expansion { term: t, weight: 1.0, typos: 0 }]);
-            }
-            _ => {
-                let mut found = Vec::new();
-                index.fuzzy_terms(surface, MAX_FUZZY, &mut found);
-                push_term(index, &mut s.terms, &mut s.expansions, w.start, w.end, &found);
+        if let Some(t) = exact[i - 1] {
+            add_with_synonyms(index, t, 1.0, 0, &mut exps);
+        }
+        if exps.is_empty() {
+            let mut found = Vec::new();
+            index.fuzzy_terms(surface, MAX_FUZZY, &mut found);
+            index.family_terms(surface, MAX_FUZZY, &mut found);
+            found.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+            found.truncate(MAX_FUZZY);
+            for e in found {
+                add_with_synonyms(index, e.term, e.weight, e.typos, &mut exps);
             }
         }
+        if let Some(t) = also_joined {
+            add_with_synonyms(index, t, 1.0, 0, &mut exps);
+        }
+        push_term(index, &mut s.terms, &mut s.expansions, w.start, w.end, &exps);
+    }
+}
+
+/// How much a synonym counts against the word the user wrote.
+const SYNONYM_WEIGHT: f32 = 0.9;
+
+/// Adds a reading of a word and its synonyms, those that occur in the knowledge base.
+fn add_with_synonyms(index: &Index, t: TermId, weight: f32, typos: u8, out: &mut Vec<Expansion>) {
+    let mut add = |term: TermId, weight: f32| {
+        if !index.has_postings(term) {
+            return;
+        }
+        match out.iter_mut().find(|e| e.term == term) {
+            Some(e) => e.weight = e.weight.max(weight),
+            None => out.push(Expansion { term, weight, typos }),
+        }
+    };
+    add(t, weight);
+    for &syn in index.synonyms(t) {
+        add(syn, weight * SYNONYM_WEIGHT);
     }
 }
 
@@ -213,19 +279,19 @@ fn push_term(
             return;
         }
     }
+    // A word weighs what its own term weighs; a word known only through synonyms or typo
+    // readings weighs what its best reading does, discounted by how sure that reading is.
     let best = exps.iter().max_by(|x, y| (index.term(x.term).idf * x.weight).total_cmp(&(index.term(y.term).idf * y.weight)));
-    let (weight, matched_weight) = match best {
-        Some(e) => (index.term(e.term).idf, index.term(e.term).idf * e.weight),
-        None => (index.unknown_idf * UNKNOWN_WEIGHT, 0.0),
+    let (weight, matched_weight) = match (exps.first(), best) {
+        (Some(first), _) if first.weight >= 1.0 => (index.term(first.term).idf, index.term(first.term).idf),
+        (_, Some(e)) => (index.term(e.term).idf, index.term(e.term).idf * e.weight),
+        _ => (index.unknown_idf * tune().unknown, 0.0),
     };
     let a = expansions.len() as u32;
     expansions.extend_from_slice(exps);
     terms.push(QueryTerm { start, end, weight, matched_weight, exp: (a, expansions.len() as u32) });
 }
 
-/// An unknown word counts for this share of a never-seen word's idf: questions carry chatty words
-/// the knowledge base cannot know ("started", "weeks") without being off topic.
-const UNKNOWN_WEIGHT: f32 = 0.5;
 
 fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {
@@ -257,54 +323,65 @@ pub fn rank(index: &Index, s: &mut Scratch) {
         s.units.add_term(bit, exps.iter().map(|e| (e.weight, index.unit_postings(e.term))));
     }
 
-    // Best unit per article.
-    if s.best_unit.len() != n_articles {
-        s.best_unit = vec![(UnitIdx::MAX, 0.0); n_articles];
+    // Per article: its best unit, and what all its units matched together.
+    if s.agg.len() != n_articles {
+        s.agg = vec![Agg::EMPTY; n_articles];
     }
     let mut articles: Vec<ArticleIdx> = s.arts.touched.clone();
     for &u in &s.units.touched {
         let a = index.units[u as usize].article;
         let sc = s.units.score[u as usize];
-        let slot = &mut s.best_unit[a as usize];
-        if slot.0 == UnitIdx::MAX {
+        let slot = &mut s.agg[a as usize];
+        if slot.unit == UnitIdx::MAX {
             if s.arts.score[a as usize] == 0.0 && s.arts.mask[a as usize] == 0 {
                 articles.push(a);
             }
-            *slot = (u, sc);
-        } else if sc > slot.1 {
-            *slot = (u, sc);
+            *slot = Agg { unit: u, unit_score: sc, mask: s.units.mask[u as usize], rest: 0.0 };
+        } else {
+            slot.mask |= s.units.mask[u as usize];
+            if sc > slot.unit_score {
+                slot.rest += slot.unit_score;
+                slot.unit = u;
+                slot.unit_score = sc;
+            } else {
+                slot.rest += sc;
+            }
         }
     }
+    let tune = tune();
     let total_weight: f32 = s.terms.iter().map(|t| t.weight).sum::<f32>().max(1e-6);
     let mut cands: Vec<Candidate> = Vec::with_capacity(articles.len());
     for &a in &articles {
-        let (u, us) = match s.best_unit[a as usize] {
-            (UnitIdx::MAX, _) => (index.units_of(a).start, 0.0),
-            b => b,
+        let agg = std::mem::replace(&mut s.agg[a as usize], Agg::EMPTY);
+        let (u, us, unit_mask) = if agg.unit == UnitIdx::MAX {
+            (index.units_of(a).start, 0.0, 0)
+        } else {
+            (agg.unit, agg.unit_score, s.units.mask[agg.unit as usize])
         };
-        s.best_unit[a as usize] = (UnitIdx::MAX, 0.0);
-        let mask = s.arts.mask[a as usize] | if us > 0.0 { s.units.mask[u as usize] } else { 0 };
+        let art_mask = s.arts.mask[a as usize];
         cands.push(Candidate {
             article: a,
             unit: u,
-            raw: s.arts.score[a as usize] + us,
-            coverage: 0.0,
+            raw: s.arts.score[a as usize] + us + tune.rest * agg.rest,
+            coverage: masked_weight(&s.terms, art_mask | unit_mask) / total_weight,
+            article_coverage: masked_weight(&s.terms, art_mask | agg.mask) / total_weight,
             title_sim: 0.0,
+            title_p: 0.0,
+            title_r: 0.0,
+            unit_coverage: masked_weight(&s.terms, unit_mask) / total_weight,
             fuzzy_share: 0.0,
+            strength: 0.0,
             score: 0.0,
-            matched: mask,
+            matched: art_mask | unit_mask,
         });
     }
     // Shortlist on coverage first, then raw score: a candidate matching more of the question beats
     // one matching a single word many times.
-    for c in &mut cands {
-        c.coverage = masked_weight(&s.terms, c.matched) / total_weight;
-    }
-    cands.sort_unstable_by(|x, y| (y.coverage + y.raw * 0.01).total_cmp(&(x.coverage + x.raw * 0.01)));
+    cands.sort_unstable_by(|x, y| (y.article_coverage + y.raw * 0.01).total_cmp(&(x.article_coverage + x.raw * 0.01)));
     cands.truncate(SHORTLIST);
     let max_raw = max_raw_score(index, s);
     for c in &mut cands {
-        c.title_sim = title_similarity(index, s, c.article, total_weight);
+        (c.title_sim, c.title_p, c.title_r) = title_similarity(index, s, c.article, total_weight);
         let fuzzy: f32 = s
             .terms
             .iter()
@@ -313,16 +390,58 @@ pub fn rank(index: &Index, s: &mut Scratch) {
             .map(|(_, t)| t.weight)
             .sum();
         c.fuzzy_share = fuzzy / total_weight;
-        let strength = (c.raw / max_raw).min(1.0);
-        c.score = relevance(c.coverage, c.title_sim, strength);
+        c.strength = (c.raw / max_raw).min(1.0);
+        c.score = (tune.cov * c.coverage + tune.cova * c.article_coverage + tune.ts * c.title_sim + tune.strength * c.strength)
+            .clamp(0.0, 1.0);
     }
     cands.sort_unstable_by(|x, y| y.score.total_cmp(&x.score).then(y.raw.total_cmp(&x.raw)));
     s.candidates = cands;
 }
 
-/// Relevance in 0..1 from coverage, title similarity and BM25 strength.
-fn relevance(coverage: f32, title_sim: f32, strength: f32) -> f32 {
-    (0.55 * coverage + 0.3 * title_sim + 0.15 * strength).clamp(0.0, 1.0)
+#[derive(Debug, Clone, Copy)]
+struct Agg {
+    unit: UnitIdx,
+    unit_score: f32,
+    mask: u64,
+    rest: f32,
+}
+
+impl Agg {
+    const EMPTY: Agg = Agg { unit: UnitIdx::MAX, unit_score: 0.0, mask: 0, rest: 0.0 };
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Tune {
+    pub cov: f32,
+    pub cova: f32,
+    pub ts: f32,
+    pub strength: f32,
+    pub rest: f32,
+    pub unknown: f32,
+}
+
+pub fn tune() -> Tune {
+    static T: std::sync::OnceLock<Tune> = std::sync::OnceLock::new();
+    *T.get_or_init(|| {
+        let mut t = Tune { cov: 0.55, cova: 0.0, ts: 0.3, strength: 0.15, rest: 0.0, unknown: 0.5 };
+        if let Ok(v) = std::env::var("ARTICLEBOT_TUNE") {
+            for kv in v.split(',') {
+                if let Some((k, v)) = kv.split_once('=') {
+                    let v: f32 = v.parse().unwrap_or(0.0);
+                    match k {
+                        "cov" => t.cov = v,
+                        "cova" => t.cova = v,
+                        "ts" => t.ts = v,
+                        "strength" => t.strength = v,
+                        "rest" => t.rest = v,
+                        "unknown" => t.unknown = v,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        t
+    })
 }
 
 /// The score a unit would get matching every known query term in its title and body, for
@@ -334,7 +453,7 @@ fn max_raw_score(index: &Index, s: &Scratch) -> f32 {
         .filter(|t| t.exp.1 > t.exp.0)
         .map(|t| {
             let idf = s.expansions_of(t).iter().map(|e| index.term(e.term).idf).fold(0.0, f32::max);
-            idf * (sat(W_TITLE) + sat(1.5))
+            idf * (sat(*W_TITLE_) + sat(1.5))
         })
         .sum::<f32>()
         .max(1e-6)
@@ -345,8 +464,9 @@ fn masked_weight(terms: &[QueryTerm], mask: u64) -> f32 {
 }
 
 /// F1 of query and title terms, idf-weighted, best over the title and alternative questions.
-fn title_similarity(index: &Index, s: &Scratch, a: ArticleIdx, total_weight: f32) -> f32 {
-    let mut best = 0.0f32;
+/// Returns (F1, precision, recall) of the best variant.
+fn title_similarity(index: &Index, s: &Scratch, a: ArticleIdx, total_weight: f32) -> (f32, f32, f32) {
+    let mut best = (0.0f32, 0.0f32, 0.0f32);
     for variant in index.title_variants(a) {
         let title_weight: f32 = variant.iter().map(|&t| index.term(t).idf).sum();
         if title_weight <= 0.0 {
@@ -369,7 +489,10 @@ fn title_similarity(index: &Index, s: &Scratch, a: ArticleIdx, total_weight: f32
         let p = q_matched / total_weight;
         let r = (t_matched / title_weight).min(1.0);
         if p + r > 0.0 {
-            best = best.max(2.0 * p * r / (p + r));
+            let f1 = 2.0 * p * r / (p + r);
+            if f1 > best.0 {
+                best = (f1, p, r);
+            }
         }
     }
     best
