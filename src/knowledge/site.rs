@@ -35,7 +35,7 @@ pub struct Thresholds {
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds { answer: 0.5, suggest: 0.3, margin: 0.04, certain: 0.75 }
+        Thresholds { answer: 0.36, suggest: 0.25, margin: 0.02, certain: 0.61 }
     }
 }
 
@@ -84,7 +84,8 @@ impl SiteConfig {
         out
     }
 
-    /// The default file written by `articlebot import` into a new knowledge dir.
+    /// The default file written by `articlebot import` into a new knowledge dir. Thresholds are
+    /// commented out so that a new release's calibrated defaults apply until the owner sets them.
     pub fn template() -> String {
         let d = Thresholds::default();
         format!(
@@ -98,11 +99,11 @@ impl SiteConfig {
              \n\
              [matching]\n\
              # Confidence (0..1) needed to answer; between suggest and answer the bot asks \"did you mean\".\n\
-             answer = {}\n\
-             suggest = {}\n\
+             # answer = {}\n\
+             # suggest = {}\n\
              # Ask instead of answering when the two best articles are this close, unless the best reaches `certain`.\n\
-             margin = {}\n\
-             certain = {}\n",
+             # margin = {}\n\
+             # certain = {}\n",
             d.answer, d.suggest, d.margin, d.certain
         )
     }

@@ -27,7 +27,7 @@ fn knob(name: &str, default: f32) -> f32 {
 }
 /// BM25 saturation.
 static K1: std::sync::LazyLock<f32> = std::sync::LazyLock::new(|| knob("k1", 1.2));
-static B_BODY: std::sync::LazyLock<f32> = std::sync::LazyLock::new(|| knob("bbody", 0.75));
+static B_BODY: std::sync::LazyLock<f32> = std::sync::LazyLock::new(|| knob("bbody", 0.5));
 static B_TITLE: std::sync::LazyLock<f32> = std::sync::LazyLock::new(|| knob("btitle", 0.3));
 pub static W_TITLE_: std::sync::LazyLock<f32> = std::sync::LazyLock::new(|| knob("wtitle", 2.5));
 const W_KEYWORD: f32 = 2.0;
@@ -314,7 +314,7 @@ impl Index {
             }
         }
         let mut unit_triples: Vec<(TermId, u32, f32)> = Vec::new();
-        let lead = knob("lead", 0.0);
+        let lead = knob("lead", 0.2);
         for u in 0..units.len() {
             let unit = units[u];
             let (_, count) = article_units[unit.article as usize];

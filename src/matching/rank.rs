@@ -391,7 +391,13 @@ pub fn rank(index: &Index, s: &mut Scratch) {
             .sum();
         c.fuzzy_share = fuzzy / total_weight;
         c.strength = (c.raw / max_raw).min(1.0);
-        c.score = (tune.cov * c.coverage + tune.cova * c.article_coverage + tune.ts * c.title_sim + tune.strength * c.strength)
+        c.score = (tune.cov * c.coverage
+            + tune.cova * c.article_coverage
+            + tune.ts * c.title_sim
+            + tune.strength * c.strength
+            + tune.tp * c.title_p
+            + tune.tr * c.title_r
+            + tune.ucov * c.unit_coverage)
             .clamp(0.0, 1.0);
     }
     cands.sort_unstable_by(|x, y| y.score.total_cmp(&x.score).then(y.raw.total_cmp(&x.raw)));
@@ -418,12 +424,15 @@ pub struct Tune {
     pub strength: f32,
     pub rest: f32,
     pub unknown: f32,
+    pub tp: f32,
+    pub tr: f32,
+    pub ucov: f32,
 }
 
 pub fn tune() -> Tune {
     static T: std::sync::OnceLock<Tune> = std::sync::OnceLock::new();
     *T.get_or_init(|| {
-        let mut t = Tune { cov: 0.55, cova: 0.0, ts: 0.3, strength: 0.15, rest: 0.0, unknown: 0.5 };
+        let mut t = Tune { cov: 0.02, cova: 0.3, ts: 0.19, strength: 0.02, rest: 0.0, unknown: 0.5, tp: 0.3, tr: 0.13, ucov: 0.05 };
         if let Ok(v) = std::env::var("ARTICLEBOT_TUNE") {
             for kv in v.split(',') {
                 if let Some((k, v)) = kv.split_once('=') {
@@ -435,6 +444,9 @@ pub fn tune() -> Tune {
                         "strength" => t.strength = v,
                         "rest" => t.rest = v,
                         "unknown" => t.unknown = v,
+                        "tp" => t.tp = v,
+                        "tr" => t.tr = v,
+                        "ucov" => t.ucov = v,
                         _ => {}
                     }
                 }
