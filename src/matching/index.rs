@@ -20,19 +20,20 @@ pub type UnitIdx = u32;
 /// Marks a unit that is a stub's teaser rather than a section.
 pub const NO_SECTION: u32 = u32::MAX;
 
-fn knob(name: &str, default: f32) -> f32 {
-    std::env::var("ARTICLEBOT_TUNE").ok().and_then(|v| {
-        v.split(',').find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == name).and_then(|(_, v)| v.parse().ok()))
-    }).unwrap_or(default)
-}
 /// BM25 saturation.
-static K1: std::sync::LazyLock<f32> = std::sync::LazyLock::new(|| knob("k1", 1.2));
-static B_BODY: std::sync::LazyLock<f32> = std::sync::LazyLock::new(|| knob("bbody", 0.5));
-static B_TITLE: std::sync::LazyLock<f32> = std::sync::LazyLock::new(|| knob("btitle", 0.3));
-pub static W_TITLE_: std::sync::LazyLock<f32> = std::sync::LazyLock::new(|| knob("wtitle", 2.5));
+const K1: f32 = 1.2;
+/// Length normalisation for section bodies (sections are short: less than the usual 0.75) and for
+/// titles (which vary less still).
+const B_BODY: f32 = 0.5;
+const B_TITLE: f32 = 0.3;
+/// Field weights: a word in the title says more about the article than one in the body.
+pub const W_TITLE: f32 = 2.5;
 const W_KEYWORD: f32 = 2.0;
 const W_HEADING: f32 = 1.5;
-static W_BODY: std::sync::LazyLock<f32> = std::sync::LazyLock::new(|| knob("wbody", 1.0));
+const W_BODY: f32 = 1.0;
+/// Extra weight of an article's first section over its last, falling linearly between: the
+/// lead of an article usually answers its title, the end summarises.
+const LEAD_PRIOR: f32 = 0.2;
 /// Shortest stem matched by word family.
 const FAMILY_MIN: usize = 5;
 /// A word of the same family counts for less than the word, or a typo of it.
@@ -203,7 +204,7 @@ fn tf(terms: &[TermId], scratch: &mut Vec<TermId>) -> Vec<(TermId, u32)> {
 }
 
 fn saturate(idf: f32, pseudo_tf: f32) -> f32 {
-    idf * pseudo_tf * (*K1 + 1.0) / (*K1 + pseudo_tf)
+    idf * pseudo_tf * (K1 + 1.0) / (K1 + pseudo_tf)
 }
 
 impl Index {
@@ -299,9 +300,9 @@ impl Index {
         for ai in 0..n_articles {
             let mut best: HashMap<TermId, f32> = HashMap::new();
             for v in &titles[ai] {
-                let norm = 1.0 - *B_TITLE + *B_TITLE * v.len() as f32 / avg_title;
+                let norm = 1.0 - B_TITLE + B_TITLE * v.len() as f32 / avg_title;
                 for (t, c) in tf(v, &mut scratch) {
-                    let ptf = *W_TITLE_ * c as f32 / norm;
+                    let ptf = W_TITLE * c as f32 / norm;
                     let e = best.entry(t).or_insert(0.0);
                     *e = e.max(ptf);
                 }
@@ -314,20 +315,19 @@ impl Index {
             }
         }
         let mut unit_triples: Vec<(TermId, u32, f32)> = Vec::new();
-        let lead = knob("lead", 0.2);
         for u in 0..units.len() {
             let unit = units[u];
             let (_, count) = article_units[unit.article as usize];
             let pos = if unit.section == NO_SECTION { 0 } else { unit.section };
-            let prior = if count > 1 { 1.0 + lead * (1.0 - pos as f32 / (count - 1) as f32) } else { 1.0 };
+            let prior = if count > 1 { 1.0 + LEAD_PRIOR * (1.0 - pos as f32 / (count - 1) as f32) } else { 1.0 };
             let body = &pending.body[u];
-            let norm = 1.0 - *B_BODY + *B_BODY * body.len() as f32 / avg_body;
+            let norm = 1.0 - B_BODY + B_BODY * body.len() as f32 / avg_body;
             let mut ptf: HashMap<TermId, f32> = HashMap::new();
             for (t, c) in tf(&pending.heading[u], &mut scratch) {
                 *ptf.entry(t).or_insert(0.0) += W_HEADING * c as f32;
             }
             for (t, c) in tf(body, &mut scratch) {
-                *ptf.entry(t).or_insert(0.0) += *W_BODY * c as f32 / norm;
+                *ptf.entry(t).or_insert(0.0) += W_BODY * c as f32 / norm;
             }
             for (t, p) in ptf {
                 unit_triples.push((t, u as u32, prior * saturate(idfs[t as usize], p)));

@@ -67,12 +67,26 @@ const IRREGULAR: &[(&str, &str)] = &[
     ("drew", "draw"), ("drawn", "draw"), 
 ];
 
+/// Words that frame an English question rather than say what it is about ("is it possible",
+/// "I'd like to", "the easiest way"). They count for little in a query: a knowledge base may
+/// use them anywhere, and a question may be full of them.
+const FRAMING_EN: &[&str] = &[
+    "possible", "possibly", "way", "ways", "like", "want", "wanna", "wish", "able", "know", "easiest", "easy",
+    "easily", "simple", "simplest", "best", "better", "anyone", "anybody", "someone", "somebody", "please", "help",
+    "thanks", "option", "options", "method", "thing", "things", "need", "trying", "try", "tried", "ever", "really",
+    "actually", "somehow", "particular", "specific", "certain", "kind", "sort", "lot", "quick", "quickly",
+    "efficient", "efficiently", "idea", "ideas", "advice", "suggestion", "suggestions", "question", "wondering",
+    "wonder", "anyway", "exactly", "properly", "correctly", "good", "great", "use", "using", "get", "getting",
+    "got", "go", "going", "do", "doing", "make", "making", "still", "also", "already", "even",
+];
+
 /// Turns text into stemmed terms. Build once per knowledge base (it holds stemmers and lists).
 pub struct Normalizer {
     latin: Option<Stemmer>,
     russian: Stemmer,
     greek: Stemmer,
     stop: HashSet<String>,
+    english: bool,
     irregular: std::collections::HashMap<&'static str, &'static str>,
 }
 
@@ -173,8 +187,14 @@ impl Normalizer {
             russian: Stemmer::create(Algorithm::Russian),
             greek: Stemmer::create(Algorithm::Greek),
             stop,
+            english: language == "english",
             irregular: IRREGULAR.iter().copied().collect(),
         }
+    }
+
+    /// Whether a folded query word only frames the question (English sites only).
+    pub fn is_framing_word(&self, folded: &str) -> bool {
+        self.english && FRAMING_EN.contains(&folded)
     }
 
     pub fn is_stop_word(&self, folded: &str) -> bool {

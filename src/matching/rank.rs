@@ -5,7 +5,7 @@
 
 use std::cell::RefCell;
 
-use super::index::{Expansion, Index, Posting, TermId, UnitIdx, NO_SECTION, W_TITLE_};
+use super::index::{Expansion, Index, Posting, TermId, UnitIdx, NO_SECTION, W_TITLE};
 use super::normalize::Analysis;
 use crate::knowledge::ArticleIdx;
 
@@ -188,7 +188,7 @@ pub fn resolve_query(index: &Index, query: &str, s: &mut Scratch) {
         if let Some((t, len)) = (window.len() >= 2).then(|| index.phrase(&window)).flatten() {
             add_with_synonyms(index, t, 1.0, 0, &mut exps);
             if !exps.is_empty() {
-                push_term(index, &mut s.terms, &mut s.expansions, w.start, words[i + len - 1].end, &exps);
+                push_term(index, &mut s.terms, &mut s.expansions, w.start, words[i + len - 1].end, &exps, 1.0);
                 i += len;
                 continue;
             }
@@ -205,7 +205,7 @@ pub fn resolve_query(index: &Index, query: &str, s: &mut Scratch) {
                 let second_known = exact[i + 1].is_some_and(|t| index.has_postings(t));
                 if words[i + 1].stop || !second_known {
                     add_with_synonyms(index, t, 1.0, 0, &mut exps);
-                    push_term(index, &mut s.terms, &mut s.expansions, w.start, words[i + 1].end, &exps);
+                    push_term(index, &mut s.terms, &mut s.expansions, w.start, words[i + 1].end, &exps, 1.0);
                     i += 2;
                     continue;
                 }
@@ -238,7 +238,8 @@ pub fn resolve_query(index: &Index, query: &str, s: &mut Scratch) {
         if let Some(t) = also_joined {
             add_with_synonyms(index, t, 1.0, 0, &mut exps);
         }
-        push_term(index, &mut s.terms, &mut s.expansions, w.start, w.end, &exps);
+        let factor = if index.normalizer.is_framing_word(surface) { weight::FRAMING } else { 1.0 };
+        push_term(index, &mut s.terms, &mut s.expansions, w.start, w.end, &exps, factor);
     }
 }
 
@@ -269,6 +270,7 @@ fn push_term(
     start: u32,
     end: u32,
     exps: &[Expansion],
+    factor: f32,
 ) {
     // The same term twice ("knee knee", or "run" and "jog") counts once.
     if let [e] = exps {
@@ -285,11 +287,17 @@ fn push_term(
     let (weight, matched_weight) = match (exps.first(), best) {
         (Some(first), _) if first.weight >= 1.0 => (index.term(first.term).idf, index.term(first.term).idf),
         (_, Some(e)) => (index.term(e.term).idf, index.term(e.term).idf * e.weight),
-        _ => (index.unknown_idf * tune().unknown, 0.0),
+        _ => (index.unknown_idf * weight::UNKNOWN, 0.0),
     };
     let a = expansions.len() as u32;
     expansions.extend_from_slice(exps);
-    terms.push(QueryTerm { start, end, weight, matched_weight, exp: (a, expansions.len() as u32) });
+    terms.push(QueryTerm {
+        start,
+        end,
+        weight: weight * factor,
+        matched_weight: matched_weight * factor,
+        exp: (a, expansions.len() as u32),
+    });
 }
 
 
@@ -336,19 +344,15 @@ pub fn rank(index: &Index, s: &mut Scratch) {
             if s.arts.score[a as usize] == 0.0 && s.arts.mask[a as usize] == 0 {
                 articles.push(a);
             }
-            *slot = Agg { unit: u, unit_score: sc, mask: s.units.mask[u as usize], rest: 0.0 };
+            *slot = Agg { unit: u, unit_score: sc, mask: s.units.mask[u as usize] };
         } else {
             slot.mask |= s.units.mask[u as usize];
             if sc > slot.unit_score {
-                slot.rest += slot.unit_score;
                 slot.unit = u;
                 slot.unit_score = sc;
-            } else {
-                slot.rest += sc;
             }
         }
     }
-    let tune = tune();
     let total_weight: f32 = s.terms.iter().map(|t| t.weight).sum::<f32>().max(1e-6);
     let mut cands: Vec<Candidate> = Vec::with_capacity(articles.len());
     for &a in &articles {
@@ -362,7 +366,7 @@ pub fn rank(index: &Index, s: &mut Scratch) {
         cands.push(Candidate {
             article: a,
             unit: u,
-            raw: s.arts.score[a as usize] + us + tune.rest * agg.rest,
+            raw: s.arts.score[a as usize] + us,
             coverage: masked_weight(&s.terms, art_mask | unit_mask) / total_weight,
             article_coverage: masked_weight(&s.terms, art_mask | agg.mask) / total_weight,
             title_sim: 0.0,
@@ -391,13 +395,13 @@ pub fn rank(index: &Index, s: &mut Scratch) {
             .sum();
         c.fuzzy_share = fuzzy / total_weight;
         c.strength = (c.raw / max_raw).min(1.0);
-        c.score = (tune.cov * c.coverage
-            + tune.cova * c.article_coverage
-            + tune.ts * c.title_sim
-            + tune.strength * c.strength
-            + tune.tp * c.title_p
-            + tune.tr * c.title_r
-            + tune.ucov * c.unit_coverage)
+        c.score = (weight::COVERAGE * c.coverage
+            + weight::ARTICLE_COVERAGE * c.article_coverage
+            + weight::TITLE_F1 * c.title_sim
+            + weight::STRENGTH * c.strength
+            + weight::TITLE_PRECISION * c.title_p
+            + weight::TITLE_RECALL * c.title_r
+            + weight::UNIT_COVERAGE * c.unit_coverage)
             .clamp(0.0, 1.0);
     }
     cands.sort_unstable_by(|x, y| y.score.total_cmp(&x.score).then(y.raw.total_cmp(&x.raw)));
@@ -409,51 +413,28 @@ struct Agg {
     unit: UnitIdx,
     unit_score: f32,
     mask: u64,
-    rest: f32,
 }
 
 impl Agg {
-    const EMPTY: Agg = Agg { unit: UnitIdx::MAX, unit_score: 0.0, mask: 0, rest: 0.0 };
+    const EMPTY: Agg = Agg { unit: UnitIdx::MAX, unit_score: 0.0, mask: 0 };
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct Tune {
-    pub cov: f32,
-    pub cova: f32,
-    pub ts: f32,
-    pub strength: f32,
-    pub rest: f32,
-    pub unknown: f32,
-    pub tp: f32,
-    pub tr: f32,
-    pub ucov: f32,
-}
-
-pub fn tune() -> Tune {
-    static T: std::sync::OnceLock<Tune> = std::sync::OnceLock::new();
-    *T.get_or_init(|| {
-        let mut t = Tune { cov: 0.02, cova: 0.3, ts: 0.19, strength: 0.02, rest: 0.0, unknown: 0.5, tp: 0.3, tr: 0.13, ucov: 0.05 };
-        if let Ok(v) = std::env::var("ARTICLEBOT_TUNE") {
-            for kv in v.split(',') {
-                if let Some((k, v)) = kv.split_once('=') {
-                    let v: f32 = v.parse().unwrap_or(0.0);
-                    match k {
-                        "cov" => t.cov = v,
-                        "cova" => t.cova = v,
-                        "ts" => t.ts = v,
-                        "strength" => t.strength = v,
-                        "rest" => t.rest = v,
-                        "unknown" => t.unknown = v,
-                        "tp" => t.tp = v,
-                        "tr" => t.tr = v,
-                        "ucov" => t.ucov = v,
-                        _ => {}
-                    }
-                }
-            }
-        }
-        t
-    })
+/// Weights of the relevance score (0..1) of a candidate, fitted on question sets of two kinds
+/// (a one-article page with its linked topics; a 125-page FAQ site) together with out-of-scope
+/// questions, and kept few so they carry over to other sites.
+mod weight {
+    pub const COVERAGE: f32 = 0.02;
+    pub const ARTICLE_COVERAGE: f32 = 0.3;
+    pub const TITLE_F1: f32 = 0.19;
+    pub const TITLE_PRECISION: f32 = 0.3;
+    pub const TITLE_RECALL: f32 = 0.13;
+    pub const UNIT_COVERAGE: f32 = 0.05;
+    pub const STRENGTH: f32 = 0.02;
+    /// An unknown word counts for this share of a never-seen word's idf: questions carry words
+    /// the knowledge base cannot know ("started", "weeks") without being off topic.
+    pub const UNKNOWN: f32 = 0.5;
+    /// Share of its weight a question-framing word keeps.
+    pub const FRAMING: f32 = 0.3;
 }
 
 /// The score a unit would get matching every known query term in its title and body, for
@@ -465,7 +446,7 @@ fn max_raw_score(index: &Index, s: &Scratch) -> f32 {
         .filter(|t| t.exp.1 > t.exp.0)
         .map(|t| {
             let idf = s.expansions_of(t).iter().map(|e| index.term(e.term).idf).fold(0.0, f32::max);
-            idf * (sat(*W_TITLE_) + sat(1.5))
+            idf * (sat(W_TITLE) + sat(1.5))
         })
         .sum::<f32>()
         .max(1e-6)
