@@ -3,6 +3,7 @@
 //! on stderr and a non-zero exit code.
 
 mod ask;
+mod bench;
 mod check;
 mod import;
 
@@ -29,6 +30,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Turn article pages (.txt, .md) into knowledge files
     Import(import::ImportArgs),
+    /// Measure load, index and query speed on a generated knowledge base
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -83,6 +86,7 @@ pub fn main() -> ExitCode {
         Command::Ask(a) => ask::run(a),
         Command::Check(a) => check::run(a),
         Command::Import(a) => import::run(a),
+        Command::Bench(a) => bench::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
