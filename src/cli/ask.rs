@@ -6,7 +6,9 @@ use std::io::{self, BufRead, Write};
 use clap::Args;
 use serde::Serialize;
 
+use super::text::{render, Style};
 use super::{load_matcher, Failure, KnowledgeArg};
+use crate::conversation::{Engine, Input, SledStore, User};
 use crate::matching::{Decision, Intent, Matcher};
 
 #[derive(Args, Debug)]
@@ -105,20 +107,23 @@ fn json_line(m: &Matcher, query: &str, d: &Decision, explain: bool) -> String {
 }
 
 pub fn run(args: AskArgs) -> Result<(), Failure> {
-    let matcher = load_matcher(&args.knowledge.dir)?;
+    let store = SledStore::temporary().map_err(|e| Failure::usage(format!("cannot open a temporary database: {e}")))?;
+    let engine = Engine::new(load_matcher(&args.knowledge.dir)?, store);
+    let library = engine.library();
+    let matcher = &library.matcher;
     let top = args.top.clamp(1, 50);
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let io_err = |e: io::Error| Failure::usage(format!("cannot write output: {e}"));
     if args.question.is_empty() {
         let stdin = io::stdin();
-        for line in stdin.lock().lines() {
+        for (n, line) in stdin.lock().lines().enumerate() {
             let line = line.map_err(|e| Failure::usage(format!("cannot read stdin: {e}")))?;
             let d = matcher.decide(&line, top);
             if args.json {
-                writeln!(out, "{}", json_line(&matcher, &line, &d, args.explain)).map_err(io_err)?;
+                writeln!(out, "{}", json_line(matcher, &line, &d, args.explain)).map_err(io_err)?;
             } else {
-                writeln!(out, "{}\n", human(&matcher, &d)).map_err(io_err)?;
+                writeln!(out, "{}\n", human(&engine, n as i64, &line)).map_err(io_err)?;
             }
             out.flush().map_err(io_err)?;
         }
@@ -127,28 +132,16 @@ pub fn run(args: AskArgs) -> Result<(), Failure> {
     let q = args.question.join(" ");
     let d = matcher.decide(&q, top);
     if args.json {
-        writeln!(out, "{}", json_line(&matcher, &q, &d, args.explain)).map_err(io_err)?;
+        writeln!(out, "{}", json_line(matcher, &q, &d, args.explain)).map_err(io_err)?;
     } else {
-        writeln!(out, "{}", human(&matcher, &d)).map_err(io_err)?;
+        writeln!(out, "{}", human(&engine, 0, &q)).map_err(io_err)?;
     }
     Ok(())
 }
 
-fn human(m: &Matcher, d: &Decision) -> String {
-    match (d.intent, d.hits.first()) {
-        (Intent::Answer, Some(h)) => {
-            let a = m.article(h);
-            let snip = m.snippet(h, &d.terms, 600);
-            format!("{}\n\n{}", a.title, snip.render("*", "*", |t| t.to_string()))
-        }
-        (Intent::Suggest, _) => {
-            let mut s = String::from("Did you mean:");
-            for (i, h) in d.hits.iter().enumerate() {
-                s.push_str(&format!("\n  {}. {}", i + 1, m.article(h).title));
-            }
-            s
-        }
-        (Intent::Smalltalk, _) => format!("Hello! I am {}.", m.kb().site.bot_name),
-        _ => "Sorry, I don't know that one.".into(),
-    }
+/// The answer as a person reads it: the reply the bot gives a first-time user (each question
+/// is asked by a new user, so answers do not depend on the previous line).
+fn human(engine: &Engine<SledStore>, user: i64, question: &str) -> String {
+    let out = engine.handle(&User { id: user, language: None }, Input::Question(question.to_string()), None, 0);
+    render(&out.reply, Style::PLAIN, false)
 }

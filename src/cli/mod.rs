@@ -1,11 +1,14 @@
-//! The `articlebot` command line: ask, check, import. Each subcommand takes the knowledge dir as
+//! The `articlebot` command line: ask, chat, check, import, serve, bench. Each subcommand takes the knowledge dir as
 //! `--knowledge DIR` (else `ARTICLEBOT_KNOWLEDGE`, else `./knowledge`). Errors are one clear line
 //! on stderr and a non-zero exit code.
 
 mod ask;
 mod bench;
+mod chat;
 mod check;
 mod import;
+mod serve;
+mod text;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,10 +29,14 @@ pub struct Cli {
 enum Command {
     /// Answer a question (or one question per stdin line with --json)
     Ask(ask::AskArgs),
+    /// Talk to the bot in the console, with the same conversation logic as on Telegram
+    Chat(chat::ChatArgs),
     /// Validate a knowledge dir; exits non-zero on errors
     Check(check::CheckArgs),
     /// Turn article pages (.txt, .md) into knowledge files
     Import(import::ImportArgs),
+    /// Run the Telegram bot (token from TELOXIDE_TOKEN)
+    Serve(serve::ServeArgs),
     /// Measure load, index and query speed on a generated knowledge base
     Bench(bench::BenchArgs),
 }
@@ -73,6 +80,13 @@ pub fn load_matcher(dir: &std::path::Path) -> Result<Matcher, Failure> {
     Ok(Matcher::new(loaded.kb))
 }
 
+/// Structured logs on stderr, level from `RUST_LOG` (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -84,9 +98,11 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Ask(a) => ask::run(a),
+        Command::Chat(a) => chat::run(a),
         Command::Check(a) => check::run(a),
         Command::Import(a) => import::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Serve(a) => serve::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

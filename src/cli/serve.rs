@@ -1,0 +1,100 @@
+//! `articlebot serve`: the Telegram bot. Settings come from flags or the environment; the token
+//! only from `TELOXIDE_TOKEN`, so it never shows in a process list.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{Failure, KnowledgeArg};
+use crate::telegram::{self, FloodLimits, ServeConfig, ServeError};
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    knowledge: KnowledgeArg,
+    /// Sled database dir for conversations and statistics
+    #[arg(long, env = "ARTICLEBOT_DATA", default_value = "data", value_name = "DIR")]
+    data: PathBuf,
+    /// Numeric Telegram user ids of admins, comma-separated
+    #[arg(long, env = "ARTICLEBOT_ADMINS", value_delimiter = ',', value_name = "IDS")]
+    admins: Vec<String>,
+    /// Bot API base URL (default: Telegram's)
+    #[arg(long, env = "TELOXIDE_API_URL", value_name = "URL")]
+    api_url: Option<String>,
+    /// Public HTTPS URL Telegram posts updates to (webhook mode; needs --listen)
+    #[arg(long, env = "ARTICLEBOT_WEBHOOK_URL", value_name = "URL")]
+    webhook_url: Option<String>,
+    /// Address the webhook server listens on, e.g. 0.0.0.0:8443
+    #[arg(long, env = "ARTICLEBOT_LISTEN", value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Secret Telegram must send with every webhook request (default: a random one)
+    #[arg(long, env = "ARTICLEBOT_WEBHOOK_SECRET", value_name = "SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
+    /// Serve Prometheus metrics on this address, e.g. 127.0.0.1:9100
+    #[arg(long, env = "ARTICLEBOT_METRICS", value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+    /// Do not keep Telegram's rate limits (for local benchmarks against a fake API only)
+    #[arg(long)]
+    no_rate_limit: bool,
+    /// Messages a user may send per flood window before being slowed down
+    #[arg(long, default_value_t = 20)]
+    flood_max: u32,
+    /// Flood window in seconds
+    #[arg(long, default_value_t = 10)]
+    flood_window: u64,
+}
+
+fn admins(raw: &[String]) -> Result<Vec<i64>, Failure> {
+    raw.iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<i64>().map_err(|_| {
+                Failure::usage(format!("admin `{s}` is not a numeric Telegram user id (usernames are not accepted)"))
+            })
+        })
+        .collect()
+}
+
+pub fn run(args: ServeArgs) -> Result<(), Failure> {
+    let token = std::env::var("TELOXIDE_TOKEN").unwrap_or_default();
+    if token.trim().is_empty() {
+        return Err(Failure::usage("TELOXIDE_TOKEN is not set: create a bot with @BotFather and export its token"));
+    }
+    let config = ServeConfig {
+        token: token.trim().to_string(),
+        api_url: args.api_url,
+        knowledge: args.knowledge.dir,
+        data: args.data,
+        admins: admins(&args.admins)?,
+        webhook_url: args.webhook_url,
+        listen: args.listen,
+        webhook_secret: args.webhook_secret,
+        rate_limit: !args.no_rate_limit,
+        metrics: args.metrics,
+        flood: FloodLimits { max_messages: args.flood_max.max(1), window: Duration::from_secs(args.flood_window.max(1)) },
+    };
+    super::init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::usage(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(telegram::serve(config)).map_err(|e| match e {
+        ServeError::Knowledge(_) | ServeError::Database(_) | ServeError::Config(_) | ServeError::BadToken | ServeError::Io(_) => {
+            Failure::usage(e.to_string())
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admins_are_numeric_ids() {
+        assert_eq!(admins(&["1".into(), " 42 ".into(), "".into()]).unwrap(), vec![1, 42]);
+        assert!(admins(&["@alice".into()]).is_err());
+    }
+}

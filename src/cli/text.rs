@@ -1,0 +1,96 @@
+//! Replies rendered as console text: numbered choices instead of buttons, `*word*` (or bold on
+//! a terminal) for matched words.
+
+use crate::conversation::{text, AnswerView, Link, Reply, TopicRef};
+
+/// How matched words are marked.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub bold: (&'static str, &'static str),
+}
+
+impl Style {
+    pub const PLAIN: Style = Style { bold: ("*", "*") };
+    pub const TERMINAL: Style = Style { bold: ("\x1b[1m", "\x1b[0m") };
+}
+
+fn numbered(out: &mut String, items: &[TopicRef]) {
+    for (i, t) in items.iter().enumerate() {
+        out.push_str(&format!("\n  {}. {}", i + 1, t.title));
+    }
+}
+
+fn link(l: &Link) -> String {
+    match l {
+        Link::Url(u) => u.clone(),
+        Link::Start(p) => format!("/start {p}"),
+    }
+}
+
+fn answer(a: &AnswerView, style: Style, hints: bool) -> String {
+    let mut out = a.article.title.clone();
+    if let Some(s) = a.section {
+        if a.sections > 1 {
+            out.push_str(&format!("  [{} of {}]", s + 1, a.sections));
+        }
+    }
+    if let Some(h) = &a.heading {
+        out.push_str(&format!("\n{h}"));
+    }
+    out.push_str("\n\n");
+    out.push_str(&a.snippet.render(style.bold.0, style.bold.1, |t| t.to_string()));
+    out.push_str(&format!("\n\n{}: {}", text::READ_MORE, link(&a.link)));
+    if hints && a.next.is_some() {
+        out.push_str(&format!("\n{}: type \"more\"", text::NEXT_SECTION));
+    }
+    if !a.related.is_empty() {
+        out.push_str("\nRelated:");
+        numbered(&mut out, &a.related);
+    }
+    if hints {
+        out.push_str("\nWas this helpful? Type \"up\" or \"down\".");
+    }
+    out
+}
+
+/// Renders a reply; `hints` adds the console commands that stand in for buttons.
+pub fn render(reply: &Reply, style: Style, hints: bool) -> String {
+    match reply {
+        Reply::Answer(a) => answer(a, style, hints),
+        Reply::Suggest(options) => {
+            let mut out = text::DID_YOU_MEAN.to_string();
+            numbered(&mut out, options);
+            out
+        }
+        Reply::Unknown => text::DONT_KNOW.replace(" Browse the topics I know about:", " Type /topics to see what I know about."),
+        Reply::Smalltalk { kind, bot_name } => text::smalltalk(*kind, bot_name),
+        Reply::Welcome { bot_name, popular } => {
+            let mut out = text::welcome(bot_name);
+            numbered(&mut out, popular);
+            out
+        }
+        Reply::Help { bot_name } => text::help(bot_name),
+        Reply::Topics { page, pages, items } => {
+            let mut out = format!("{} (page {} of {})", text::TOPICS, page + 1, pages);
+            numbered(&mut out, items);
+            if page + 1 < *pages {
+                out.push_str(&format!("\nNext page: /topics {}", page + 2));
+            }
+            out
+        }
+        Reply::EndOfArticle { related, .. } => {
+            let mut out = text::END_OF_ARTICLE.to_string();
+            numbered(&mut out, related);
+            out
+        }
+        Reply::NothingToContinue => text::NOTHING_TO_CONTINUE.into(),
+        Reply::Gone => text::GONE.into(),
+        Reply::NoSuchChoice => text::NO_SUCH_CHOICE.into(),
+        Reply::Reset => text::RESET.into(),
+        Reply::Forgotten { existed } => text::forgotten(*existed).into(),
+        Reply::FeedbackThanks { up } => text::feedback_thanks(*up).into(),
+        Reply::TextOnly => text::TEXT_ONLY.into(),
+        Reply::Empty => text::EMPTY.into(),
+        Reply::Duplicate => String::new(),
+    }
+}

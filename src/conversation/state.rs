@@ -1,0 +1,239 @@
+//! What is stored about one user, and its versioned on-disk encoding. Positions name articles by
+//! id (not index), so they stay valid across knowledge reloads; everything that grows is capped.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+/// The encoding version written now. Older encodings must keep loading: add fields with
+/// `#[serde(default)]`, never rename or repurpose one.
+pub const STATE_VERSION: u32 = 1;
+/// Questions kept per user.
+pub const MAX_QUESTIONS: usize = 20;
+/// Articles remembered as seen (for "unseen first" in related topics).
+pub const MAX_SEEN: usize = 200;
+/// Positions kept for "back".
+pub const MAX_HISTORY: usize = 10;
+/// Feedback entries kept per user.
+pub const MAX_FEEDBACK: usize = 50;
+/// Longest question text kept in the history.
+pub const MAX_QUESTION_CHARS: usize = 300;
+
+/// Where a user is: an article and the section last shown (`None` for a stub's teaser).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub article: String,
+    #[serde(default)]
+    pub section: Option<usize>,
+}
+
+/// A choice offered in the last reply, which a number typed back picks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offer {
+    pub article: String,
+    #[serde(default)]
+    pub section: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AskedQuestion {
+    pub text: String,
+    pub intent: String,
+    pub at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GivenFeedback {
+    pub article: String,
+    #[serde(default)]
+    pub section: Option<usize>,
+    pub up: bool,
+    pub at: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    #[serde(default)]
+    pub messages: u64,
+    #[serde(default)]
+    pub questions: u64,
+    #[serde(default)]
+    pub answered: u64,
+    #[serde(default)]
+    pub unknown: u64,
+    #[serde(default)]
+    pub buttons: u64,
+}
+
+/// Everything stored about one user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserState {
+    #[serde(default)]
+    pub v: u32,
+    #[serde(default)]
+    pub position: Option<Position>,
+    #[serde(default)]
+    pub history: VecDeque<Position>,
+    #[serde(default)]
+    pub offers: Vec<Offer>,
+    #[serde(default)]
+    pub seen: VecDeque<String>,
+    #[serde(default)]
+    pub questions: VecDeque<AskedQuestion>,
+    #[serde(default)]
+    pub counts: Counts,
+    #[serde(default)]
+    pub feedback: VecDeque<GivenFeedback>,
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub first_seen: u64,
+    #[serde(default)]
+    pub last_seen: u64,
+    /// Last Telegram update applied to this state, and last one whose reply was sent: an update
+    /// delivered again after a restart is not answered twice.
+    #[serde(default)]
+    pub last_update: u64,
+    #[serde(default)]
+    pub last_replied: u64,
+}
+
+/// A stored state that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("unreadable user state: {0}")]
+pub struct DecodeError(String);
+
+impl UserState {
+    pub fn new(now: u64) -> Self {
+        UserState { v: STATE_VERSION, first_seen: now, last_seen: now, ..Default::default() }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut s = self.clone();
+        s.v = STATE_VERSION;
+        // Serializing plain data to JSON cannot fail; an empty object is a safe fallback anyway.
+        serde_json::to_vec(&s).unwrap_or_else(|_| b"{}".to_vec())
+    }
+
+    /// Reads any version written so far. Unknown fields (from a newer version) are ignored.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut s: UserState = serde_json::from_slice(bytes).map_err(|e| DecodeError(e.to_string()))?;
+        s.cap();
+        Ok(s)
+    }
+
+    /// Moves to a position, remembering the previous article for "back".
+    pub fn go_to(&mut self, p: Position) {
+        if let Some(old) = self.position.take() {
+            if old.article != p.article {
+                self.history.push_back(old);
+                while self.history.len() > MAX_HISTORY {
+                    self.history.pop_front();
+                }
+            }
+        }
+        self.mark_seen(&p.article);
+        self.position = Some(p);
+    }
+
+    pub fn mark_seen(&mut self, id: &str) {
+        if let Some(i) = self.seen.iter().position(|s| s == id) {
+            self.seen.remove(i);
+        }
+        self.seen.push_back(id.to_string());
+        while self.seen.len() > MAX_SEEN {
+            self.seen.pop_front();
+        }
+    }
+
+    pub fn has_seen(&self, id: &str) -> bool {
+        self.seen.iter().any(|s| s == id)
+    }
+
+    pub fn log_question(&mut self, text: &str, intent: &str, at: u64) {
+        let text: String = text.chars().take(MAX_QUESTION_CHARS).collect();
+        self.questions.push_back(AskedQuestion { text, intent: intent.to_string(), at });
+        while self.questions.len() > MAX_QUESTIONS {
+            self.questions.pop_front();
+        }
+    }
+
+    pub fn log_feedback(&mut self, f: GivenFeedback) {
+        self.feedback.retain(|g| !(g.article == f.article && g.section == f.section));
+        self.feedback.push_back(f);
+        while self.feedback.len() > MAX_FEEDBACK {
+            self.feedback.pop_front();
+        }
+    }
+
+    /// Enforces the caps on state written by a version with larger ones.
+    fn cap(&mut self) {
+        while self.history.len() > MAX_HISTORY {
+            self.history.pop_front();
+        }
+        while self.seen.len() > MAX_SEEN {
+            self.seen.pop_front();
+        }
+        while self.questions.len() > MAX_QUESTIONS {
+            self.questions.pop_front();
+        }
+        while self.feedback.len() > MAX_FEEDBACK {
+            self.feedback.pop_front();
+        }
+        self.offers.truncate(16);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let mut s = UserState::new(100);
+        s.go_to(Position { article: "a".into(), section: Some(2) });
+        s.log_question("why?", "answer", 101);
+        let back = UserState::decode(&s.encode()).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.v, STATE_VERSION);
+    }
+
+    #[test]
+    fn older_and_newer_encodings_load() {
+        // Version 0 had no version field and fewer fields.
+        let old = br#"{"position":{"article":"knee"},"seen":["knee"]}"#;
+        let s = UserState::decode(old).unwrap();
+        assert_eq!(s.position, Some(Position { article: "knee".into(), section: None }));
+        assert_eq!(s.counts, Counts::default());
+        // A newer version's extra fields are ignored.
+        let newer = br#"{"v":9,"position":{"article":"x","section":1},"mood":"happy"}"#;
+        assert_eq!(UserState::decode(newer).unwrap().position.unwrap().section, Some(1));
+        assert!(UserState::decode(b"\xff\x00garbage").is_err());
+        assert!(UserState::decode(br#"{"position":5}"#).is_err());
+    }
+
+    #[test]
+    fn everything_that_grows_is_capped() {
+        let mut s = UserState::new(0);
+        for i in 0..500 {
+            s.go_to(Position { article: format!("a{i}"), section: None });
+            s.log_question(&"x".repeat(1000), "unknown", i);
+            s.log_feedback(GivenFeedback { article: format!("a{i}"), section: None, up: true, at: i });
+        }
+        assert_eq!(s.history.len(), MAX_HISTORY);
+        assert_eq!(s.seen.len(), MAX_SEEN);
+        assert_eq!(s.questions.len(), MAX_QUESTIONS);
+        assert_eq!(s.feedback.len(), MAX_FEEDBACK);
+        assert!(s.questions.iter().all(|q| q.text.chars().count() == MAX_QUESTION_CHARS));
+        assert_eq!(s.position.as_ref().unwrap().article, "a499");
+        assert_eq!(s.history.back().unwrap().article, "a498");
+    }
+
+    #[test]
+    fn same_article_does_not_fill_history() {
+        let mut s = UserState::new(0);
+        s.go_to(Position { article: "a".into(), section: Some(0) });
+        s.go_to(Position { article: "a".into(), section: Some(1) });
+        assert!(s.history.is_empty());
+    }
+}

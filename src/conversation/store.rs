@@ -1,0 +1,73 @@
+//! Where conversations and statistics are kept. `Store` is what the conversation logic needs;
+//! `SledStore` keeps it in a sled database on disk (or a temporary one for `articlebot chat`).
+
+use serde::{Deserialize, Serialize};
+
+use super::state::UserState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(String),
+    #[error("database is locked by another running articlebot (or another process): {0}")]
+    Locked(String),
+}
+
+/// One question as statistics see it: normalised text (no user id), what the bot did with it.
+#[derive(Debug, Clone, Copy)]
+pub struct QuestionRecord<'a> {
+    pub normalized: &'a str,
+    pub example: &'a str,
+    pub intent: &'a str,
+    pub article: Option<&'a str>,
+    pub at: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    pub users: u64,
+    pub questions_total: u64,
+    pub questions_today: u64,
+    pub answered_total: u64,
+    pub answered_today: u64,
+    pub suggested_total: u64,
+    pub unknown_total: u64,
+    pub smalltalk_total: u64,
+    pub top_questions: Vec<(String, u64)>,
+    pub top_articles: Vec<(String, u64)>,
+    /// (article id, 👍, 👎), most rated first.
+    pub feedback: Vec<(String, u64, u64)>,
+}
+
+/// A question the bot could not answer, merged by normalised text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unanswered {
+    pub normalized: String,
+    pub count: u64,
+    pub last_asked: u64,
+    pub example: String,
+}
+
+/// Storage for the conversation engine. Calls are short and synchronous; `flush` is the
+/// durability point (call it off the async runtime's worker threads).
+pub trait Store: Send + Sync + 'static {
+    /// The user's state; `None` for a new user. A state that cannot be decoded is reported as
+    /// a fresh one (and logged), never as an error: the user must still get an answer.
+    fn load_user(&self, user: i64) -> Result<Option<UserState>, StoreError>;
+    fn save_user(&self, user: i64, state: &UserState, is_new: bool) -> Result<(), StoreError>;
+    /// Deletes everything kept about the user; whether there was anything.
+    fn delete_user(&self, user: i64) -> Result<bool, StoreError>;
+    fn record_question(&self, q: &QuestionRecord) -> Result<(), StoreError>;
+    fn record_feedback(&self, article: &str, section: Option<usize>, up: bool) -> Result<(), StoreError>;
+    fn stats(&self, now: u64, top: usize) -> Result<Stats, StoreError>;
+    fn unanswered(&self, top: usize) -> Result<Vec<Unanswered>, StoreError>;
+    /// Makes everything written so far durable.
+    fn flush(&self) -> Result<(), StoreError>;
+    /// Bytes on disk, when known.
+    fn size_on_disk(&self) -> Option<u64>;
+}
+
+/// Day number (days since 1970-01-01, UTC) of a unix time.
+pub fn day_of(unix: u64) -> u64 {
+    unix / 86_400
+}

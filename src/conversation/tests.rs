@@ -1,0 +1,194 @@
+use super::*;
+use crate::knowledge;
+
+fn engine() -> Engine<SledStore> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge");
+    let kb = knowledge::load(&dir).expect("shipped knowledge loads").kb;
+    Engine::new(Matcher::new(kb), SledStore::temporary().expect("temporary sled"))
+}
+
+fn user(id: i64) -> User {
+    User { id, language: Some("en".into()) }
+}
+
+fn ask(e: &Engine<SledStore>, id: i64, input: Input) -> Reply {
+    let out = e.handle(&user(id), input, None, 1_700_000_000);
+    assert!(out.stored.is_ok(), "{:?}", out.stored);
+    out.reply
+}
+
+fn answer(r: Reply) -> AnswerView {
+    match r {
+        Reply::Answer(a) => a,
+        other => panic!("expected an answer, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_question_gets_the_article_with_next_section_and_related() {
+    let e = engine();
+    let a = answer(ask(&e, 1, Input::Question("my knees hurt after jogging, why?".into())));
+    assert_eq!(a.article.title, "What causes knee pain when running?");
+    assert_eq!(a.sections, 5);
+    let s = a.section.unwrap();
+    assert_eq!(a.next, (s + 1 < 5).then_some(s + 1));
+    assert!(!a.related.is_empty() && a.related.len() <= 4);
+    assert!(!a.snippet.highlights.is_empty(), "matched words are marked");
+    assert!(matches!(a.link, Link::Start(ref p) if p == "what-causes-knee-pain-when-running"));
+}
+
+#[test]
+fn more_walks_the_sections_then_ends() {
+    let e = engine();
+    let key = e.library().kb().articles[e.library().kb().by_id("what-causes-knee-pain-when-running").unwrap() as usize].key.clone();
+    let first = answer(ask(&e, 2, Input::Open { key, section: None }));
+    assert_eq!(first.section, Some(0));
+    for want in 1..5 {
+        let a = answer(ask(&e, 2, Input::More));
+        assert_eq!(a.section, Some(want));
+    }
+    assert!(matches!(ask(&e, 2, Input::More), Reply::EndOfArticle { .. }));
+}
+
+#[test]
+fn suggestions_are_picked_by_number() {
+    let e = engine();
+    // Force a did-you-mean by asking about two topics at once.
+    let r = ask(&e, 3, Input::Start(None));
+    let Reply::Welcome { popular, .. } = r else { panic!("welcome expected") };
+    assert!(!popular.is_empty());
+    let picked = answer(ask(&e, 3, Input::Question("1".into())));
+    assert_eq!(picked.article.id, popular[0].id);
+    assert!(matches!(ask(&e, 3, Input::Pick(99)), Reply::NoSuchChoice));
+}
+
+#[test]
+fn out_of_scope_is_unknown_and_logged() {
+    let e = engine();
+    assert!(matches!(ask(&e, 4, Input::Question("how do I bake bread".into())), Reply::Unknown));
+    assert!(matches!(ask(&e, 5, Input::Question("How do I BAKE bread?".into())), Reply::Unknown));
+    let un = e.store().unanswered(10).unwrap();
+    assert_eq!(un.len(), 1, "{un:?}");
+    assert_eq!(un[0].count, 2);
+    assert_eq!(un[0].normalized, "bake bread");
+}
+
+#[test]
+fn small_talk_empty_and_non_text() {
+    let e = engine();
+    assert!(matches!(ask(&e, 6, Input::Question("hi there".into())), Reply::Smalltalk { kind: Smalltalk::Greeting, .. }));
+    assert!(matches!(ask(&e, 6, Input::Question("   ".into())), Reply::Empty));
+    assert!(matches!(ask(&e, 6, Input::NotText), Reply::TextOnly));
+    assert!(matches!(ask(&e, 6, Input::More), Reply::NothingToContinue));
+}
+
+#[test]
+fn gone_topics_and_forged_keys_change_nothing() {
+    let e = engine();
+    answer(ask(&e, 7, Input::Question("knee pain running".into())));
+    let before = e.store().load_user(7).unwrap().unwrap().position;
+    assert!(matches!(ask(&e, 7, Input::Open { key: "nope1234".into(), section: Some(0) }), Reply::Gone));
+    assert!(matches!(ask(&e, 7, Input::Feedback { key: "../../etc".into(), section: None, up: true }), Reply::Gone));
+    assert_eq!(e.store().load_user(7).unwrap().unwrap().position, before);
+}
+
+#[test]
+fn back_returns_to_the_previous_article() {
+    let e = engine();
+    let first = answer(ask(&e, 8, Input::Question("knee pain when running".into())));
+    let second = answer(ask(&e, 8, Input::Question("sportswear for running".into())));
+    assert_ne!(first.article.id, second.article.id);
+    let back = answer(ask(&e, 8, Input::Back));
+    assert_eq!(back.article.id, first.article.id);
+    assert!(matches!(ask(&e, 8, Input::Back), Reply::NothingToContinue));
+}
+
+#[test]
+fn related_topics_put_unseen_first() {
+    let e = engine();
+    let a = answer(ask(&e, 9, Input::Question("knee pain when running".into())));
+    let first_related = a.related[0].clone();
+    answer(ask(&e, 9, Input::Open { key: first_related.key.clone(), section: None }));
+    let again = answer(ask(&e, 9, Input::Question("knee pain when running".into())));
+    assert!(!again.related.iter().any(|r| r.id == first_related.id), "a seen topic moves behind unseen ones");
+}
+
+#[test]
+fn stubs_show_their_teaser_and_link_back() {
+    let e = engine();
+    let lib = e.library();
+    let idx = lib.kb().by_id("metabolism-and-weight-loss").unwrap();
+    let key = lib.kb().articles[idx as usize].key.clone();
+    let a = answer(ask(&e, 10, Input::Open { key, section: Some(3) }));
+    assert_eq!(a.section, None);
+    assert!(a.snippet.text.starts_with("Metabolism is related"));
+    assert!(a.related.iter().any(|r| r.id == "what-causes-knee-pain-when-running"));
+}
+
+#[test]
+fn reset_and_forget() {
+    let e = engine();
+    answer(ask(&e, 11, Input::Question("knee pain when running".into())));
+    assert!(matches!(ask(&e, 11, Input::Reset), Reply::Reset));
+    assert_eq!(e.store().load_user(11).unwrap().unwrap().position, None);
+    assert!(matches!(ask(&e, 11, Input::Forget), Reply::Forgotten { existed: true }));
+    assert!(e.store().load_user(11).unwrap().is_none());
+    assert!(matches!(ask(&e, 11, Input::Forget), Reply::Forgotten { existed: false }));
+}
+
+#[test]
+fn redelivered_updates_are_not_answered_twice() {
+    let e = engine();
+    let u = user(12);
+    let out = e.handle(&u, Input::Question("knee pain".into()), Some(41), 1);
+    assert!(matches!(out.reply, Reply::Answer(_)));
+    e.replied(12, 41).unwrap();
+    assert!(matches!(e.handle(&u, Input::Question("knee pain".into()), Some(41), 2).reply, Reply::Duplicate));
+    assert!(matches!(e.handle(&u, Input::Question("knee pain".into()), Some(42), 2).reply, Reply::Answer(_)));
+}
+
+#[test]
+fn deep_links_open_by_id_or_key() {
+    let e = engine();
+    let lib = e.library();
+    let idx = lib.kb().by_id("what-sportswear-should-i-wear-for-running").unwrap();
+    let key = lib.kb().articles[idx as usize].key.clone();
+    for p in ["what-sportswear-should-i-wear-for-running", key.as_str()] {
+        let a = answer(ask(&e, 13, Input::Start(Some(p.into()))));
+        assert_eq!(a.article.idx, idx);
+    }
+    assert!(matches!(ask(&e, 13, Input::Start(Some("no-such-article".into()))), Reply::Welcome { .. }));
+}
+
+#[test]
+fn topics_are_paginated() {
+    let e = engine();
+    let Reply::Topics { page, pages, items } = ask(&e, 14, Input::Topics(0)) else { panic!() };
+    assert_eq!((page, pages), (0, 3));
+    assert_eq!(items.len(), 8);
+    let Reply::Topics { page, items, .. } = ask(&e, 14, Input::Topics(99)) else { panic!() };
+    assert_eq!(page, 2);
+    assert_eq!(items.len(), 2);
+}
+
+#[test]
+fn reload_swaps_the_knowledge_base() {
+    let e = engine();
+    let before = e.library().generation;
+    let kb = e.library().kb().clone();
+    assert_eq!(e.reload(Matcher::new(kb)), before + 1);
+    assert_eq!(e.library().generation, before + 1);
+}
+
+#[test]
+fn statistics_count_questions_and_feedback() {
+    let e = engine();
+    let a = answer(ask(&e, 15, Input::Question("knee pain when running".into())));
+    ask(&e, 15, Input::Feedback { key: a.article.key.clone(), section: a.section, up: true });
+    ask(&e, 16, Input::Question("how to cook rice".into()));
+    let s = e.store().stats(1_700_000_000, 5).unwrap();
+    assert_eq!(s.users, 2);
+    assert_eq!(s.questions_total, 2);
+    assert_eq!(s.answered_total, 1);
+    assert_eq!(s.feedback, vec![(a.article.id.clone(), 1, 0)]);
+}

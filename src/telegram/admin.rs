@@ -1,0 +1,122 @@
+//! Admin commands: /reload, /stats, /unanswered. Rights are checked by numeric user id only
+//! (usernames can be changed by anyone to anything).
+
+use std::sync::Arc;
+
+use teloxide::prelude::*;
+
+use super::handlers::{deliver, Command, HandlerResult};
+use super::render::{report, Rendered};
+use super::{App, ReloadOutcome, TgBot};
+use crate::conversation::Store;
+
+pub const NOT_ALLOWED: &str = "Sorry, this command is for admins only.";
+
+pub(crate) async fn run(bot: &TgBot, app: &Arc<App>, msg: &Message, user: i64, cmd: Command) -> HandlerResult {
+    if !app.admins.contains(&user) {
+        tracing::info!(user, "refused an admin command from a non-admin");
+        super::metrics::count_error("not_admin");
+        let r = Rendered { html: super::render::escape(NOT_ALLOWED), keyboard: None };
+        deliver(bot, msg.chat.id, &r, None).await?;
+        return Ok(());
+    }
+    let r = match cmd {
+        Command::Reload => reload_report(&app.reload("/reload").await),
+        Command::Stats => {
+            let app2 = app.clone();
+            let now = super::now_unix();
+            match tokio::task::spawn_blocking(move || app2.engine.store().stats(now, 10)).await? {
+                Ok(s) => stats_report(app, &s),
+                Err(e) => report("Statistics are not available", &[e.to_string()]),
+            }
+        }
+        Command::Unanswered => {
+            let app2 = app.clone();
+            match tokio::task::spawn_blocking(move || app2.engine.store().unanswered(20)).await? {
+                Ok(list) => unanswered_report(&list),
+                Err(e) => report("Unanswered questions are not available", &[e.to_string()]),
+            }
+        }
+        _ => return Ok(()),
+    };
+    deliver(bot, msg.chat.id, &r, None).await?;
+    Ok(())
+}
+
+pub fn reload_report(outcome: &ReloadOutcome) -> Rendered {
+    match outcome {
+        ReloadOutcome::Loaded { stats, warnings, elapsed, generation } => {
+            let mut lines = vec![
+                format!("{stats}."),
+                format!("Took {:.2} s; knowledge version {generation}.", elapsed.as_secs_f64()),
+            ];
+            if !warnings.is_empty() {
+                lines.push(format!("{} warning(s):", warnings.len()));
+                lines.extend(warnings.iter().map(|w| format!("• {w}")));
+            }
+            report("Knowledge reloaded", &lines)
+        }
+        ReloadOutcome::Failed { errors, elapsed } => {
+            let mut lines = vec![format!(
+                "Still serving the previous knowledge base. {} error(s) (checked in {:.2} s):",
+                errors.len(),
+                elapsed.as_secs_f64()
+            )];
+            lines.extend(errors.iter().map(|e| format!("• {e}")));
+            report("Reload failed", &lines)
+        }
+    }
+}
+
+fn percent(part: u64, total: u64) -> String {
+    if total == 0 {
+        "–".into()
+    } else {
+        format!("{:.0}%", part as f64 * 100.0 / total as f64)
+    }
+}
+
+fn stats_report(app: &App, s: &crate::conversation::Stats) -> Rendered {
+    let lib = app.engine.library();
+    let title = |id: &str| lib.kb().by_id(id).map_or_else(|| id.to_string(), |i| lib.kb().articles[i as usize].title.clone());
+    let mut lines = vec![
+        format!("Users: {}", s.users),
+        format!("Questions today: {} (answered {})", s.questions_today, percent(s.answered_today, s.questions_today)),
+        format!(
+            "Questions in total: {} (answered {}, did-you-mean {}, unknown {}, small talk {})",
+            s.questions_total,
+            percent(s.answered_total, s.questions_total),
+            s.suggested_total,
+            s.unknown_total,
+            s.smalltalk_total
+        ),
+    ];
+    if !s.top_questions.is_empty() {
+        lines.push(String::new());
+        lines.push("Top questions:".into());
+        lines.extend(s.top_questions.iter().enumerate().map(|(i, (q, n))| format!("{}. {q} — {n}", i + 1)));
+    }
+    if !s.top_articles.is_empty() {
+        lines.push(String::new());
+        lines.push("Top articles:".into());
+        lines.extend(s.top_articles.iter().enumerate().map(|(i, (a, n))| format!("{}. {} — {n}", i + 1, title(a))));
+    }
+    if !s.feedback.is_empty() {
+        lines.push(String::new());
+        lines.push("Feedback (👍/👎):".into());
+        lines.extend(s.feedback.iter().map(|(a, up, down)| format!("{} — {up}/{down}", title(a))));
+    }
+    report("Statistics", &lines)
+}
+
+fn unanswered_report(list: &[crate::conversation::Unanswered]) -> Rendered {
+    if list.is_empty() {
+        return report("Unanswered questions", &["None so far.".to_string()]);
+    }
+    let lines: Vec<String> = list
+        .iter()
+        .enumerate()
+        .map(|(i, u)| format!("{}. {} — asked {}×, last {}", i + 1, u.example, u.count, super::date_of(u.last_asked)))
+        .collect();
+    report("Most asked questions without an answer (what to write next)", &lines)
+}

@@ -1,0 +1,152 @@
+//! Button payloads (`callback_data`): compact, versioned, at most 64 bytes, and parsed strictly.
+//! They name articles by short key only, so a button can never point at anything outside the
+//! loaded knowledge base: a key that no longer resolves is answered as "gone".
+//!
+//! Format: `1:<action>:<fields>` — `o:<key>:<section|->` open, `n:<key>:<section>` next
+//! section (edits the message), `t:<page>` topic list page, `f:<key>:<section|->:<u|d>` feedback.
+
+use crate::knowledge::slug::KEY_LEN;
+
+/// Telegram's limit on callback data.
+pub const MAX_CALLBACK_BYTES: usize = 64;
+const VERSION: &str = "1";
+/// Sections and pages beyond this are not real.
+const MAX_NUMBER: usize = 100_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Open { key: String, section: Option<usize> },
+    Next { key: String, section: usize },
+    Topics { page: usize },
+    Feedback { key: String, section: Option<usize>, up: bool },
+}
+
+/// Why callback data was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallbackError {
+    #[error("callback data is too long")]
+    TooLong,
+    #[error("callback data has an unknown version")]
+    Version,
+    #[error("callback data is malformed")]
+    Malformed,
+}
+
+fn section_field(s: Option<usize>) -> String {
+    s.map_or_else(|| "-".to_string(), |n| n.to_string())
+}
+
+impl Action {
+    pub fn encode(&self) -> String {
+        match self {
+            Action::Open { key, section } => format!("{VERSION}:o:{key}:{}", section_field(*section)),
+            Action::Next { key, section } => format!("{VERSION}:n:{key}:{section}"),
+            Action::Topics { page } => format!("{VERSION}:t:{page}"),
+            Action::Feedback { key, section, up } => {
+                format!("{VERSION}:f:{key}:{}:{}", section_field(*section), if *up { "u" } else { "d" })
+            }
+        }
+    }
+
+    pub fn decode(data: &str) -> Result<Action, CallbackError> {
+        if data.len() > MAX_CALLBACK_BYTES {
+            return Err(CallbackError::TooLong);
+        }
+        let mut parts = data.split(':');
+        match parts.next() {
+            Some(VERSION) => {}
+            Some(_) | None => return Err(CallbackError::Version),
+        }
+        let action = parts.next().ok_or(CallbackError::Malformed)?;
+        let fields: Vec<&str> = parts.collect();
+        let parsed = match (action, fields.as_slice()) {
+            ("o", [key, section]) => Action::Open { key: key_of(key)?, section: optional_number(section)? },
+            ("n", [key, section]) => Action::Next { key: key_of(key)?, section: number(section)? },
+            ("t", [page]) => Action::Topics { page: number(page)? },
+            ("f", [key, section, vote]) => Action::Feedback {
+                key: key_of(key)?,
+                section: optional_number(section)?,
+                up: match *vote {
+                    "u" => true,
+                    "d" => false,
+                    _ => return Err(CallbackError::Malformed),
+                },
+            },
+            _ => return Err(CallbackError::Malformed),
+        };
+        Ok(parsed)
+    }
+}
+
+fn key_of(s: &str) -> Result<String, CallbackError> {
+    let ok = s.len() == KEY_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(CallbackError::Malformed)
+    }
+}
+
+fn number(s: &str) -> Result<usize, CallbackError> {
+    if s.is_empty() || s.len() > 6 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CallbackError::Malformed);
+    }
+    s.parse::<usize>().ok().filter(|&n| n <= MAX_NUMBER).ok_or(CallbackError::Malformed)
+}
+
+fn optional_number(s: &str) -> Result<Option<usize>, CallbackError> {
+    if s == "-" {
+        Ok(None)
+    } else {
+        number(s).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn round_trips_fit_in_64_bytes() {
+        let key = "AbCd-_09".to_string();
+        for a in [
+            Action::Open { key: key.clone(), section: None },
+            Action::Open { key: key.clone(), section: Some(99_999) },
+            Action::Next { key: key.clone(), section: 3 },
+            Action::Topics { page: 12 },
+            Action::Feedback { key: key.clone(), section: Some(100_000), up: false },
+        ] {
+            let data = a.encode();
+            assert!(data.len() <= MAX_CALLBACK_BYTES, "{data}");
+            assert_eq!(Action::decode(&data), Ok(a));
+        }
+    }
+
+    #[test]
+    fn forged_data_is_refused() {
+        for bad in [
+            "", "1", "2:o:AbCd-_09:1", "1:o:AbCd-_09", "1:o:../etc/pa:1", "1:o:AbCd-_0:1", "1:x:AbCd-_09:1",
+            "1:t:-1", "1:t:99999999", "1:n:AbCd-_09:-", "1:f:AbCd-_09:1:x", "1:o:AbCd-_09:1:extra", "1:t:+5",
+            "1:o:AbCd/_09:1", "1:t:",
+        ] {
+            assert!(Action::decode(bad).is_err(), "{bad:?} must be refused");
+        }
+        assert_eq!(Action::decode(&"1:t:0".repeat(20)), Err(CallbackError::TooLong));
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_never_panics(data in ".{0,80}") {
+            let _ = Action::decode(&data);
+        }
+
+        #[test]
+        fn decoded_keys_are_always_safe(data in "1:[ontf]:[A-Za-z0-9_./-]{0,10}:[0-9-]{0,7}(:[ud])?") {
+            if let Ok(Action::Open { key, .. } | Action::Next { key, .. } | Action::Feedback { key, .. }) = Action::decode(&data) {
+                prop_assert_eq!(key.len(), KEY_LEN);
+                prop_assert!(!key.contains('/') && !key.contains('.'));
+            }
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! The dptree handler tree: each endpoint turns one kind of update into conversation calls and
+//! the reply into Bot API calls. Nothing here decides what to answer.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use teloxide::dispatching::UpdateFilterExt;
+use teloxide::prelude::*;
+use teloxide::types::{
+    ChatAction, InlineQueryResult, InlineQueryResultArticle, InputMessageContent, InputMessageContentText,
+    LinkPreviewOptions, MessageId, ParseMode,
+};
+use teloxide::{ApiError, RequestError};
+
+use super::callback::Action;
+use super::render::{self, Rendered};
+use super::{admin, App, FloodVerdict, TgBot};
+use crate::conversation::{text, Input, Outcome, Reply, User as ConvUser};
+
+pub type HandlerResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// The handler tree: messages (new and edited), button taps, inline queries.
+pub fn schema() -> teloxide::dispatching::UpdateHandler<Box<dyn std::error::Error + Send + Sync + 'static>> {
+    dptree::entry()
+        .branch(Update::filter_message().endpoint(on_message))
+        .branch(Update::filter_edited_message().endpoint(on_message))
+        .branch(Update::filter_callback_query().endpoint(on_callback))
+        .branch(Update::filter_inline_query().endpoint(on_inline))
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Runs a handler body so that a panic is logged and answered instead of taking a worker down
+/// (teloxide issue #1435).
+async fn guarded(what: &'static str, fut: impl Future<Output = HandlerResult>) -> HandlerResult {
+    match AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(r) => r,
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(handler = what, panic = %msg, "handler panicked; the bot keeps running");
+            super::metrics::count_error("panic");
+            Ok(())
+        }
+    }
+}
+
+/// What a text message asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Command {
+    Conversation(Input),
+    Reload,
+    Stats,
+    Unanswered,
+    /// A command for another bot in a group.
+    NotForUs,
+}
+
+/// Reads a message text: commands (`/help`, `/help@this_bot`), or a question with any mention of
+/// the bot removed.
+pub(crate) fn parse_text(text: &str, bot_username: &str) -> Command {
+    let t = text.trim();
+    if let Some(rest) = t.strip_prefix('/') {
+        let (head, arg) = rest.split_once(char::is_whitespace).map_or((rest, ""), |(h, a)| (h, a.trim()));
+        let (name, target) = head.split_once('@').map_or((head, None), |(n, b)| (n, Some(b)));
+        if target.is_some_and(|b| !b.eq_ignore_ascii_case(bot_username)) {
+            return Command::NotForUs;
+        }
+        return match name.to_ascii_lowercase().as_str() {
+            "start" => Command::Conversation(Input::Start((!arg.is_empty()).then(|| arg.to_string()))),
+            "help" => Command::Conversation(Input::Help),
+            "topics" => Command::Conversation(Input::Topics(0)),
+            "more" | "next" => Command::Conversation(Input::More),
+            "back" => Command::Conversation(Input::Back),
+            "reset" => Command::Conversation(Input::Reset),
+            "forget" => Command::Conversation(Input::Forget),
+            "reload" => Command::Reload,
+            "stats" => Command::Stats,
+            "unanswered" => Command::Unanswered,
+            _ => Command::Conversation(Input::Help),
+        };
+    }
+    let mention = format!("@{bot_username}");
+    let cleaned = if bot_username.is_empty() { t.to_string() } else { replace_ignore_case(t, &mention, " ") };
+    Command::Conversation(Input::Question(cleaned.split_whitespace().collect::<Vec<_>>().join(" ")))
+}
+
+/// Replaces an ASCII needle (a bot mention) ignoring ASCII case; any Unicode around it is kept.
+fn replace_ignore_case(haystack: &str, needle: &str, with: &str) -> String {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    let mut out = String::with_capacity(haystack.len());
+    let (mut at, mut i) = (0, 0);
+    while i + n.len() <= h.len() {
+        if haystack.is_char_boundary(i) && h[i..i + n.len()].eq_ignore_ascii_case(n) {
+            out.push_str(&haystack[at..i]);
+            out.push_str(with);
+            i += n.len();
+            at = i;
+        } else {
+            i += 1;
+        }
+    }
+    out.push_str(&haystack[at..]);
+    out
+}
+
+/// In a group the bot answers only commands, mentions of itself and replies to its messages.
+fn addressed_to_us(msg: &Message, bot_username: &str) -> bool {
+    if msg.chat.is_private() {
+        return true;
+    }
+    let text = msg.text().or(msg.caption()).unwrap_or("");
+    if text.trim_start().starts_with('/') {
+        return true;
+    }
+    let mention = format!("@{}", bot_username.to_lowercase());
+    if !bot_username.is_empty() && text.to_lowercase().contains(&mention) {
+        return true;
+    }
+    msg.reply_to_message()
+        .and_then(|m| m.from.as_ref())
+        .is_some_and(|u| u.is_bot && u.username.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(bot_username)))
+}
+
+async fn on_message(bot: TgBot, msg: Message, upd: Update, app: Arc<App>) -> HandlerResult {
+    guarded("message", async move {
+        let Some(from) = msg.from.clone() else { return Ok(()) };
+        if from.is_bot || !addressed_to_us(&msg, &app.bot_username) {
+            return Ok(());
+        }
+        let user_id = from.id.0 as i64;
+        match app.flood.check(user_id, Instant::now()) {
+            FloodVerdict::Allow => {}
+            FloodVerdict::Notice => {
+                super::metrics::count_error("flood");
+                let r = Rendered { html: render::escape(super::FLOOD_NOTICE), keyboard: None };
+                return deliver(&bot, msg.chat.id, &r, None).await.map_err(Into::into);
+            }
+            FloodVerdict::Drop => return Ok(()),
+        }
+        let command = match msg.text() {
+            Some(t) => parse_text(t, &app.bot_username),
+            None => Command::Conversation(Input::NotText),
+        };
+        let input = match command {
+            Command::NotForUs => return Ok(()),
+            Command::Reload | Command::Stats | Command::Unanswered => {
+                return admin::run(&bot, &app, &msg, user_id, command).await;
+            }
+            Command::Conversation(input) => input,
+        };
+        // Typing shows while the answer is prepared; it must never delay or fail the answer.
+        let typing = bot.clone();
+        let chat = msg.chat.id;
+        tokio::spawn(async move {
+            let _ = typing.send_chat_action(chat, ChatAction::Typing).await;
+        });
+        let user = ConvUser { id: user_id, language: from.language_code.clone() };
+        let outcome = handle(&app, user, input, upd.id.0 as u64).await?;
+        respond(&bot, &app, chat, None, user_id, upd.id.0 as u64, &outcome).await
+    })
+    .await
+}
+
+async fn on_callback(bot: TgBot, q: CallbackQuery, upd: Update, app: Arc<App>) -> HandlerResult {
+    guarded("callback", async move {
+        let user_id = q.from.id.0 as i64;
+        let action = match Action::decode(q.data.as_deref().unwrap_or("")) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::info!(user = user_id, error = %e, "refused button data");
+                super::metrics::count_error("bad_callback");
+                answer_callback(&bot, &q, Some(text::GONE)).await;
+                return Ok(());
+            }
+        };
+        let message = q.regular_message().map(|m| (m.chat.id, m.id));
+        // Replies go where the button was; an inline-mode message has no chat: the user's own.
+        let chat = message.map_or(ChatId(user_id), |m| m.0);
+        let (input, edit) = match action {
+            Action::Open { key, section } => (Input::Open { key, section }, None),
+            Action::Next { key, section } => (Input::Open { key, section: Some(section) }, message.map(|m| m.1)),
+            Action::Topics { page } => (Input::Topics(page), message.map(|m| m.1)),
+            Action::Feedback { key, section, up } => (Input::Feedback { key, section, up }, None),
+        };
+        let user = ConvUser { id: user_id, language: q.from.language_code.clone() };
+        let outcome = handle(&app, user, input, upd.id.0 as u64).await?;
+        match &outcome.reply {
+            Reply::FeedbackThanks { up } => {
+                answer_callback(&bot, &q, Some(text::feedback_thanks(*up))).await;
+                mark_replied(&app, user_id, upd.id.0 as u64).await;
+                Ok(())
+            }
+            Reply::Gone => {
+                answer_callback(&bot, &q, Some(text::GONE)).await;
+                mark_replied(&app, user_id, upd.id.0 as u64).await;
+                Ok(())
+            }
+            _ => {
+                answer_callback(&bot, &q, None).await;
+                respond(&bot, &app, chat, edit, user_id, upd.id.0 as u64, &outcome).await
+            }
+        }
+    })
+    .await
+}
+
+async fn on_inline(bot: TgBot, q: InlineQuery, app: Arc<App>) -> HandlerResult {
+    guarded("inline", async move {
+        let started = Instant::now();
+        let app2 = app.clone();
+        let query = q.query.clone();
+        let found = tokio::task::spawn_blocking(move || app2.engine.search(&query, 5)).await?;
+        let results: Vec<InlineQueryResult> = found
+            .iter()
+            .map(|(topic, snippet, url)| {
+                let html = render::inline_html(topic, snippet, url.as_deref(), &app.bot_username);
+                let description: String = snippet.text.chars().take(120).collect();
+                InlineQueryResultArticle::new(
+                    topic.key.clone(),
+                    topic.title.clone(),
+                    InputMessageContent::Text(InputMessageContentText::new(html).parse_mode(ParseMode::Html)),
+                )
+                .description(description)
+                .into()
+            })
+            .collect();
+        tracing::info!(user = q.from.id.0, results = results.len(), ms = started.elapsed().as_millis() as u64, "inline query");
+        bot.answer_inline_query(q.id.clone(), results).cache_time(30).await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Runs the conversation for one input and makes the new state durable before anything is sent.
+async fn handle(app: &Arc<App>, user: ConvUser, input: Input, update: u64) -> Result<Outcome, tokio::task::JoinError> {
+    let app = app.clone();
+    tokio::task::spawn_blocking(move || {
+        let outcome = app.engine.handle(&user, input, Some(update), now_unix());
+        if !matches!(outcome.reply, Reply::Duplicate) {
+            if let Err(e) = crate::conversation::Store::flush(app.engine.store()) {
+                tracing::warn!(error = %e, "could not flush the database; answering anyway");
+                super::metrics::count_error("storage");
+            }
+        }
+        outcome
+    })
+    .await
+}
+
+async fn mark_replied(app: &Arc<App>, user: i64, update: u64) {
+    let app = app.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Err(e) = app.engine.replied(user, update) {
+            tracing::warn!(error = %e, "could not record a sent reply");
+        }
+    })
+    .await;
+}
+
+/// Logs the outcome (no message text at info level) and sends the reply.
+async fn respond(
+    bot: &TgBot,
+    app: &Arc<App>,
+    chat: ChatId,
+    edit: Option<MessageId>,
+    user: i64,
+    update: u64,
+    outcome: &Outcome,
+) -> HandlerResult {
+    if let Err(e) = &outcome.stored {
+        tracing::warn!(chat = chat.0, error = %e, "storage error; answering anyway");
+        super::metrics::count_error("storage");
+    }
+    let intent = outcome.intent.map(|i| format!("{i:?}").to_lowercase()).unwrap_or_else(|| reply_kind(&outcome.reply).into());
+    tracing::info!(
+        chat = chat.0,
+        intent = %intent,
+        article = outcome.article.as_deref().unwrap_or("-"),
+        us = outcome.elapsed.as_micros() as u64,
+        "update"
+    );
+    super::metrics::count_reply(&intent, outcome.elapsed);
+    let Some(r) = render::render(&outcome.reply, &app.bot_username) else { return Ok(()) };
+    deliver(bot, chat, &r, edit).await?;
+    mark_replied(app, user, update).await;
+    Ok(())
+}
+
+fn reply_kind(r: &Reply) -> &'static str {
+    match r {
+        Reply::Answer(_) => "open",
+        Reply::Suggest(_) => "suggest",
+        Reply::Unknown => "unknown",
+        Reply::Smalltalk { .. } => "smalltalk",
+        Reply::Welcome { .. } => "start",
+        Reply::Help { .. } => "help",
+        Reply::Topics { .. } => "topics",
+        Reply::EndOfArticle { .. } => "end",
+        Reply::NothingToContinue => "nothing",
+        Reply::Gone => "gone",
+        Reply::NoSuchChoice => "no_choice",
+        Reply::Reset => "reset",
+        Reply::Forgotten { .. } => "forget",
+        Reply::FeedbackThanks { .. } => "feedback",
+        Reply::TextOnly => "not_text",
+        Reply::Empty => "empty",
+        Reply::Duplicate => "duplicate",
+    }
+}
+
+async fn answer_callback(bot: &TgBot, q: &CallbackQuery, text: Option<&str>) {
+    let mut req = bot.answer_callback_query(q.id.clone());
+    if let Some(t) = text {
+        req = req.text(t);
+    }
+    if let Err(e) = req.await {
+        tracing::warn!(error = %e, "could not answer a callback query");
+    }
+}
+
+/// Errors worth retrying: the API or the network is having a bad moment.
+pub(crate) fn is_transient(e: &RequestError) -> bool {
+    match e {
+        RequestError::Network(_) | RequestError::Io(_) | RequestError::RetryAfter(_) | RequestError::InvalidJson { .. } => true,
+        RequestError::Api(ApiError::Unknown(desc)) => {
+            let d = desc.to_ascii_lowercase();
+            ["internal server error", "bad gateway", "service unavailable", "gateway timeout", "too many requests", "timeout"]
+                .iter()
+                .any(|s| d.contains(s))
+        }
+        _ => false,
+    }
+}
+
+/// How long a reply keeps being retried while the API is down.
+const DELIVERY_WINDOW: Duration = Duration::from_secs(600);
+const MAX_BACKOFF: Duration = Duration::from_secs(20);
+
+/// Sends (or edits in place) a rendered reply, retrying transient failures with capped backoff.
+/// An edit that cannot be applied becomes a new message.
+pub(crate) async fn deliver(bot: &TgBot, chat: ChatId, r: &Rendered, mut edit: Option<MessageId>) -> Result<(), RequestError> {
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(200);
+    let no_preview = LinkPreviewOptions {
+        is_disabled: true,
+        url: None,
+        prefer_small_media: false,
+        prefer_large_media: false,
+        show_above_text: false,
+    };
+    loop {
+        let result = match edit {
+            Some(id) => {
+                let mut req = bot.edit_message_text(chat, id, r.html.clone()).parse_mode(ParseMode::Html);
+                req = req.link_preview_options(no_preview.clone());
+                if let Some(k) = &r.keyboard {
+                    req = req.reply_markup(k.clone());
+                }
+                req.await.map(|_| ())
+            }
+            None => {
+                let mut req = bot.send_message(chat, r.html.clone()).parse_mode(ParseMode::Html);
+                req = req.link_preview_options(no_preview.clone());
+                if let Some(k) = &r.keyboard {
+                    req = req.reply_markup(k.clone());
+                }
+                req.await.map(|_| ())
+            }
+        };
+        match result {
+            Ok(()) => return Ok(()),
+            Err(RequestError::Api(ApiError::MessageNotModified)) => return Ok(()),
+            Err(RequestError::Api(ApiError::MessageToEditNotFound | ApiError::MessageCantBeEdited)) if edit.is_some() => {
+                edit = None;
+            }
+            Err(e) if is_transient(&e) && started.elapsed() < DELIVERY_WINDOW => {
+                super::metrics::count_error("send_retry");
+                let wait = match &e {
+                    RequestError::RetryAfter(s) => s.duration().max(delay),
+                    _ => delay,
+                };
+                tracing::warn!(chat = chat.0, error = %e, retry_in_ms = wait.as_millis() as u64, "send failed; retrying");
+                tokio::time::sleep(wait).await;
+                delay = (delay * 2).min(MAX_BACKOFF);
+            }
+            Err(e) => {
+                super::metrics::count_error("send_failed");
+                tracing::error!(chat = chat.0, error = %e, "could not send a reply");
+                return Err(e);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_and_mentions() {
+        let q = |s: &str| Command::Conversation(Input::Question(s.into()));
+        assert_eq!(parse_text("/start", "bot"), Command::Conversation(Input::Start(None)));
+        assert_eq!(parse_text("/start knee-pain", "bot"), Command::Conversation(Input::Start(Some("knee-pain".into()))));
+        assert_eq!(parse_text("/help@Bot", "bot"), Command::Conversation(Input::Help));
+        assert_eq!(parse_text("/help@other_bot", "bot"), Command::NotForUs);
+        assert_eq!(parse_text("/reload", "bot"), Command::Reload);
+        assert_eq!(parse_text("/whatever", "bot"), Command::Conversation(Input::Help));
+        assert_eq!(parse_text("@Bot why do knees hurt", "bot"), q("why do knees hurt"));
+        assert_eq!(parse_text("  knee   pain  ", "bot"), q("knee pain"));
+        assert_eq!(parse_text("İstanbul @BOT knees", "bot"), q("İstanbul knees"));
+    }
+
+    #[test]
+    fn transient_errors() {
+        assert!(is_transient(&RequestError::Api(ApiError::Unknown("Internal Server Error".into()))));
+        assert!(is_transient(&RequestError::RetryAfter(teloxide::types::Seconds::from_seconds(1))));
+        assert!(!is_transient(&RequestError::Api(ApiError::MessageTextIsEmpty)));
+    }
+}

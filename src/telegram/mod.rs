@@ -1,0 +1,466 @@
+//! The Telegram front end (`articlebot serve`): start-up (token, getMe with backoff, command
+//! menus), long polling or webhook, signals (SIGTERM/Ctrl-C stop gracefully, SIGHUP reloads),
+//! and the shared `App` the handlers use. The handlers only translate between updates and
+//! `conversation::Engine`.
+
+pub mod admin;
+pub mod callback;
+pub mod handlers;
+pub mod metrics;
+pub mod render;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use teloxide::adaptors::throttle::Limits;
+use teloxide::adaptors::Throttle;
+use teloxide::prelude::*;
+use teloxide::types::{BotCommand, BotCommandScope, Recipient};
+use teloxide::update_listeners::{webhooks, Polling};
+use teloxide::{ApiError, RequestError};
+
+use crate::conversation::{Engine, SledStore, Store};
+use crate::knowledge::{self, Diagnostic, KbStats, LoadError};
+use crate::matching::Matcher;
+
+/// The bot as handlers use it: requests go through teloxide's throttle, which keeps Telegram's
+/// limits (1 message/s per chat, 30/s in all) and retries after 429s.
+pub type TgBot = Throttle<Bot>;
+
+pub const FLOOD_NOTICE: &str = "You're sending messages very fast. I'll answer again in a few seconds.";
+
+/// How `serve` runs.
+#[derive(Clone)]
+pub struct ServeConfig {
+    pub token: String,
+    pub api_url: Option<String>,
+    pub knowledge: PathBuf,
+    pub data: PathBuf,
+    pub admins: Vec<i64>,
+    pub webhook_url: Option<String>,
+    pub listen: Option<SocketAddr>,
+    pub webhook_secret: Option<String>,
+    /// Off only for local benchmarking against a fake API.
+    pub rate_limit: bool,
+    pub metrics: Option<SocketAddr>,
+    pub flood: FloodLimits,
+}
+
+impl std::fmt::Debug for ServeConfig {
+    // Written by hand so that the token can never end up in a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("token", &"<hidden>")
+            .field("api_url", &self.api_url)
+            .field("knowledge", &self.knowledge)
+            .field("data", &self.data)
+            .field("admins", &self.admins)
+            .field("webhook_url", &self.webhook_url)
+            .field("listen", &self.listen)
+            .field("rate_limit", &self.rate_limit)
+            .field("metrics", &self.metrics)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why `serve` could not start. Each is one line for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Knowledge(String),
+    #[error("cannot open the database: {0}")]
+    Database(String),
+    #[error("{0}")]
+    Config(String),
+    #[error("the Bot API rejected the token (check TELOXIDE_TOKEN)")]
+    BadToken,
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Per-user flood control: more than `max_messages` in `window` gets one notice, then silence
+/// until the window passes. Other users are not affected.
+#[derive(Debug, Clone, Copy)]
+pub struct FloodLimits {
+    pub max_messages: u32,
+    pub window: Duration,
+}
+
+impl Default for FloodLimits {
+    fn default() -> Self {
+        FloodLimits { max_messages: 20, window: Duration::from_secs(10) }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloodVerdict {
+    Allow,
+    /// Over the limit for the first time in this window: tell the user once.
+    Notice,
+    Drop,
+}
+
+#[derive(Debug)]
+pub struct FloodControl {
+    limits: FloodLimits,
+    users: Mutex<HashMap<i64, (Instant, u32)>>,
+}
+
+impl FloodControl {
+    pub fn new(limits: FloodLimits) -> Self {
+        FloodControl { limits, users: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn check(&self, user: i64, now: Instant) -> FloodVerdict {
+        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        // Forget idle users now and then, so the map stays as small as the active crowd.
+        if users.len() > 10_000 {
+            let window = self.limits.window;
+            users.retain(|_, (start, _)| now.duration_since(*start) < window);
+        }
+        let entry = users.entry(user).or_insert((now, 0));
+        if now.duration_since(entry.0) >= self.limits.window {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        match entry.1.cmp(&(self.limits.max_messages + 1)) {
+            std::cmp::Ordering::Less => FloodVerdict::Allow,
+            std::cmp::Ordering::Equal => FloodVerdict::Notice,
+            std::cmp::Ordering::Greater => FloodVerdict::Drop,
+        }
+    }
+}
+
+/// Result of a knowledge reload.
+#[derive(Debug)]
+pub enum ReloadOutcome {
+    Loaded { stats: KbStats, warnings: Vec<Diagnostic>, elapsed: Duration, generation: u64 },
+    /// Nothing changed: the previous knowledge base keeps serving.
+    Failed { errors: Vec<String>, elapsed: Duration },
+}
+
+/// What the handlers share.
+pub struct App {
+    pub engine: Engine<SledStore>,
+    pub admins: HashSet<i64>,
+    pub knowledge_dir: PathBuf,
+    pub bot_username: String,
+    pub flood: FloodControl,
+    reloading: tokio::sync::Mutex<()>,
+}
+
+impl App {
+    pub fn new(engine: Engine<SledStore>, admins: HashSet<i64>, knowledge_dir: PathBuf, bot_username: String, flood: FloodLimits) -> Self {
+        App { engine, admins, knowledge_dir, bot_username, flood: FloodControl::new(flood), reloading: tokio::sync::Mutex::new(()) }
+    }
+
+    /// Re-reads and validates the knowledge dir, then swaps it in; on any error the old one
+    /// keeps serving. One reload at a time.
+    pub async fn reload(self: &Arc<Self>, source: &str) -> ReloadOutcome {
+        let _one = self.reloading.lock().await;
+        let started = Instant::now();
+        let dir = self.knowledge_dir.clone();
+        let built = tokio::task::spawn_blocking(move || {
+            knowledge::load(&dir).map(|loaded| {
+                let stats = loaded.kb.stats();
+                (Matcher::new(loaded.kb), stats, loaded.warnings)
+            })
+        })
+        .await;
+        let elapsed = started.elapsed();
+        let outcome = match built {
+            Ok(Ok((matcher, stats, warnings))) => {
+                let generation = self.engine.reload(matcher);
+                metrics::set_knowledge(generation, stats.articles + stats.stubs, stats.sections);
+                ReloadOutcome::Loaded { stats, warnings, elapsed, generation }
+            }
+            Ok(Err(LoadError::Invalid { errors, .. })) => {
+                ReloadOutcome::Failed { errors: errors.iter().map(ToString::to_string).collect(), elapsed }
+            }
+            Ok(Err(e)) => ReloadOutcome::Failed { errors: vec![e.to_string()], elapsed },
+            Err(e) => ReloadOutcome::Failed { errors: vec![format!("reload task failed: {e}")], elapsed },
+        };
+        match &outcome {
+            ReloadOutcome::Loaded { stats, generation, .. } => {
+                tracing::info!(source, generation, ms = elapsed.as_millis() as u64, %stats, "knowledge reloaded")
+            }
+            ReloadOutcome::Failed { errors, .. } => {
+                metrics::count_error("reload");
+                tracing::warn!(source, errors = errors.len(), first = errors.first().map(String::as_str).unwrap_or(""), "knowledge reload failed; keeping the previous one")
+            }
+        }
+        outcome
+    }
+}
+
+pub(crate) fn now_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// `YYYY-MM-DD` of a unix time (UTC).
+pub(crate) fn date_of(unix: u64) -> String {
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = (unix / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn user_commands() -> Vec<BotCommand> {
+    [
+        ("start", "Welcome and popular topics"),
+        ("help", "How to use the bot"),
+        ("topics", "All topics"),
+        ("more", "Next section of the article"),
+        ("reset", "Start over"),
+        ("forget", "Delete everything stored about you"),
+    ]
+    .into_iter()
+    .map(|(c, d)| BotCommand::new(c, d))
+    .collect()
+}
+
+fn admin_commands() -> Vec<BotCommand> {
+    let mut all = user_commands();
+    all.extend(
+        [
+            ("reload", "Reload the knowledge base"),
+            ("stats", "Usage statistics"),
+            ("unanswered", "Questions without an answer"),
+        ]
+        .into_iter()
+        .map(|(c, d)| BotCommand::new(c, d)),
+    );
+    all
+}
+
+/// Builds the bot for `config` (throttled unless rate limiting is off).
+pub fn build_bot(config: &ServeConfig) -> Result<TgBot, ServeError> {
+    let mut bot = Bot::new(config.token.clone());
+    if let Some(url) = &config.api_url {
+        let parsed = url::Url::parse(url).map_err(|e| ServeError::Config(format!("TELOXIDE_API_URL `{url}` is not a URL: {e}")))?;
+        bot = bot.set_api_url(parsed);
+    }
+    let limits = if config.rate_limit {
+        Limits::default()
+    } else {
+        // Benchmarking only: effectively unlimited, 429s still honoured.
+        Limits {
+            messages_per_sec_chat: 1_000_000,
+            messages_per_min_chat: 1_000_000,
+            messages_per_min_channel_or_supergroup: 1_000_000,
+            messages_per_sec_overall: 1_000_000,
+        }
+    };
+    Ok(bot.throttle(limits))
+}
+
+/// getMe until it works: the network or the API may be down at start. A rejected token is final.
+async fn get_me_with_backoff(bot: &TgBot) -> Result<teloxide::types::Me, ServeError> {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match bot.get_me().await {
+            Ok(me) => return Ok(me),
+            Err(RequestError::Api(ApiError::InvalidToken)) => return Err(ServeError::BadToken),
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "getMe failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = tokio::signal::ctrl_c() => return Err(ServeError::Io("stopped before the bot could start".into())),
+                }
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+async fn register_commands(bot: &TgBot, admins: &HashSet<i64>) {
+    if let Err(e) = bot.set_my_commands(user_commands()).await {
+        tracing::warn!(error = %e, "could not register the command menu");
+    }
+    for &admin in admins {
+        let scope = BotCommandScope::Chat { chat_id: Recipient::Id(ChatId(admin)) };
+        if let Err(e) = bot.set_my_commands(admin_commands()).scope(scope).await {
+            // Telegram refuses a chat that has never talked to the bot; the commands still work.
+            tracing::warn!(admin, error = %e, "could not register the admin command menu");
+        }
+    }
+}
+
+/// Loads the knowledge base and opens the database: the start-up checks that fail fast.
+pub fn prepare(config: &ServeConfig) -> Result<Engine<SledStore>, ServeError> {
+    let loaded = knowledge::load(&config.knowledge).map_err(|e| ServeError::Knowledge(e.to_string().replace('\n', "; ")))?;
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let stats = loaded.kb.stats();
+    let matcher = Matcher::new(loaded.kb);
+    let store = SledStore::open(&config.data).map_err(|e| ServeError::Database(format!("{}: {e}", config.data.display())))?;
+    metrics::set_knowledge(1, stats.articles + stats.stubs, stats.sections);
+    tracing::info!(%stats, "knowledge loaded");
+    Ok(Engine::new(matcher, store))
+}
+
+/// Runs the bot until SIGTERM or Ctrl-C.
+pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
+    let engine = prepare(&config)?;
+    let bot = build_bot(&config)?;
+    if let Some(addr) = config.metrics {
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| ServeError::Io(format!("cannot listen on {addr} for metrics: {e}")))?;
+        tokio::spawn(serve_metrics(listener));
+    }
+    let me = get_me_with_backoff(&bot).await?;
+    let username = me.username.clone().unwrap_or_default();
+    tracing::info!(bot = %username, "connected to the Bot API");
+    let admins: HashSet<i64> = config.admins.iter().copied().collect();
+    register_commands(&bot, &admins).await;
+    let app = Arc::new(App::new(engine, admins, config.knowledge.clone(), username, config.flood));
+    spawn_db_size_gauge(app.clone());
+
+    let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::schema())
+        .dependencies(dptree::deps![app.clone()])
+        .default_handler(|_| async {})
+        .error_handler(LoggingErrorHandler::with_custom_text("an update handler failed"))
+        .build();
+    let shutdown = dispatcher.shutdown_token();
+    spawn_signal_handlers(app.clone(), shutdown);
+
+    match (&config.webhook_url, config.listen) {
+        (Some(url), Some(listen)) => {
+            let url = url::Url::parse(url).map_err(|e| ServeError::Config(format!("--webhook-url `{url}`: {e}")))?;
+            let mut options = webhooks::Options::new(listen, url);
+            if let Some(secret) = &config.webhook_secret {
+                let valid = !secret.is_empty()
+                    && secret.len() <= 256
+                    && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                if !valid {
+                    return Err(ServeError::Config("the webhook secret must be 1-256 characters of A-Z, a-z, 0-9, _ and -".into()));
+                }
+                options = options.secret_token(secret.clone());
+            }
+            let tcp = tokio::net::TcpListener::bind(listen).await.map_err(|e| ServeError::Io(format!("cannot listen on {listen}: {e}")))?;
+            let (listener, stop, router) = webhooks::axum_to_router(bot.clone(), options)
+                .await
+                .map_err(|e| ServeError::Config(format!("setWebhook failed: {e}")))?;
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(tcp, router).with_graceful_shutdown(stop).await {
+                    tracing::error!(error = %e, "webhook server failed");
+                }
+            });
+            tracing::info!(%listen, "receiving updates by webhook");
+            dispatcher.dispatch_with_listener(listener, LoggingErrorHandler::with_custom_text("webhook listener")).await;
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(ServeError::Config("webhook mode needs both --webhook-url and --listen".into()));
+        }
+        (None, None) => {
+            let listener = Polling::builder(bot.clone())
+                .timeout(Duration::from_secs(10))
+                .backoff_strategy(|errors| Duration::from_millis(250u64 << errors.min(4)))
+                .delete_webhook()
+                .await
+                .build();
+            tracing::info!("receiving updates by long polling");
+            dispatcher.dispatch_with_listener(listener, LoggingErrorHandler::with_custom_text("polling")).await;
+        }
+    }
+    tracing::info!("stopped receiving updates; flushing the database");
+    app.engine.store().flush().map_err(|e| ServeError::Database(e.to_string()))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn spawn_signal_handlers(app: Arc<App>, shutdown: teloxide::dispatching::ShutdownToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: finishing updates in flight"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: finishing updates in flight"),
+        }
+        // Before dispatching has started the token refuses; try until it takes.
+        for _ in 0..100 {
+            match stop.shutdown() {
+                Ok(done) => {
+                    done.await;
+                    return;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP");
+                return;
+            }
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the knowledge base");
+            let _ = app.reload("SIGHUP").await;
+        }
+    });
+}
+
+async fn serve_metrics(listener: tokio::net::TcpListener) {
+    async fn scrape(axum::extract::State(()): axum::extract::State<()>) -> String {
+        metrics::render()
+    }
+    let router = axum::Router::new().route("/metrics", axum::routing::get(scrape)).with_state(());
+    if let Err(e) = axum::serve(listener, router).await {
+        tracing::error!(error = %e, "metrics server failed");
+    }
+}
+
+/// Keeps the database size gauge current for the metrics endpoint.
+pub fn spawn_db_size_gauge(app: Arc<App>) {
+    tokio::spawn(async move {
+        loop {
+            if let Some(bytes) = app.engine.store().size_on_disk() {
+                metrics::set_db_bytes(bytes);
+            }
+            tokio::time::sleep(Duration::from_secs(15)).await;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flood_control_notices_once_then_drops_then_recovers() {
+        let f = FloodControl::new(FloodLimits { max_messages: 3, window: Duration::from_secs(10) });
+        let t0 = Instant::now();
+        let verdicts: Vec<FloodVerdict> = (0..6).map(|_| f.check(1, t0)).collect();
+        use FloodVerdict::*;
+        assert_eq!(verdicts, vec![Allow, Allow, Allow, Notice, Drop, Drop]);
+        assert_eq!(f.check(2, t0), Allow, "other users are not affected");
+        assert_eq!(f.check(1, t0 + Duration::from_secs(11)), Allow);
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(date_of(0), "1970-01-01");
+        assert_eq!(date_of(1_700_000_000), "2023-11-14");
+        assert_eq!(date_of(951_782_400), "2000-02-29");
+    }
+}

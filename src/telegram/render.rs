@@ -1,0 +1,253 @@
+//! Replies as Telegram messages: HTML text (everything escaped, at most 4096 characters) and an
+//! inline keyboard whose buttons carry `callback::Action`s.
+
+use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
+
+use super::callback::Action;
+use crate::conversation::{text, AnswerView, Link, Reply, TopicRef};
+
+/// Telegram's limit on a message's text.
+pub const MAX_MESSAGE_CHARS: usize = 4096;
+/// Button labels longer than this are cut: long labels wrap badly on phones.
+const MAX_LABEL_CHARS: usize = 60;
+const MAX_TITLE_CHARS: usize = 300;
+
+/// A message ready to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub html: String,
+    pub keyboard: Option<InlineKeyboardMarkup>,
+}
+
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn button(label: &str, action: Action) -> InlineKeyboardButton {
+    InlineKeyboardButton::callback(cut(label, MAX_LABEL_CHARS), action.encode())
+}
+
+fn topic_rows(topics: &[TopicRef]) -> Vec<Vec<InlineKeyboardButton>> {
+    topics.iter().map(|t| vec![button(&t.title, Action::Open { key: t.key.clone(), section: None })]).collect()
+}
+
+/// The deep link that opens an article in a chat with the bot.
+pub fn deep_link(bot_username: &str, param: &str) -> String {
+    format!("https://t.me/{bot_username}?start={param}")
+}
+
+fn link_url(link: &Link, bot_username: &str) -> String {
+    match link {
+        Link::Url(u) => u.clone(),
+        Link::Start(p) => deep_link(bot_username, p),
+    }
+}
+
+/// The message text of an answer: also used for inline-mode results.
+pub fn answer_html(a: &AnswerView, bot_username: &str) -> String {
+    let mut html = format!("<b>{}</b>", escape(&cut(&a.article.title, MAX_TITLE_CHARS)));
+    if let Some(s) = a.section {
+        if a.sections > 1 {
+            html.push_str(&format!(" <i>({}/{})</i>", s + 1, a.sections));
+        }
+    }
+    if let Some(h) = &a.heading {
+        html.push_str(&format!("\n<i>{}</i>", escape(&cut(h, MAX_TITLE_CHARS))));
+    }
+    html.push_str("\n\n");
+    html.push_str(&a.snippet.render("<b>", "</b>", escape));
+    html.push_str(&format!(
+        "\n\n<a href=\"{}\">{}</a>",
+        escape(&link_url(&a.link, bot_username)),
+        escape(text::READ_MORE)
+    ));
+    html
+}
+
+/// The message an inline-mode result sends: title, snippet, link.
+pub fn inline_html(topic: &TopicRef, snippet: &crate::matching::Snippet, url: Option<&str>, bot_username: &str) -> String {
+    let link = match url {
+        Some(u) => u.to_string(),
+        None => deep_link(bot_username, &topic.key),
+    };
+    format!(
+        "<b>{}</b>\n\n{}\n\n<a href=\"{}\">{}</a>",
+        escape(&cut(&topic.title, MAX_TITLE_CHARS)),
+        snippet.render("<b>", "</b>", escape),
+        escape(&link),
+        escape(text::READ_MORE)
+    )
+}
+
+fn answer(a: &AnswerView, bot_username: &str) -> Rendered {
+    let mut rows = Vec::new();
+    if let Some(next) = a.next {
+        rows.push(vec![button(&format!("{} ▶", text::NEXT_SECTION), Action::Next { key: a.article.key.clone(), section: next })]);
+    }
+    rows.extend(topic_rows(&a.related));
+    rows.push(vec![
+        button("👍", Action::Feedback { key: a.article.key.clone(), section: a.section, up: true }),
+        button("👎", Action::Feedback { key: a.article.key.clone(), section: a.section, up: false }),
+    ]);
+    Rendered { html: answer_html(a, bot_username), keyboard: Some(InlineKeyboardMarkup::new(rows)) }
+}
+
+fn plain(text: &str) -> Rendered {
+    Rendered { html: escape(text), keyboard: None }
+}
+
+fn topics_button() -> Vec<InlineKeyboardButton> {
+    vec![button("📚 Topics", Action::Topics { page: 0 })]
+}
+
+/// Renders a reply; `None` for replies that send nothing.
+pub fn render(reply: &Reply, bot_username: &str) -> Option<Rendered> {
+    let r = match reply {
+        Reply::Answer(a) => answer(a, bot_username),
+        Reply::Suggest(options) => Rendered {
+            html: escape(text::DID_YOU_MEAN),
+            keyboard: Some(InlineKeyboardMarkup::new(topic_rows(options))),
+        },
+        Reply::Unknown => Rendered { html: escape(text::DONT_KNOW), keyboard: Some(InlineKeyboardMarkup::new(vec![topics_button()])) },
+        Reply::Smalltalk { kind, bot_name } => Rendered {
+            html: escape(&text::smalltalk(*kind, bot_name)),
+            keyboard: Some(InlineKeyboardMarkup::new(vec![topics_button()])),
+        },
+        Reply::Welcome { bot_name, popular } => {
+            let mut rows = topic_rows(popular);
+            rows.push(topics_button());
+            Rendered { html: escape(&text::welcome(bot_name)), keyboard: Some(InlineKeyboardMarkup::new(rows)) }
+        }
+        Reply::Help { bot_name } => plain(&text::help(bot_name)),
+        Reply::Topics { page, pages, items } => {
+            let mut rows = topic_rows(items);
+            let mut nav = Vec::new();
+            if *page > 0 {
+                nav.push(button("◀ Previous", Action::Topics { page: page - 1 }));
+            }
+            if page + 1 < *pages {
+                nav.push(button("Next ▶", Action::Topics { page: page + 1 }));
+            }
+            if !nav.is_empty() {
+                rows.push(nav);
+            }
+            Rendered {
+                html: format!("{} <i>({}/{})</i>", escape(text::TOPICS), page + 1, pages),
+                keyboard: Some(InlineKeyboardMarkup::new(rows)),
+            }
+        }
+        Reply::EndOfArticle { article, related } => Rendered {
+            html: format!("<b>{}</b>\n\n{}", escape(&cut(&article.title, MAX_TITLE_CHARS)), escape(text::END_OF_ARTICLE)),
+            keyboard: Some(InlineKeyboardMarkup::new(topic_rows(related))),
+        },
+        Reply::NothingToContinue => plain(text::NOTHING_TO_CONTINUE),
+        Reply::Gone => plain(text::GONE),
+        Reply::NoSuchChoice => plain(text::NO_SUCH_CHOICE),
+        Reply::Reset => plain(text::RESET),
+        Reply::Forgotten { existed } => plain(text::forgotten(*existed)),
+        Reply::FeedbackThanks { up } => plain(text::feedback_thanks(*up)),
+        Reply::TextOnly => plain(text::TEXT_ONLY),
+        Reply::Empty => plain(text::EMPTY),
+        Reply::Duplicate => return None,
+    };
+    Some(fit(r))
+}
+
+/// Keeps a message within Telegram's limit. Only admin reports can get this long; their text
+/// is built from escaped lines, so cutting at a line break keeps the HTML valid.
+pub fn fit(mut r: Rendered) -> Rendered {
+    if r.html.chars().count() <= MAX_MESSAGE_CHARS {
+        return r;
+    }
+    let mut out = String::new();
+    for line in r.html.lines() {
+        if out.chars().count() + line.chars().count() + 2 > MAX_MESSAGE_CHARS - 2 {
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push('…');
+    r.html = out;
+    r
+}
+
+/// A report of lines (already escaped or plain) as one message within the limit.
+pub fn report(title: &str, lines: &[String]) -> Rendered {
+    let mut html = format!("<b>{}</b>", escape(title));
+    for l in lines {
+        html.push('\n');
+        html.push_str(&escape(l));
+    }
+    fit(Rendered { html, keyboard: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matching::Snippet;
+
+    fn topic(title: &str) -> TopicRef {
+        TopicRef { idx: 0, id: "x".into(), key: "AAAAAAAA".into(), title: title.into() }
+    }
+
+    #[test]
+    fn answers_are_escaped_bold_and_linked() {
+        let a = AnswerView {
+            article: topic("Knees & <joints>"),
+            section: Some(0),
+            sections: 3,
+            heading: None,
+            snippet: Snippet { text: "Knee <pain> & more".into(), highlights: vec![(0, 4)] },
+            link: Link::Start("knees".into()),
+            next: Some(1),
+            related: vec![topic("Other")],
+            confidence: Some(0.9),
+        };
+        let r = render(&Reply::Answer(a), "my_bot").unwrap();
+        assert!(r.html.starts_with("<b>Knees &amp; &lt;joints&gt;</b> <i>(1/3)</i>"), "{}", r.html);
+        assert!(r.html.contains("<b>Knee</b> &lt;pain&gt; &amp; more"));
+        assert!(r.html.contains("<a href=\"https://t.me/my_bot?start=knees\">Read the full article</a>"));
+        let kb = r.keyboard.unwrap().inline_keyboard;
+        assert_eq!(kb.len(), 3, "next, one related, feedback");
+        assert_eq!(kb[2].len(), 2);
+    }
+
+    #[test]
+    fn long_reports_fit() {
+        let lines: Vec<String> = (0..2000).map(|i| format!("line {i} <x>")).collect();
+        let r = report("Errors", &lines);
+        assert!(r.html.chars().count() <= MAX_MESSAGE_CHARS);
+        assert!(r.html.ends_with('…'));
+    }
+
+    #[test]
+    fn labels_are_cut() {
+        let b = button(&"x".repeat(200), Action::Topics { page: 0 });
+        assert!(b.text.chars().count() <= MAX_LABEL_CHARS);
+    }
+
+    #[test]
+    fn duplicates_send_nothing() {
+        assert!(render(&Reply::Duplicate, "b").is_none());
+    }
+}
