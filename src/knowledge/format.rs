@@ -64,10 +64,22 @@ impl ArticleFile {
     /// The line of the first front matter line mentioning `needle` (a field name or a value),
     /// so that an error about a field points at it.
     pub fn line_of(&self, needle: &str) -> usize {
-        self.front_text
-            .lines()
-            .position(|l| l.contains(needle))
-            .map_or(self.front_line, |i| self.front_line + i)
+        self.find_line(needle).unwrap_or(self.front_line)
+    }
+
+    /// The line of the first front matter line mentioning `needle`, if any.
+    pub fn find_line(&self, needle: &str) -> Option<usize> {
+        // A field name matches where the field is set (`id = ...`), not inside another value
+        // (a title like "Avoid injuries" mentions `id` too).
+        let is_key = !needle.is_empty() && needle.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        let found = |l: &str| {
+            if is_key {
+                l.trim_start().strip_prefix(needle).is_some_and(|rest| rest.trim_start().starts_with('='))
+            } else {
+                l.contains(needle)
+            }
+        };
+        self.front_text.lines().position(found).map(|i| self.front_line + i)
     }
 }
 
@@ -107,13 +119,12 @@ pub fn parse_article_file(text: &str) -> Result<ArticleFile, FormatError> {
     };
     let front_text = front_lines.join("\n");
     let front: FrontMatter = toml::from_str(&front_text).map_err(|e| {
-        let line = e.span().map_or(0, |s| front_text[..s.start.min(front_text.len())].lines().count().max(1) - 1);
-        let line = if e.span().is_some_and(|s| front_text[..s.start.min(front_text.len())].ends_with('\n')) {
-            line + 1
-        } else {
-            line
-        };
-        FormatError { line: 2 + line, message: format!("bad front matter: {}", e.message()) }
+        // 0-based line of the error within the front matter: the newlines before its start.
+        let line = e.span().map_or(0, |s| {
+            let end = s.start.min(front_text.len());
+            front_text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count()
+        });
+        FormatError { line: 2 + line, message: format!("bad front matter: {}", toml_message(e.message())) }
     })?;
     let body: Vec<&str> = text.lines().skip(body_start).collect();
     let sections = parse_body(&body, body_start + 1, &front.title);
@@ -154,7 +165,7 @@ fn parse_body(lines: &[&str], first_line: usize, title: &str) -> Vec<FileSection
                     continue;
                 }
             }
-            if let Some(h) = t.strip_prefix("## ") {
+            if let Some(h) = t.strip_prefix("## ").or((t == "##").then_some("")) {
                 push(&mut out, &heading, &mut buf, buf_line);
                 heading = Some((h.trim().trim_end_matches('#').trim().to_string(), n));
                 seen_content = true;
@@ -176,6 +187,16 @@ fn parse_body(lines: &[&str], first_line: usize, title: &str) -> Vec<FileSection
     }
     push(&mut out, &heading, &mut buf, buf_line);
     out
+}
+
+/// A TOML error message on one line (the parser splits some over several), with what to add
+/// when a field is missing.
+pub(crate) fn toml_message(message: &str) -> String {
+    let one_line = message.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
+    match one_line.strip_prefix("missing field `").and_then(|r| r.split_once('`')) {
+        Some((field, _)) => format!("{one_line}: add `{field} = \"...\"` between the `+++` lines"),
+        None => one_line,
+    }
 }
 
 fn quote(s: &str) -> String {
@@ -213,15 +234,76 @@ pub fn write_article_file(front: &FrontMatter, sections: &[FileSection]) -> Stri
         out.push_str(&format!("next = {}\n", quote(n)));
     }
     out.push_str("+++\n");
+    write_body(&mut out, sections, &front.title);
+    out
+}
+
+/// Writes sections as a knowledge file body; returns, per section, the line of `out` (counted
+/// from 1 where `out` starts) at which it begins. Body lines the parser would take for
+/// structure — `## ` headings and a leading `# Title` — are escaped with a backslash
+/// (`\## ...`), which `plain_text` removes, and a code block left open is closed, so that what
+/// is written reads back as it was.
+fn write_body(out: &mut String, sections: &[FileSection], title: &str) -> Vec<usize> {
+    let fence = |l: &str| l.trim_start().starts_with("```");
+    let mut starts = Vec::with_capacity(sections.len());
+    let mut line = out.matches('\n').count() + 1;
     for s in sections {
         out.push('\n');
-        if let Some(h) = &s.heading {
-            out.push_str(&format!("## {h}\n\n"));
+        line += 1;
+        starts.push(line);
+        line += s.heading.is_some() as usize * 2;
+        match s.heading.as_deref().map(str::trim) {
+            Some("") => out.push_str("##\n\n"),
+            Some(h) => out.push_str(&format!("## {h}\n\n")),
+            None => {}
         }
-        out.push_str(s.body.trim());
-        out.push('\n');
+        let lines: Vec<&str> = s.body.trim().lines().map(str::trim_end).collect();
+        let mut in_code = false;
+        let mut first = true;
+        for t in lines {
+            let escape = if fence(t) {
+                in_code = !in_code;
+                false
+            } else {
+                !in_code
+                    && (t.starts_with("## ")
+                        || t == "##"
+                        || (first && t.strip_prefix("# ").is_some_and(|h| h.trim() == title.trim())))
+            };
+            if escape {
+                out.push('\\');
+            }
+            out.push_str(t);
+            out.push('\n');
+            line += 1;
+            first &= t.trim().is_empty();
+        }
+        if in_code {
+            // A code block left open would swallow the sections after it.
+            out.push_str("```\n");
+            line += 1;
+        }
     }
-    out
+    starts
+}
+
+/// Sections as they read back from a knowledge file: what a page's sections become once
+/// imported (paragraphs outside headings are sections of their own). The loader applies this to
+/// raw pages too, so that a page in the knowledge dir and its import give the same articles.
+pub fn normalize_sections(sections: &[FileSection], title: &str) -> Vec<FileSection> {
+    let mut text = String::new();
+    let starts = write_body(&mut text, sections, title);
+    let lines: Vec<&str> = text.lines().collect();
+    parse_body(&lines, 1, title)
+        .into_iter()
+        .map(|mut piece| {
+            // Back to the line of the section it came from.
+            if let Some(k) = starts.iter().rposition(|&st| st <= piece.line) {
+                piece.line = sections[k].line + (piece.line - starts[k]);
+            }
+            piece
+        })
+        .collect()
 }
 
 #[cfg(test)]

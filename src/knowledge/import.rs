@@ -133,6 +133,21 @@ impl Catalog {
 
     /// Adds a page: its full article plus a stub for every page it links to that is not known yet.
     pub fn add_page(&mut self, page: &Page, path: &Path, on_conflict: OnFullConflict) -> Result<(), Diagnostic> {
+        // A full article without text would be neither a stub nor an article: refuse the page
+        // rather than write a knowledge file that `check` rejects.
+        let sections: Vec<FileSection> = page
+            .sections
+            .iter()
+            .map(|s| FileSection { heading: s.heading.clone(), body: s.body.clone(), line: s.line })
+            .collect();
+        let sections = format::normalize_sections(&sections, &page.title);
+        if !sections.iter().any(|s| super::has_text(&s.body)) {
+            return Err(Diagnostic::new(
+                path,
+                Some(page.title_line),
+                format!("page `{}` has a title but no text: add its paragraphs after the title", page.title.trim()),
+            ));
+        }
         let id = self.id_for_title(&page.title);
         let mut related = Vec::new();
         for t in &page.recommend {
@@ -143,11 +158,6 @@ impl Catalog {
         }
         let prev = page.prev.as_ref().map(|t| self.add_stub(t, None, None, path)).filter(|p| *p != id);
         let next = page.next.as_ref().map(|t| self.add_stub(t, None, None, path)).filter(|n| *n != id);
-        let sections: Vec<FileSection> = page
-            .sections
-            .iter()
-            .map(|s| FileSection { heading: s.heading.clone(), body: s.body.clone(), line: s.line })
-            .collect();
         let mut front = FrontMatter {
             id: id.clone(),
             title: page.title.clone(),
@@ -231,9 +241,15 @@ impl Catalog {
 pub(crate) fn read_text(path: &Path) -> Result<String, Diagnostic> {
     let meta = fs::metadata(path).map_err(|e| Diagnostic::new(path, None, format!("cannot read: {e}")))?;
     if meta.len() > MAX_FILE_BYTES {
+        // The line where the limit is passed: where to split. Reads no more than the limit.
+        let line = fs::File::open(path).ok().and_then(|f| {
+            let mut head = Vec::new();
+            io::Read::read_to_end(&mut io::Read::take(f, MAX_FILE_BYTES), &mut head).ok()?;
+            Some(head.iter().filter(|&&b| b == b'\n').count() + 1)
+        });
         return Err(Diagnostic::new(
             path,
-            None,
+            line.or(Some(1)),
             format!(
                 "file is too large ({} bytes, the limit is {MAX_FILE_BYTES}): split the article into several files",
                 meta.len()

@@ -149,17 +149,44 @@ fn load_site(path: &Path, errors: &mut Vec<Diagnostic>) -> SiteConfig {
         Ok(site) => {
             for p in site.problems() {
                 let field = p.split(['`', ' ', '=']).find(|w| !w.is_empty()).unwrap_or("");
-                let line = text.lines().position(|l| l.contains(field)).map(|i| i + 1);
-                errors.push(Diagnostic::new(path, line, p));
+                errors.push(Diagnostic::new(path, toml_key_line(&text, field), p));
             }
             site
         }
         Err(e) => {
-            let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            errors.push(Diagnostic::new(path, line, format!("bad site config: {}", e.message())));
+            let line = e.span().map(|s| text.as_bytes()[..s.start.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1);
+            errors.push(Diagnostic::new(path, line, format!("bad site config: {}", format::toml_message(e.message()))));
             SiteConfig::default()
         }
     }
+}
+
+/// The 1-based line where a TOML file sets `field` (`key` or `table.key`), skipping comments;
+/// the table's header when the key is not written there.
+fn toml_key_line(text: &str, field: &str) -> Option<usize> {
+    let (table, key) = field.rsplit_once('.').unwrap_or(("", field));
+    let sets = |line: &str, key: &str| {
+        line.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='))
+    };
+    let mut current = "";
+    let mut header = None;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.split(']').next()) {
+            current = name.trim();
+            if current == table {
+                header = Some(i + 1);
+            }
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        if (current == table && sets(line, key)) || (current.is_empty() && !table.is_empty() && sets(line, field)) {
+            return Some(i + 1);
+        }
+    }
+    header
 }
 
 fn load_synonyms(path: &Path, errors: &mut Vec<Diagnostic>, warnings: &mut Vec<Diagnostic>) -> Synonyms {
@@ -180,10 +207,13 @@ fn load_synonyms(path: &Path, errors: &mut Vec<Diagnostic>, warnings: &mut Vec<D
 }
 
 /// Closest known id, for "did you mean" in a dangling-reference message.
+/// Close means a few edits relative to the longer id, and fewer edits than either id has
+/// characters (otherwise any short id would be "close" to any other).
 fn closest_id<'a>(id: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let chars = |s: &str| s.chars().count();
     known
         .map(|k| (strsim::levenshtein(id, k), k))
-        .filter(|(d, k)| *d <= (k.len() / 3).max(2))
+        .filter(|(d, k)| *d <= (chars(id).max(chars(k)) / 3).max(1) && *d < chars(id).min(chars(k)))
         .min()
         .map(|(_, k)| k)
 }
@@ -202,14 +232,15 @@ fn build_articles(catalog: &Catalog, errors: &mut Vec<Diagnostic>, warnings: &mu
         if f.title.trim().is_empty() {
             errors.push(Diagnostic::new(&e.source, at("title"), "empty title: give the article a title"));
         }
-        if !e.is_stub() && e.sections.is_empty() {
+        let sections: Vec<Section> = e.sections.iter().filter_map(section).collect();
+        if !e.is_stub() && sections.is_empty() {
             errors.push(Diagnostic::new(
                 &e.source,
                 at("id"),
                 "empty body: write at least one paragraph after the front matter, or mark it `stub = true` with a teaser",
             ));
         }
-        if e.is_stub() && !e.sections.is_empty() {
+        if e.is_stub() && !sections.is_empty() {
             warnings.push(Diagnostic::new(
                 &e.source,
                 at("stub"),
@@ -224,7 +255,7 @@ fn build_articles(catalog: &Catalog, errors: &mut Vec<Diagnostic>, warnings: &mu
         let mut resolve = |field: &str, id: &str| -> Option<ArticleIdx> {
             match index_of(id) {
                 Some(i) if entries[i].front.id == f.id => {
-                    warnings.push(Diagnostic::new(&e.source, at(id), format!("{field} `{id}` is the article itself: ignored")));
+                    warnings.push(Diagnostic::new(&e.source, at(field), format!("{field} `{id}` is the article itself: ignored")));
                     None
                 }
                 Some(i) => Some(i as ArticleIdx),
@@ -232,7 +263,7 @@ fn build_articles(catalog: &Catalog, errors: &mut Vec<Diagnostic>, warnings: &mu
                     let hint = closest_id(id, ids()).map(|k| format!(" (did you mean `{k}`?)")).unwrap_or_default();
                     errors.push(Diagnostic::new(
                         &e.source,
-                        at(&format!("\"{id}\"")),
+                        value_line(e, field, id),
                         format!("{field} `{id}` is not an article in this knowledge dir{hint}: fix the id or add the article"),
                     ));
                     None
@@ -266,7 +297,7 @@ fn build_articles(catalog: &Catalog, errors: &mut Vec<Diagnostic>, warnings: &mu
             teaser: f.teaser.as_ref().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()),
             questions: f.questions.iter().map(|q| q.trim().to_string()).filter(|q| !q.is_empty()).collect(),
             keywords: f.keywords.iter().map(|q| q.trim().to_string()).filter(|q| !q.is_empty()).collect(),
-            sections: e.sections.iter().map(section).collect(),
+            sections,
             related,
             prev,
             next,
@@ -276,8 +307,22 @@ fn build_articles(catalog: &Catalog, errors: &mut Vec<Diagnostic>, warnings: &mu
     articles
 }
 
-fn section(s: &FileSection) -> Section {
-    Section { heading: s.heading.as_ref().map(|h| plain_text(h)), text: plain_text(&s.body) }
+/// The line of an id in a front matter field: where it is quoted, else the field's line.
+fn value_line(e: &Entry, field: &str, id: &str) -> Option<usize> {
+    match &e.origin {
+        import::Origin::File(f) => f
+            .find_line(&format!("\"{id}\""))
+            .or_else(|| f.find_line(&format!("'{id}'")))
+            .or(Some(f.line_of(field))),
+        import::Origin::Page => e.line,
+    }
+}
+
+/// A section as readers see it; none when only markup is left (an empty code block, say).
+fn section(s: &FileSection) -> Option<Section> {
+    let text = plain_text(&s.body).trim().to_string();
+    let heading = s.heading.as_ref().map(|h| plain_text(h).trim().to_string()).filter(|h| !h.is_empty());
+    (!text.is_empty()).then_some(Section { heading, text })
 }
 
 #[cfg(test)]
@@ -289,5 +334,17 @@ mod tests {
         let known = ["knee-pain", "sit-ups", "swimming"];
         assert_eq!(closest_id("knee-pian", known.iter().copied()), Some("knee-pain"));
         assert_eq!(closest_id("basketball", known.iter().copied()), None);
+        assert_eq!(closest_id("b", ["a"].iter().copied()), None, "one letter is not close to another");
+        assert_eq!(closest_id("zz", ["a"].iter().copied()), None);
+    }
+
+    #[test]
+    fn site_keys_are_found_in_their_table_not_in_comments() {
+        let text = "# base_url here\nbase_url = \"x\"\n[matching]\n# suggest = 0.1\nanswer = 0.2\nsuggest = 0.4\n";
+        assert_eq!(toml_key_line(text, "base_url"), Some(2));
+        assert_eq!(toml_key_line(text, "matching.suggest"), Some(6));
+        assert_eq!(toml_key_line(text, "matching.margin"), Some(3), "the table header when the key is not set");
+        assert_eq!(toml_key_line("matching.suggest = 0.4\n", "matching.suggest"), Some(1));
+        assert_eq!(toml_key_line("", "language"), None);
     }
 }

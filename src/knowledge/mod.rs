@@ -154,7 +154,10 @@ pub fn plain_text(markdown: &str) -> String {
             out.push('\n');
         }
         let trimmed = line.trim_start();
-        let line = if trimmed.starts_with("```") {
+        // A backslash before markup keeps the line as written (see `format::write_article_file`).
+        let line = if let Some(rest) = trimmed.strip_prefix('\\').filter(|r| r.starts_with(['#', '`'])) {
+            rest
+        } else if trimmed.starts_with("```") {
             continue;
         } else if let Some(rest) = trimmed.strip_prefix("- ").or_else(|| trimmed.strip_prefix("* ")) {
             out.push_str("• ");
@@ -189,6 +192,11 @@ pub fn plain_text(markdown: &str) -> String {
     out
 }
 
+/// Whether Markdown text has anything a reader would see once markup is removed.
+pub(crate) fn has_text(markdown: &str) -> bool {
+    !plain_text(markdown).trim().is_empty()
+}
+
 fn push_unmarked(out: &mut String, s: &str) {
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
@@ -213,5 +221,8 @@ mod tests {
         assert_eq!(plain_text("a ![img](p.png) b"), "a  b");
         assert_eq!(plain_text("snake_case [unclosed"), "snake_case [unclosed");
         assert_eq!(plain_text("Use ~~tildes around the words~~."), "Use ~~tildes around the words~~.");
+        assert_eq!(plain_text("\\## not a heading\n\\```"), "## not a heading\n");
+        assert_eq!(plain_text("\\n stays"), "\\n stays");
+        assert!(!has_text("```\n```\n**"));
     }
 }

@@ -28,7 +28,7 @@ pub struct Thresholds {
     /// At or above (and below `answer`): offer did-you-mean choices; below: don't know.
     pub suggest: f32,
     /// When the two best articles are closer than this in confidence, ask instead of answering,
-    /// unless the best is at least `certain`.
+    /// unless the best is at least `certain` (short questions are asked about whenever they tie).
     pub margin: f32,
     pub certain: f32,
 }

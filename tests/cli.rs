@@ -1,0 +1,301 @@
+//! The `articlebot` binary: `ask --json` over stdin (one JSON object per line, whatever the
+//! line), human `ask`, where the knowledge dir comes from (flag, env, default), and usage errors.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use articlebot::knowledge::import::import;
+use serde_json::Value;
+use tempfile::TempDir;
+
+const SEED_ID: &str = "what-causes-knee-pain-when-running";
+const SEED_TITLE: &str = "What causes knee pain when running?";
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_articlebot"));
+    c.env_remove("ARTICLEBOT_KNOWLEDGE");
+    c
+}
+
+fn shipped() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge")
+}
+
+fn seed() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/seed-page.txt")
+}
+
+fn with_stdin(mut c: Command, input: &str) -> Output {
+    let mut child = c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_string();
+    // Write from another thread so a full stdout pipe cannot deadlock us.
+    let writer = std::thread::spawn(move || {
+        stdin.write_all(input.as_bytes()).unwrap();
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+fn s(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Checks one `ask --json` object against the documented shape and returns it.
+fn check_answer(line: &str, query: &str, top: usize) -> Value {
+    let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    let o = v.as_object().unwrap_or_else(|| panic!("not an object: {line}"));
+    for k in ["query", "answered", "intent", "confidence", "results"] {
+        assert!(o.contains_key(k), "missing `{k}`: {line}");
+    }
+    assert_eq!(o["query"].as_str(), Some(query), "query echoed as given");
+    let answered = o["answered"].as_bool().expect("answered is a bool");
+    let intent = o["intent"].as_str().expect("intent is a string");
+    assert!(["answer", "suggest", "smalltalk", "unknown"].contains(&intent), "{intent}");
+    assert_eq!(answered, intent == "answer", "{line}");
+    let confidence = o["confidence"].as_f64().expect("confidence is a number");
+    assert!((0.0..=1.0).contains(&confidence), "{confidence}");
+    let results = o["results"].as_array().expect("results is an array");
+    assert!(results.len() <= top, "at most --top results: {line}");
+    if answered {
+        assert!(!results.is_empty(), "an answer has results: {line}");
+    }
+    let mut last = f64::INFINITY;
+    for r in results {
+        let r = r.as_object().expect("result is an object");
+        for k in ["id", "title", "section", "heading", "text", "score", "url"] {
+            assert!(r.contains_key(k), "result missing `{k}`: {line}");
+        }
+        assert!(r["id"].as_str().is_some_and(|id| !id.is_empty()));
+        assert!(r["title"].as_str().is_some_and(|t| !t.is_empty()));
+        assert!(r["section"].is_null() || r["section"].as_u64().is_some_and(|n| n >= 1), "sections count from 1: {line}");
+        assert!(r["heading"].is_null() || r["heading"].is_string());
+        assert!(r["text"].is_string());
+        assert!(r["url"].is_null() || r["url"].is_string());
+        let score = r["score"].as_f64().expect("score is a number");
+        assert!(score <= last + 1e-9, "results best first: {line}");
+        last = score;
+    }
+    v
+}
+
+#[test]
+fn ask_json_answers_every_stdin_line_with_one_object() {
+    let long: String = "knee pain when running ".repeat(500).chars().take(10_000).collect();
+    assert_eq!(long.chars().count(), 10_000);
+    let questions = vec![
+        "knee pain when running".to_string(),
+        String::new(),
+        "   ".to_string(),
+        long,
+        "😀🏃‍♂️🔥".to_string(),
+        "Почему болит колено после бега?".to_string(),
+        "跑步后膝盖疼怎么办？".to_string(),
+        "hello".to_string(),
+        "What shoes are suitable for defenders?".to_string(),
+        "\u{a0}can\u{2019}t play basketball\u{a0}".to_string(),
+        "{\"json\": \"in the question\"} \\ \t tab".to_string(),
+        "x".repeat(3000),
+    ];
+    let mut input = questions.join("\n");
+    input.push('\n');
+    let mut c = bin();
+    c.args(["ask", "--json", "--top", "3", "--knowledge"]).arg(shipped());
+    let out = with_stdin(c, &input);
+    let stderr = s(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let stdout = s(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), questions.len(), "one line per question:\n{stdout}");
+    let answers: Vec<Value> = lines.iter().zip(&questions).map(|(l, q)| check_answer(l, q, 3)).collect();
+
+    assert_eq!(answers[0]["intent"], "answer");
+    assert_eq!(answers[0]["results"][0]["id"], SEED_ID);
+    assert_eq!(answers[0]["results"][0]["title"], SEED_TITLE);
+    assert!(answers[0]["results"][0]["text"].as_str().unwrap().to_lowercase().contains("knee"));
+    for (i, a) in answers.iter().enumerate().skip(1).take(2) {
+        assert_eq!(a["intent"], "unknown", "blank question {i}");
+        assert_eq!(a["results"].as_array().unwrap().len(), 0);
+    }
+    assert_eq!(answers[7]["intent"], "smalltalk");
+    // An article known only as a stub can still be found by its title.
+    assert!(
+        answers[8]["results"].as_array().unwrap().iter().any(|r| r["id"] == "what-shoes-are-suitable-for-defenders"),
+        "{}",
+        lines[8]
+    );
+}
+
+#[test]
+fn ask_json_without_trailing_newline_and_with_crlf() {
+    let mut c = bin();
+    c.args(["ask", "--json", "--top", "1", "--knowledge"]).arg(shipped());
+    let out = with_stdin(c, "knee pain when running\r\nhello");
+    assert_eq!(out.status.code(), Some(0), "{}", s(&out.stderr));
+    let stdout = s(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    let first: Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(first["results"].as_array().unwrap().len(), 1, "--top 1");
+    assert_eq!(first["results"][0]["id"], SEED_ID);
+    check_answer(lines[1], "hello", 1);
+}
+
+#[test]
+fn ask_json_with_a_question_argument_prints_one_object() {
+    let out = bin().args(["ask", "--json", "--knowledge"]).arg(shipped()).args(["knee", "pain", "when", "running"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", s(&out.stderr));
+    let stdout = s(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let v = check_answer(stdout.trim_end(), "knee pain when running", 3);
+    assert_eq!(v["answered"], true);
+    assert_eq!(v["results"][0]["id"], SEED_ID);
+}
+
+#[test]
+fn ask_human_output_names_the_article() {
+    let out = bin().args(["ask", "--knowledge"]).arg(shipped()).arg("knee pain when running").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", s(&out.stderr));
+    let stdout = s(&out.stdout);
+    assert!(stdout.contains(SEED_TITLE), "{stdout}");
+    assert!(stdout.to_lowercase().contains("knee"), "{stdout}");
+}
+
+#[test]
+fn ask_human_output_for_nonsense_says_it_does_not_know() {
+    let out = bin().args(["ask", "--knowledge"]).arg(shipped()).arg("quantum chromodynamics lattice").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", s(&out.stderr));
+    assert!(!s(&out.stdout).contains(SEED_TITLE), "{}", s(&out.stdout));
+}
+
+/// A temp dir holding `knowledge/` (the seed import) and `other/` (one tea article).
+fn two_knowledge_dirs() -> TempDir {
+    let tmp = TempDir::new().unwrap();
+    let r = import(&[seed()], &tmp.path().join("knowledge")).unwrap();
+    assert!(r.errors.is_empty());
+    let page = tmp.path().join("tea.md");
+    std::fs::write(&page, "# How to brew green tea\n\nGreen tea turns bitter when the water is boiling hot.\n").unwrap();
+    let r = import(&[page], &tmp.path().join("other")).unwrap();
+    assert!(r.errors.is_empty());
+    tmp
+}
+
+/// The id of the best result for `q`, asked with `args` in `cwd` with `env`.
+fn best(cwd: &Path, env: Option<&str>, args: &[&str], q: &str) -> Option<String> {
+    let mut c = bin();
+    c.current_dir(cwd).arg("ask").arg("--json").args(args).arg(q);
+    if let Some(e) = env {
+        c.env("ARTICLEBOT_KNOWLEDGE", e);
+    }
+    let out = c.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", s(&out.stderr));
+    let v: Value = serde_json::from_str(s(&out.stdout).trim()).unwrap();
+    v["results"][0]["id"].as_str().map(str::to_string)
+}
+
+#[test]
+fn knowledge_dir_comes_from_flag_then_env_then_default() {
+    let tmp = two_knowledge_dirs();
+    let cwd = tmp.path();
+    let knee = Some(SEED_ID.to_string());
+    let tea = Some("how-to-brew-green-tea".to_string());
+    // Default: ./knowledge.
+    assert_eq!(best(cwd, None, &[], "knee pain when running"), knee);
+    assert_eq!(best(cwd, None, &[], "brew green tea"), None, "tea is not in ./knowledge");
+    // Env.
+    assert_eq!(best(cwd, Some("other"), &[], "brew green tea"), tea);
+    assert_eq!(best(cwd, Some("other"), &[], "knee pain when running"), None);
+    // Flag (after the subcommand) beats the env.
+    assert_eq!(best(cwd, Some("knowledge"), &["--knowledge", "other"], "brew green tea"), tea);
+    assert_eq!(best(cwd, None, &["--knowledge=other"], "brew green tea"), tea);
+
+    // check: same order.
+    let check = |env: Option<&str>, args: &[&str]| {
+        let mut c = bin();
+        c.current_dir(cwd).arg("check").args(args);
+        if let Some(e) = env {
+            c.env("ARTICLEBOT_KNOWLEDGE", e);
+        }
+        let out = c.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", s(&out.stderr));
+        s(&out.stdout)
+    };
+    assert!(check(None, &[]).contains("ok: 1 articles, 5 sections, 17 stubs"));
+    assert!(check(Some("other"), &[]).contains("ok: 1 articles, 1 sections, 0 stubs"));
+    assert!(check(Some("other"), &["--knowledge", "knowledge"]).contains("17 stubs"));
+
+    // import: --out falls back to the env.
+    let page = cwd.join("more.txt");
+    std::fs::write(&page, "More tea\n\nOolong is partly oxidised.\n").unwrap();
+    let out = bin().current_dir(cwd).env("ARTICLEBOT_KNOWLEDGE", "other").args(["import", "more.txt"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", s(&out.stderr));
+    assert!(cwd.join("other/articles/more-tea.md").exists());
+    assert!(!cwd.join("knowledge/articles/more-tea.md").exists());
+}
+
+#[test]
+fn missing_knowledge_dir_is_one_error_line_and_exit_2() {
+    let tmp = TempDir::new().unwrap();
+    for args in [&["ask", "knee"][..], &["ask", "--json", "knee"], &["check"], &["ask", "--knowledge", "nowhere", "knee"]] {
+        let out = bin().current_dir(tmp.path()).args(args).output().unwrap();
+        let stderr = s(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: knowledge dir "), "{stderr}");
+        assert!(stderr.contains("does not exist"), "{stderr}");
+        assert!(s(&out.stdout).is_empty());
+    }
+}
+
+#[test]
+fn invalid_knowledge_makes_ask_fail_cleanly() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().join("kb");
+    std::fs::create_dir_all(dir.join("articles")).unwrap();
+    std::fs::write(dir.join("articles/a.md"), "+++\nid = \"a\"\ntitle = \"A\"\nnext = \"b\"\n+++\n\nText.\n").unwrap();
+    let out = bin().args(["ask", "--knowledge"]).arg(&dir).arg("text").output().unwrap();
+    let stderr = s(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.contains(&format!("{}:4:", dir.join("articles/a.md").display())), "{stderr}");
+}
+
+#[test]
+fn usage_errors_exit_2_without_panicking() {
+    let cases: &[&[&str]] = &[
+        &["ask", "--bogus"],
+        &["check", "--bogus"],
+        &["import", "--bogus", "x.txt", "--out", "y"],
+        &["frobnicate"],
+        &[],
+        &["ask", "--top", "many", "q"],
+        &["import", "page.txt"],
+        &["import", "--out", "somewhere"],
+    ];
+    let tmp = TempDir::new().unwrap();
+    for args in cases {
+        let out = bin().current_dir(tmp.path()).args(*args).output().unwrap();
+        let stderr = s(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("error"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    // Nothing was created by the failed imports.
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    for args in [&["--help"][..], &["--version"], &["ask", "--help"], &["check", "--help"], &["import", "--help"]] {
+        let out = bin().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", s(&out.stderr));
+        assert!(!out.stdout.is_empty());
+    }
+    let out = bin().arg("ask").arg("--help").output().unwrap();
+    let help = s(&out.stdout);
+    assert!(help.contains("--knowledge") && help.contains("ARTICLEBOT_KNOWLEDGE"), "{help}");
+}
