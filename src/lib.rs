@@ -10,3 +10,4 @@ pub mod conversation;
 pub mod knowledge;
 pub mod matching;
 pub mod telegram;
+pub mod testkit;

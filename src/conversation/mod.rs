@@ -89,6 +89,8 @@ pub enum Input {
     Forget,
     /// A sticker, photo, voice message...
     NotText,
+    /// Show the current position again (a redelivered step).
+    Current,
 }
 
 /// An article as a reply names it.
@@ -265,6 +267,13 @@ impl<S: Store> Engine<S> {
             };
             return Outcome { reply, stored, intent: None, article: None, elapsed: started.elapsed() };
         }
+        // The same update again, applied but never answered (the process died in between): a
+        // step forward must not be taken twice, so show where the user already is.
+        let redelivered = update.is_some_and(|u| u != 0 && u == state.last_update && u > state.last_replied);
+        let input = match input {
+            Input::More | Input::Back | Input::Pick(_) if redelivered => Input::Current,
+            other => other,
+        };
         let mut turn = Turn { lib: &lib, settings: &self.settings, state: &mut state, store: &self.store, now, intent: None };
         let reply = turn.apply(input);
         let intent = turn.intent;
@@ -361,6 +370,13 @@ impl<'a, S: Store> Turn<'a, S> {
             }
             Input::Forget => Reply::Forgotten { existed: false },
             Input::NotText => Reply::TextOnly,
+            Input::Current => match self.state.position.clone() {
+                Some(pos) => match self.kb().by_id(&pos.article) {
+                    Some(idx) => self.open(idx, pos.section, &[], None),
+                    None => Reply::NothingToContinue,
+                },
+                None => Reply::NothingToContinue,
+            },
         }
     }
 

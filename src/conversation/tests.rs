@@ -192,3 +192,18 @@ fn statistics_count_questions_and_feedback() {
     assert_eq!(s.answered_total, 1);
     assert_eq!(s.feedback, vec![(a.article.id.clone(), 1, 0)]);
 }
+
+#[test]
+fn a_redelivered_step_is_not_taken_twice() {
+    let e = engine();
+    let u = user(17);
+    e.handle(&u, Input::Start(Some("what-causes-knee-pain-when-running".into())), Some(1), 1);
+    e.replied(17, 1).unwrap();
+    let first = answer(e.handle(&u, Input::More, Some(2), 2).reply);
+    assert_eq!(first.section, Some(1));
+    // The process died before the reply to update 2 was sent; update 2 comes again.
+    let again = answer(e.handle(&u, Input::More, Some(2), 3).reply);
+    assert_eq!(again.section, Some(1), "the same section is shown again, not the next one");
+    e.replied(17, 2).unwrap();
+    assert_eq!(answer(e.handle(&u, Input::More, Some(3), 4).reply).section, Some(2));
+}

@@ -8,9 +8,8 @@
 //! its own weight. Every folded surface word maps to its term, so the index knows the term of any
 //! word it has seen without stemming it again.
 
-use std::collections::HashMap;
-
 use super::fuzzy::{typo_cost, FuzzyIndex};
+use super::fxhash::FxHashMap;
 use super::normalize::{Analysis, Normalizer};
 use crate::knowledge::{ArticleIdx, KnowledgeBase};
 
@@ -66,15 +65,15 @@ pub struct Unit {
 #[derive(Debug)]
 pub struct Index {
     pub normalizer: Normalizer,
-    surfaces: HashMap<Box<str>, TermId>,
+    surfaces: FxHashMap<Box<str>, TermId>,
     /// Surface words by id, for fuzzy lookups (ids are positions in the `FuzzyIndex`).
     surface_list: Vec<(Box<str>, TermId)>,
-    stems: HashMap<Box<str>, TermId>,
+    stems: FxHashMap<Box<str>, TermId>,
     /// Stems in order, for finding words of one family by prefix.
     stem_list: Vec<(Box<str>, TermId)>,
     /// Term → the other members of its synonym groups.
-    synonyms: HashMap<TermId, Vec<TermId>>,
-    phrases: HashMap<[TermId; MAX_PHRASE], TermId>,
+    synonyms: FxHashMap<TermId, Vec<TermId>>,
+    phrases: FxHashMap<[TermId; MAX_PHRASE], TermId>,
     phrase_starts: Vec<bool>,
     terms: Vec<TermStats>,
     art_postings: Vec<Posting>,
@@ -101,21 +100,68 @@ pub struct Expansion {
     pub typos: u8,
 }
 
-/// Per-unit term lists gathered in the first pass.
+/// Term lists, one per document of a field, in one pool (a `Vec` per section would be tens of
+/// thousands of allocations).
 #[derive(Default)]
-struct Pending {
-    heading: Vec<Vec<TermId>>,
-    body: Vec<Vec<TermId>>,
+struct Lists {
+    pool: Vec<TermId>,
+    ranges: Vec<(u32, u32)>,
+}
+
+impl Lists {
+    /// Adds a list: what `fill` appends to the pool.
+    fn push_with(&mut self, fill: impl FnOnce(&mut Vec<TermId>)) {
+        let start = self.pool.len();
+        fill(&mut self.pool);
+        self.ranges.push((start as u32, (self.pool.len() - start) as u32));
+    }
+
+    fn get(&self, i: usize) -> &[TermId] {
+        let (s, l) = self.ranges[i];
+        &self.pool[s as usize..(s + l) as usize]
+    }
+
+    fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[TermId]> {
+        (0..self.len()).map(|i| self.get(i))
+    }
+}
+
+/// The term lists of every field, gathered in the first pass.
+#[derive(Default)]
+struct Gathered {
+    /// One list per title and alternative question.
+    titles: Lists,
+    /// Per article: its range of `titles`.
+    title_ranges: Vec<(u32, u32)>,
+    /// Per article.
+    keywords: Lists,
+    /// Per unit.
+    headings: Lists,
+    bodies: Lists,
+    units: Vec<Unit>,
+    article_units: Vec<(u32, u32)>,
+}
+
+impl Gathered {
+    fn title_variants(&self, a: usize) -> impl Iterator<Item = &[TermId]> {
+        let (first, count) = self.title_ranges[a];
+        (first..first + count).map(|v| self.titles.get(v as usize))
+    }
 }
 
 struct Builder<'a> {
     normalizer: &'a Normalizer,
-    surfaces: HashMap<Box<str>, TermId>,
-    stems: HashMap<Box<str>, TermId>,
-    phrases: HashMap<[TermId; MAX_PHRASE], TermId>,
+    surfaces: FxHashMap<Box<str>, TermId>,
+    stems: FxHashMap<Box<str>, TermId>,
+    phrases: FxHashMap<[TermId; MAX_PHRASE], TermId>,
     n_terms: u32,
     analysis: Analysis,
     ids: Vec<(TermId, bool)>,
+    joined: String,
 }
 
 impl Builder<'_> {
@@ -158,8 +204,12 @@ impl Builder<'_> {
                 out.push(t);
             }
             if w.hyphen_before && i > 0 {
-                let joined = format!("{}{}", analysis.surface(&analysis.words[i - 1]), analysis.surface(w));
+                let mut joined = std::mem::take(&mut self.joined);
+                joined.clear();
+                joined.push_str(analysis.surface(&analysis.words[i - 1]));
+                joined.push_str(analysis.surface(w));
                 out.push(self.term_of_surface(&joined));
+                self.joined = joined;
             }
         }
         if !self.phrases.is_empty() {
@@ -173,6 +223,34 @@ impl Builder<'_> {
             }
         }
         self.analysis = analysis;
+    }
+
+    /// Pass 1: the term lists of every field of every article. Term ids are handed out in the
+    /// order words are first seen here.
+    fn gather(&mut self, kb: &KnowledgeBase) -> Gathered {
+        let mut g = Gathered::default();
+        for (ai, a) in kb.articles.iter().enumerate() {
+            let first_variant = g.titles.len() as u32;
+            for text in std::iter::once(&a.title).chain(a.questions.iter()) {
+                g.titles.push_with(|out| self.terms(text, out));
+            }
+            g.title_ranges.push((first_variant, g.titles.len() as u32 - first_variant));
+            g.keywords.push_with(|out| a.keywords.iter().for_each(|k| self.terms(k, out)));
+            let first = g.units.len() as u32;
+            if a.sections.is_empty() {
+                g.headings.push_with(|_| {});
+                g.bodies.push_with(|out| a.teaser.iter().for_each(|t| self.terms(t, out)));
+                g.units.push(Unit { article: ai as ArticleIdx, section: NO_SECTION });
+            } else {
+                for (si, sec) in a.sections.iter().enumerate() {
+                    g.headings.push_with(|out| sec.heading.iter().for_each(|h| self.terms(h, out)));
+                    g.bodies.push_with(|out| self.terms(&sec.text, out));
+                    g.units.push(Unit { article: ai as ArticleIdx, section: si as u32 });
+                }
+            }
+            g.article_units.push((first, g.units.len() as u32 - first));
+        }
+        g
     }
 }
 
@@ -188,23 +266,165 @@ fn idf(n: f32, df: f32) -> f32 {
     (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
 }
 
-/// Term frequencies of a term list: sorted (term, count).
-fn tf(terms: &[TermId], scratch: &mut Vec<TermId>) -> Vec<(TermId, u32)> {
+/// Term frequencies of a term list into `out`: sorted (term, count).
+fn tf(terms: &[TermId], scratch: &mut Vec<TermId>, out: &mut Vec<(TermId, u32)>) {
     scratch.clear();
     scratch.extend_from_slice(terms);
     scratch.sort_unstable();
-    let mut out: Vec<(TermId, u32)> = Vec::new();
+    out.clear();
     for &t in scratch.iter() {
         match out.last_mut() {
             Some((last, c)) if *last == t => *c += 1,
             _ => out.push((t, 1)),
         }
     }
-    out
 }
 
 fn saturate(idf: f32, pseudo_tf: f32) -> f32 {
     idf * pseudo_tf * (K1 + 1.0) / (K1 + pseudo_tf)
+}
+
+/// Document frequency counts articles, so a long article does not make its own words common.
+fn document_frequencies(g: &Gathered, n_terms: usize) -> Vec<u32> {
+    let mut df = vec![0u32; n_terms];
+    let mut seen = vec![u32::MAX; n_terms];
+    for (ai, &(first, count)) in g.article_units.iter().enumerate() {
+        let mut mark = |t: TermId| {
+            if seen[t as usize] != ai as u32 {
+                seen[t as usize] = ai as u32;
+                df[t as usize] += 1;
+            }
+        };
+        g.title_variants(ai).flatten().for_each(|&t| mark(t));
+        g.keywords.get(ai).iter().for_each(|&t| mark(t));
+        for u in first..first + count {
+            g.headings.get(u as usize).iter().for_each(|&t| mark(t));
+            g.bodies.get(u as usize).iter().for_each(|&t| mark(t));
+        }
+    }
+    df
+}
+
+/// Mean length of the lists, at least 1.
+fn average(lens: impl Iterator<Item = usize>) -> f32 {
+    let (sum, count) = lens.fold((0usize, 0usize), |(s, c), l| (s + l, c + 1));
+    if count == 0 {
+        1.0
+    } else {
+        (sum as f32 / count as f32).max(1.0)
+    }
+}
+
+/// Pass 2 for articles: (term, article, BM25F contribution) of titles and keywords. A term
+/// counts at its best title variant, plus a fixed amount when it is a keyword.
+fn article_triples(g: &Gathered, idfs: &[f32]) -> Vec<(TermId, u32, f32)> {
+    let avg_title = average(g.titles.iter().map(<[TermId]>::len));
+    let (mut scratch, mut counts, mut keywords) = (Vec::new(), Vec::new(), Vec::new());
+    let mut best: Vec<(TermId, f32)> = Vec::new();
+    let mut out = Vec::new();
+    for ai in 0..g.title_ranges.len() {
+        best.clear();
+        for v in g.title_variants(ai) {
+            let norm = 1.0 - B_TITLE + B_TITLE * v.len() as f32 / avg_title;
+            tf(v, &mut scratch, &mut counts);
+            best.extend(counts.iter().map(|&(t, c)| (t, W_TITLE * c as f32 / norm)));
+        }
+        // Best variant per term: sort by term, keep the maximum (exact in any order).
+        best.sort_unstable_by_key(|x| x.0);
+        best.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 = kept.1.max(later.1);
+            }
+            same
+        });
+        tf(g.keywords.get(ai), &mut scratch, &mut keywords);
+        merge_sorted(&best, &keywords, |t, title, keyword| {
+            let mut ptf = title.unwrap_or(0.0);
+            if keyword.is_some() {
+                ptf += W_KEYWORD;
+            }
+            out.push((t, ai as u32, saturate(idfs[t as usize], ptf)));
+        });
+    }
+    out
+}
+
+/// Pass 2 for units: (term, unit, BM25F contribution) of headings and bodies, with the lead
+/// prior of the unit's position in its article.
+fn unit_triples(g: &Gathered, idfs: &[f32]) -> Vec<(TermId, u32, f32)> {
+    let avg_body = average(g.bodies.iter().map(<[TermId]>::len).filter(|&l| l > 0));
+    let (mut scratch, mut heading, mut body) = (Vec::new(), Vec::new(), Vec::new());
+    let mut out = Vec::new();
+    for (u, unit) in g.units.iter().enumerate() {
+        let (_, count) = g.article_units[unit.article as usize];
+        let pos = if unit.section == NO_SECTION { 0 } else { unit.section };
+        let prior = if count > 1 { 1.0 + LEAD_PRIOR * (1.0 - pos as f32 / (count - 1) as f32) } else { 1.0 };
+        let body_terms = g.bodies.get(u);
+        let norm = 1.0 - B_BODY + B_BODY * body_terms.len() as f32 / avg_body;
+        tf(g.headings.get(u), &mut scratch, &mut heading);
+        tf(body_terms, &mut scratch, &mut body);
+        merge_sorted(&heading, &body, |t, h, b| {
+            let mut ptf = 0.0f32;
+            if let Some(c) = h {
+                ptf += W_HEADING * c as f32;
+            }
+            if let Some(c) = b {
+                ptf += W_BODY * c as f32 / norm;
+            }
+            out.push((t, u as u32, prior * saturate(idfs[t as usize], ptf)));
+        });
+    }
+    out
+}
+
+/// Walks two lists sorted by term, calling `f(term, value in a, value in b)` once per term.
+fn merge_sorted<A: Copy, B: Copy>(a: &[(TermId, A)], b: &[(TermId, B)], mut f: impl FnMut(TermId, Option<A>, Option<B>)) {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        match (a.get(i), b.get(j)) {
+            (Some(&(ta, va)), Some(&(tb, vb))) if ta == tb => {
+                f(ta, Some(va), Some(vb));
+                i += 1;
+                j += 1;
+            }
+            (Some(&(ta, va)), Some(&(tb, _))) if ta < tb => {
+                f(ta, Some(va), None);
+                i += 1;
+            }
+            (Some(&(ta, va)), None) => {
+                f(ta, Some(va), None);
+                i += 1;
+            }
+            (_, Some(&(tb, vb))) => {
+                f(tb, None, Some(vb));
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+}
+
+/// Per article, the distinct sorted terms of its title and of each alternative question, as
+/// (pool, variant ranges, per-article ranges of variants).
+fn title_table(g: &Gathered) -> (Vec<TermId>, Vec<(u32, u32)>, Vec<(u32, u32)>) {
+    let mut pool = Vec::new();
+    let mut variants = Vec::with_capacity(g.titles.len());
+    let mut per_article = Vec::with_capacity(g.title_ranges.len());
+    let mut v: Vec<TermId> = Vec::new();
+    for ai in 0..g.title_ranges.len() {
+        let first = variants.len() as u32;
+        for terms in g.title_variants(ai) {
+            v.clear();
+            v.extend_from_slice(terms);
+            v.sort_unstable();
+            v.dedup();
+            variants.push((pool.len() as u32, v.len() as u32));
+            pool.extend_from_slice(&v);
+        }
+        per_article.push((first, variants.len() as u32 - first));
+    }
+    (pool, variants, per_article)
 }
 
 impl Index {
@@ -212,147 +432,26 @@ impl Index {
         let normalizer = Normalizer::new(&kb.site.language);
         let mut b = Builder {
             normalizer: &normalizer,
-            surfaces: HashMap::new(),
-            stems: HashMap::new(),
-            phrases: HashMap::new(),
+            surfaces: FxHashMap::default(),
+            stems: FxHashMap::default(),
+            phrases: FxHashMap::default(),
             n_terms: 0,
             analysis: Analysis::default(),
             ids: Vec::new(),
+            joined: String::new(),
         };
         let synonyms = register_synonyms(&mut b, kb);
+        let g = b.gather(kb);
 
-        // Pass 1: term lists per field.
-        let n_articles = kb.articles.len();
-        let mut titles: Vec<Vec<Vec<TermId>>> = Vec::with_capacity(n_articles);
-        let mut keywords: Vec<Vec<TermId>> = Vec::with_capacity(n_articles);
-        let mut units = Vec::new();
-        let mut article_units = Vec::with_capacity(n_articles);
-        let mut pending = Pending::default();
-        for (ai, a) in kb.articles.iter().enumerate() {
-            let mut variants = Vec::with_capacity(1 + a.questions.len());
-            for text in std::iter::once(&a.title).chain(a.questions.iter()) {
-                let mut v = Vec::new();
-                b.terms(text, &mut v);
-                variants.push(v);
-            }
-            titles.push(variants);
-            let mut kw = Vec::new();
-            for k in &a.keywords {
-                b.terms(k, &mut kw);
-            }
-            keywords.push(kw);
-            let first = units.len() as u32;
-            if a.sections.is_empty() {
-                let mut body = Vec::new();
-                if let Some(t) = &a.teaser {
-                    b.terms(t, &mut body);
-                }
-                pending.heading.push(Vec::new());
-                pending.body.push(body);
-                units.push(Unit { article: ai as ArticleIdx, section: NO_SECTION });
-            } else {
-                for (si, s) in a.sections.iter().enumerate() {
-                    let mut head = Vec::new();
-                    if let Some(h) = &s.heading {
-                        b.terms(h, &mut head);
-                    }
-                    let mut body = Vec::new();
-                    b.terms(&s.text, &mut body);
-                    pending.heading.push(head);
-                    pending.body.push(body);
-                    units.push(Unit { article: ai as ArticleIdx, section: si as u32 });
-                }
-            }
-            article_units.push((first, units.len() as u32 - first));
-        }
-
-        // Document frequency counts articles, so a long article does not make its own words common.
         let n_terms = b.n_terms as usize;
-        let mut df = vec![0u32; n_terms];
-        let mut seen = vec![u32::MAX; n_terms];
-        for (ai, &(first, count)) in article_units.iter().enumerate() {
-            let mut mark = |t: TermId| {
-                if seen[t as usize] != ai as u32 {
-                    seen[t as usize] = ai as u32;
-                    df[t as usize] += 1;
-                }
-            };
-            titles[ai].iter().flatten().for_each(|&t| mark(t));
-            keywords[ai].iter().for_each(|&t| mark(t));
-            for u in first..first + count {
-                pending.heading[u as usize].iter().for_each(|&t| mark(t));
-                pending.body[u as usize].iter().for_each(|&t| mark(t));
-            }
-        }
-        let n = n_articles.max(1) as f32;
+        let df = document_frequencies(&g, n_terms);
+        let n = g.article_units.len().max(1) as f32;
         let idfs: Vec<f32> = df.iter().map(|&d| idf(n, d as f32)).collect();
-
-        let avg = |lens: &mut dyn Iterator<Item = usize>| -> f32 {
-            let (sum, count) = lens.fold((0usize, 0usize), |(s, c), l| (s + l, c + 1));
-            if count == 0 { 1.0 } else { (sum as f32 / count as f32).max(1.0) }
-        };
-        let avg_title = avg(&mut titles.iter().flatten().map(Vec::len));
-        let avg_body = avg(&mut pending.body.iter().map(Vec::len).filter(|&l| l > 0));
-
-        // Pass 2: postings with their BM25F contribution.
-        let mut scratch = Vec::new();
-        let mut art_triples: Vec<(TermId, u32, f32)> = Vec::new();
-        for ai in 0..n_articles {
-            let mut best: HashMap<TermId, f32> = HashMap::new();
-            for v in &titles[ai] {
-                let norm = 1.0 - B_TITLE + B_TITLE * v.len() as f32 / avg_title;
-                for (t, c) in tf(v, &mut scratch) {
-                    let ptf = W_TITLE * c as f32 / norm;
-                    let e = best.entry(t).or_insert(0.0);
-                    *e = e.max(ptf);
-                }
-            }
-            for (t, _) in tf(&keywords[ai], &mut scratch) {
-                *best.entry(t).or_insert(0.0) += W_KEYWORD;
-            }
-            for (t, ptf) in best {
-                art_triples.push((t, ai as u32, saturate(idfs[t as usize], ptf)));
-            }
-        }
-        let mut unit_triples: Vec<(TermId, u32, f32)> = Vec::new();
-        for u in 0..units.len() {
-            let unit = units[u];
-            let (_, count) = article_units[unit.article as usize];
-            let pos = if unit.section == NO_SECTION { 0 } else { unit.section };
-            let prior = if count > 1 { 1.0 + LEAD_PRIOR * (1.0 - pos as f32 / (count - 1) as f32) } else { 1.0 };
-            let body = &pending.body[u];
-            let norm = 1.0 - B_BODY + B_BODY * body.len() as f32 / avg_body;
-            let mut ptf: HashMap<TermId, f32> = HashMap::new();
-            for (t, c) in tf(&pending.heading[u], &mut scratch) {
-                *ptf.entry(t).or_insert(0.0) += W_HEADING * c as f32;
-            }
-            for (t, c) in tf(body, &mut scratch) {
-                *ptf.entry(t).or_insert(0.0) += W_BODY * c as f32 / norm;
-            }
-            for (t, p) in ptf {
-                unit_triples.push((t, u as u32, prior * saturate(idfs[t as usize], p)));
-            }
-        }
         let mut terms: Vec<TermStats> =
             idfs.iter().zip(&df).map(|(&idf, &df)| TermStats { idf, df, ..Default::default() }).collect();
-        let art_postings = csr(art_triples, &mut terms, |t| &mut t.art);
-        let unit_postings = csr(unit_triples, &mut terms, |t| &mut t.unit);
-
-        let mut title_pool = Vec::new();
-        let mut title_variants = Vec::new();
-        let mut title_variant_ranges = Vec::with_capacity(n_articles);
-        for variants in &titles {
-            let first = title_variants.len() as u32;
-            for v in variants {
-                let start = title_pool.len() as u32;
-                let mut v = v.clone();
-                v.sort_unstable();
-                v.dedup();
-                title_pool.extend_from_slice(&v);
-                title_variants.push((start, v.len() as u32));
-            }
-            title_variant_ranges.push((first, title_variants.len() as u32 - first));
-        }
+        let art_postings = csr(article_triples(&g, &idfs), &mut terms, |t| &mut t.art);
+        let unit_postings = csr(unit_triples(&g, &idfs), &mut terms, |t| &mut t.unit);
+        let (title_pool, title_variants, title_variant_ranges) = title_table(&g);
 
         let mut phrase_starts = vec![false; n_terms];
         for k in b.phrases.keys() {
@@ -378,8 +477,8 @@ impl Index {
             art_postings,
             unit_postings,
             fuzzy,
-            units,
-            article_units,
+            units: g.units,
+            article_units: g.article_units,
             title_variants,
             title_variant_ranges,
             title_pool,
@@ -555,24 +654,34 @@ fn typo_weight(cost: usize) -> f32 {
     }
 }
 
-/// Sorts (term, doc, score) triples into one postings array with a range per term.
+/// Groups (term, doc, score) triples into one postings array with a range per term, docs in
+/// ascending order. The triples come with docs ascending per term (they are made document by
+/// document), so a stable counting sort by term does it in linear time.
 fn csr(
-    mut triples: Vec<(TermId, u32, f32)>,
+    triples: Vec<(TermId, u32, f32)>,
     terms: &mut [TermStats],
     range: impl Fn(&mut TermStats) -> &mut (u32, u32),
 ) -> Vec<Posting> {
-    triples.sort_unstable_by_key(|x| (x.0, x.1));
-    let mut out = Vec::with_capacity(triples.len());
-    let mut i = 0;
-    while i < triples.len() {
-        let t = triples[i].0;
-        let start = out.len() as u32;
-        while i < triples.len() && triples[i].0 == t {
-            out.push(Posting { doc: triples[i].1, score: triples[i].2 });
-            i += 1;
-        }
-        *range(&mut terms[t as usize]) = (start, out.len() as u32 - start);
+    let mut next = vec![0u32; terms.len()];
+    for &(t, _, _) in &triples {
+        next[t as usize] += 1;
     }
+    let mut start = 0u32;
+    for (t, slot) in next.iter_mut().enumerate() {
+        let count = *slot;
+        if count > 0 {
+            *range(&mut terms[t]) = (start, count);
+        }
+        *slot = start;
+        start += count;
+    }
+    let mut out = vec![Posting { doc: 0, score: 0.0 }; triples.len()];
+    for (t, doc, score) in triples {
+        let at = &mut next[t as usize];
+        out[*at as usize] = Posting { doc, score };
+        *at += 1;
+    }
+    debug_assert!(out.windows(2).all(|w| w[0].doc != w[1].doc), "one posting per term and doc");
     out
 }
 
@@ -587,7 +696,7 @@ fn builtin_synonyms(language: &str) -> Vec<crate::knowledge::synonyms::SynonymGr
 /// Synonym groups: every member (a word, or a phrase indexed where it occurs) keeps its own
 /// term, so a rare word keeps its weight; a query term is expanded to the other members of its
 /// groups at query time. Returns term → synonym terms.
-fn register_synonyms(b: &mut Builder, kb: &KnowledgeBase) -> HashMap<TermId, Vec<TermId>> {
+fn register_synonyms(b: &mut Builder, kb: &KnowledgeBase) -> FxHashMap<TermId, Vec<TermId>> {
     let mut analysis = Analysis::default();
     let builtin = if kb.site.builtin_synonyms { builtin_synonyms(&kb.site.language) } else { Vec::new() };
     let mut groups: Vec<Vec<TermId>> = Vec::new();
@@ -632,7 +741,7 @@ fn register_synonyms(b: &mut Builder, kb: &KnowledgeBase) -> HashMap<TermId, Vec
         members.dedup();
         groups.push(members);
     }
-    let mut synonyms: HashMap<TermId, Vec<TermId>> = HashMap::new();
+    let mut synonyms: FxHashMap<TermId, Vec<TermId>> = FxHashMap::default();
     for g in &groups {
         for &t in g {
             let list = synonyms.entry(t).or_default();

@@ -4,9 +4,11 @@
 //! are always swapped together.
 
 pub mod fuzzy;
+pub mod fxhash;
 pub mod index;
 pub mod normalize;
 pub mod rank;
+pub mod segment;
 pub mod smalltalk;
 pub mod snippet;
 
@@ -16,6 +18,10 @@ use crate::knowledge::{Article, ArticleIdx, KnowledgeBase};
 pub use index::{Index, TermId};
 pub use smalltalk::Smalltalk;
 pub use snippet::Snippet;
+
+/// A question of this many words or fewer whose two best articles tie is ambiguous ("calves"),
+/// however well both match: the user is asked which one they mean.
+const SHORT_QUERY_TERMS: usize = 2;
 
 /// What to do with a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -98,7 +104,9 @@ impl Matcher {
                 Intent::Smalltalk
             } else if best.is_none() || confidence < t.suggest {
                 Intent::Unknown
-            } else if confidence < t.answer || (confidence - second < t.margin && confidence < t.certain) {
+            } else if confidence < t.answer
+                || (confidence - second < t.margin && (confidence < t.certain || s.terms.len() <= SHORT_QUERY_TERMS))
+            {
                 Intent::Suggest
             } else {
                 Intent::Answer

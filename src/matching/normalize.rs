@@ -2,12 +2,12 @@
 //! character bigrams for scripts written without spaces), stop words, irregular English forms and
 //! Snowball stemming. Index and queries go through the same code, so they always agree.
 
-use std::collections::HashSet;
-
 use rust_stemmers::{Algorithm, Stemmer};
 use unicode_normalization::char::decompose_canonical;
 use unicode_normalization::UnicodeNormalization;
-use unicode_segmentation::UnicodeSegmentation;
+
+use super::fxhash::{FxHashMap, FxHashSet};
+use super::segment::for_each_segment;
 
 /// One word of analysed text. Offsets are byte offsets into the analysed text (for highlighting);
 /// `surface` (the folded word) is a range into `Analysis::buf`. Stems are computed on demand
@@ -40,6 +40,16 @@ impl Analysis {
         self.buf.clear();
         self.words.clear();
     }
+}
+
+/// Where `analyze` is in the text between segments.
+#[derive(Default)]
+struct Segmenting {
+    hyphen_pending: bool,
+    last_was_word: bool,
+    /// Words in the current hyphen chain. Only pairs ("sit-ups", "e-mail") are compounds;
+    /// longer chains are slugs and URLs ("how-to-get-in-google"), whose joins would be noise.
+    chain: usize,
 }
 
 /// English forms the Snowball stemmer leaves apart from their base word.
@@ -85,9 +95,9 @@ pub struct Normalizer {
     latin: Option<Stemmer>,
     russian: Stemmer,
     greek: Stemmer,
-    stop: HashSet<String>,
+    stop: FxHashSet<String>,
     english: bool,
-    irregular: std::collections::HashMap<&'static str, &'static str>,
+    irregular: FxHashMap<&'static str, &'static str>,
 }
 
 impl std::fmt::Debug for Normalizer {
@@ -169,7 +179,7 @@ impl Normalizer {
     /// leaves Latin words unstemmed.
     pub fn new(language: &str) -> Self {
         let latin = algorithm(language);
-        let mut stop = HashSet::new();
+        let mut stop = FxHashSet::default();
         let mut add = |code: &str| {
             for w in stop_words::lookup(code).unwrap_or(&[]) {
                 let f = fold(w);
@@ -204,51 +214,59 @@ impl Normalizer {
     /// Analyses `text` into `out` (cleared first).
     pub fn analyze(&self, text: &str, out: &mut Analysis) {
         out.clear();
-        let mut hyphen_pending = false;
-        let mut last_was_word = false;
-        // Words in the current hyphen chain. Only pairs ("sit-ups", "e-mail") are compounds;
-        // longer chains are slugs and URLs ("how-to-get-in-google"), whose joins would be noise.
-        let mut chain = 0usize;
-        for (start, seg) in text.split_word_bound_indices() {
-            let first = seg.chars().next().unwrap_or(' ');
-            if !seg.chars().any(|c| c.is_alphanumeric()) {
-                hyphen_pending = last_was_word && matches!(seg, "-" | "\u{2010}" | "\u{2011}");
-                last_was_word = false;
-                continue;
-            }
-            let script = script_of(seg.chars().find(|c| c.is_alphabetic()).unwrap_or(first));
-            if script == Script::Unspaced {
-                self.push_bigrams(text, start, seg, out);
-                last_was_word = false;
-                hyphen_pending = false;
-                continue;
-            }
-            chain = if hyphen_pending { chain + 1 } else { 1 };
-            self.push_word(start, seg, hyphen_pending, out);
-            if chain > 2 {
-                let n = out.words.len();
-                for w in &mut out.words[n.saturating_sub(chain - 1)..] {
-                    w.hyphen_before = false;
-                }
-            }
-            hyphen_pending = false;
-            last_was_word = true;
-        }
+        let mut state = Segmenting::default();
+        for_each_segment(text, |start, seg| self.segment(start, seg, &mut state, out));
         self.merge_unspaced_runs(out);
+    }
+
+    /// Adds one word-boundary segment: a word, the characters of an unspaced script, or
+    /// punctuation and space (which only matter as hyphens between words).
+    fn segment(&self, start: usize, seg: &str, state: &mut Segmenting, out: &mut Analysis) {
+        let ascii = seg.is_ascii();
+        let word = if ascii { seg.bytes().any(|b| b.is_ascii_alphanumeric()) } else { seg.chars().any(char::is_alphanumeric) };
+        if !word {
+            state.hyphen_pending = state.last_was_word && matches!(seg, "-" | "\u{2010}" | "\u{2011}");
+            state.last_was_word = false;
+            return;
+        }
+        // ASCII words are Latin, or digits: never an unspaced script.
+        if !ascii && self.unspaced(seg) {
+            self.push_bigrams(start, seg, out);
+            state.last_was_word = false;
+            state.hyphen_pending = false;
+            return;
+        }
+        state.chain = if state.hyphen_pending { state.chain + 1 } else { 1 };
+        self.push_word(start, seg, state.hyphen_pending, out);
+        if state.chain > 2 {
+            let n = out.words.len();
+            for w in &mut out.words[n.saturating_sub(state.chain - 1)..] {
+                w.hyphen_before = false;
+            }
+        }
+        state.hyphen_pending = false;
+        state.last_was_word = true;
+    }
+
+    /// Whether a word is in a script written without spaces (its first letter decides).
+    fn unspaced(&self, seg: &str) -> bool {
+        let first = seg.chars().next().unwrap_or(' ');
+        script_of(seg.chars().find(|c| c.is_alphabetic()).unwrap_or(first)) == Script::Unspaced
     }
 
     fn push_word(&self, start: usize, seg: &str, hyphen_before: bool, out: &mut Analysis) {
         let s0 = out.buf.len();
         if seg.is_ascii() {
             // ASCII is already NFKC and accent-free: lower-casing is the whole fold.
-            out.buf.extend(seg.chars().map(|c| c.to_ascii_lowercase()));
+            out.buf.push_str(seg);
+            out.buf[s0..].make_ascii_lowercase();
         } else {
             fold_into(seg, &mut out.buf);
         }
         // Apostrophes: "knee's" is "knee", "don't" is "dont".
         let folded = &out.buf[s0..];
         let cut = if folded.ends_with("'s") { folded.len() - 2 } else { folded.len() };
-        if out.buf[s0..s0 + cut].contains('\'') {
+        if out.buf.as_bytes()[s0..s0 + cut].contains(&b'\'') {
             let cleaned: String = out.buf[s0..s0 + cut].chars().filter(|&c| c != '\'').collect();
             out.buf.truncate(s0);
             out.buf.push_str(&cleaned);
@@ -294,10 +312,9 @@ impl Normalizer {
         }
     }
 
-    fn push_bigrams(&self, text: &str, start: usize, seg: &str, out: &mut Analysis) {
+    fn push_bigrams(&self, start: usize, seg: &str, out: &mut Analysis) {
         // Each unspaced segment is pushed as one "word" of its characters; runs of them are
         // merged into bigrams afterwards, once the whole run is known.
-        let _ = text;
         let s0 = out.buf.len();
         fold_into(seg, &mut out.buf);
         let s1 = out.buf.len();

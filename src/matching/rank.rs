@@ -4,6 +4,8 @@
 //! their title. Buffers live in a per-thread scratch, so a query allocates almost nothing.
 
 use std::cell::RefCell;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 
 use super::index::{Expansion, Index, Posting, TermId, UnitIdx, NO_SECTION, W_TITLE};
 use super::normalize::Analysis;
@@ -56,10 +58,19 @@ pub struct Candidate {
     pub matched: u64,
 }
 
+/// A document's running score and the query terms (bits) it matched. Kept together: adding a
+/// posting reads and writes both, so one cache line serves it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    score: f32,
+    mask: u64,
+}
+
+/// Per-document accumulators of one query, reset through the list of touched documents.
 #[derive(Debug, Default)]
 struct Acc {
-    score: Vec<f32>,
-    mask: Vec<u64>,
+    slots: Vec<Slot>,
+    /// Documents with a non-zero mask, in the order first touched.
     touched: Vec<u32>,
     tmp: Vec<f32>,
     tmp_touched: Vec<u32>,
@@ -67,20 +78,32 @@ struct Acc {
 
 impl Acc {
     fn prepare(&mut self, n: usize) {
-        if self.score.len() != n {
-            self.score = vec![0.0; n];
-            self.mask = vec![0; n];
+        if self.slots.len() != n {
+            self.slots = vec![Slot::default(); n];
             self.tmp = vec![0.0; n];
         }
         for &d in &self.touched {
-            self.score[d as usize] = 0.0;
-            self.mask[d as usize] = 0;
+            self.slots[d as usize] = Slot::default();
         }
         self.touched.clear();
     }
 
+    fn score(&self, d: u32) -> f32 {
+        self.slots[d as usize].score
+    }
+
+    fn mask(&self, d: u32) -> u64 {
+        self.slots[d as usize].mask
+    }
+
     /// Adds one query term's postings; several expansions of a term count once, at their best.
-    fn add_term<'p>(&mut self, bit: u64, lists: impl Iterator<Item = (f32, &'p [Posting])>) {
+    fn add_term<'p>(&mut self, bit: u64, lists: impl Iterator<Item = (f32, &'p [Posting])> + Clone) {
+        if lists.clone().nth(1).is_none() {
+            if let Some((w, postings)) = lists.clone().next() {
+                self.add_single(bit, w, postings);
+            }
+            return;
+        }
         self.tmp_touched.clear();
         for (w, postings) in lists {
             for p in postings {
@@ -96,12 +119,30 @@ impl Acc {
         }
         for &d in &self.tmp_touched {
             let i = d as usize;
-            if self.mask[i] == 0 && self.score[i] == 0.0 {
+            let slot = &mut self.slots[i];
+            // `bit` is never 0, so a zero mask means untouched.
+            if slot.mask == 0 {
                 self.touched.push(d);
             }
-            self.score[i] += self.tmp[i];
-            self.mask[i] |= bit;
+            slot.score += self.tmp[i];
+            slot.mask |= bit;
             self.tmp[i] = 0.0;
+        }
+    }
+
+    /// `add_term` for a term read one way only (the usual case): a postings list holds each
+    /// document once, so its best is its only value and the `tmp` pass can be skipped. The
+    /// operations on each document are the same, so the sums are bit for bit the same.
+    fn add_single(&mut self, bit: u64, w: f32, postings: &[Posting]) {
+        self.touched.reserve(postings.len());
+        for p in postings {
+            let v = w * p.score;
+            let slot = &mut self.slots[p.doc as usize];
+            if slot.mask == 0 {
+                self.touched.push(p.doc);
+            }
+            slot.score += if v > 0.0 { v } else { 0.0 };
+            slot.mask |= bit;
         }
     }
 }
@@ -125,9 +166,22 @@ pub struct Scratch {
     arts: Acc,
     units: Acc,
     agg: Vec<Agg>,
+    articles: Vec<ArticleIdx>,
+    shortlist: BinaryHeap<Shortlisted>,
     pub candidates: Vec<Candidate>,
     pub smalltalk_words: usize,
     pub content_words: usize,
+    reading: Reading,
+}
+
+/// Buffers `resolve_query` reuses between queries.
+#[derive(Debug, Default)]
+struct Reading {
+    /// Per query word: its term when the index knows the word (or its stem).
+    exact: Vec<Option<TermId>>,
+    exps: Vec<Expansion>,
+    found: Vec<Expansion>,
+    joined: String,
 }
 
 thread_local! {
@@ -172,23 +226,28 @@ pub fn resolve_query(index: &Index, query: &str, s: &mut Scratch) {
     s.terms.clear();
     s.expansions.clear();
     s.content_words = 0;
+    // The buffers are taken out of the scratch for the call, so they can be filled while the
+    // scratch's analysis is read.
+    let mut b = std::mem::take(&mut s.reading);
+    let (exact, exps, found, joined) = (&mut b.exact, &mut b.exps, &mut b.found, &mut b.joined);
     let words = &s.analysis.words;
-    let mut exact: Vec<Option<TermId>> = Vec::with_capacity(words.len());
-    for w in words {
-        exact.push(index.exact_term(s.analysis.surface(w)));
-    }
-    let mut exps: Vec<Expansion> = Vec::new();
+    exact.clear();
+    exact.extend(words.iter().map(|w| index.exact_term(s.analysis.surface(w))));
     let mut i = 0;
-    let mut joined = String::new();
     while i < words.len() && s.terms.len() < MAX_QUERY_TERMS {
         let w = words[i];
         exps.clear();
         // Synonym phrases ("look for") first: they stand for their words.
-        let window: Vec<TermId> = exact[i..].iter().take(3).map_while(|t| *t).collect();
-        if let Some((t, len)) = (window.len() >= 2).then(|| index.phrase(&window)).flatten() {
-            add_with_synonyms(index, t, 1.0, 0, &mut exps);
+        let mut window = [0; 3];
+        let mut known = 0;
+        for (slot, t) in window.iter_mut().zip(exact[i..].iter().map_while(|t| *t)) {
+            *slot = t;
+            known += 1;
+        }
+        if let Some((t, len)) = (known >= 2).then(|| index.phrase(&window[..known])).flatten() {
+            add_with_synonyms(index, t, 1.0, 0, exps);
             if !exps.is_empty() {
-                push_term(index, &mut s.terms, &mut s.expansions, w.start, words[i + len - 1].end, &exps, 1.0);
+                push_term(index, &mut s.terms, &mut s.expansions, w.start, words[i + len - 1].end, exps, 1.0);
                 i += len;
                 continue;
             }
@@ -201,11 +260,11 @@ pub fn resolve_query(index: &Index, query: &str, s: &mut Scratch) {
             joined.clear();
             joined.push_str(s.analysis.surface(&w));
             joined.push_str(s.analysis.surface(&words[i + 1]));
-            if let Some(t) = index.exact_term(&joined).filter(|&t| index.has_postings(t)) {
+            if let Some(t) = index.exact_term(joined).filter(|&t| index.has_postings(t)) {
                 let second_known = exact[i + 1].is_some_and(|t| index.has_postings(t));
                 if words[i + 1].stop || !second_known {
-                    add_with_synonyms(index, t, 1.0, 0, &mut exps);
-                    push_term(index, &mut s.terms, &mut s.expansions, w.start, words[i + 1].end, &exps, 1.0);
+                    add_with_synonyms(index, t, 1.0, 0, exps);
+                    push_term(index, &mut s.terms, &mut s.expansions, w.start, words[i + 1].end, exps, 1.0);
                     i += 2;
                     continue;
                 }
@@ -223,24 +282,25 @@ pub fn resolve_query(index: &Index, query: &str, s: &mut Scratch) {
         }
         s.content_words += 1;
         if let Some(t) = exact[i - 1] {
-            add_with_synonyms(index, t, 1.0, 0, &mut exps);
+            add_with_synonyms(index, t, 1.0, 0, exps);
         }
         if exps.is_empty() {
-            let mut found = Vec::new();
-            index.fuzzy_terms(surface, MAX_FUZZY, &mut found);
-            index.family_terms(surface, MAX_FUZZY, &mut found);
+            found.clear();
+            index.fuzzy_terms(surface, MAX_FUZZY, found);
+            index.family_terms(surface, MAX_FUZZY, found);
             found.sort_by(|a, b| b.weight.total_cmp(&a.weight));
             found.truncate(MAX_FUZZY);
-            for e in found {
-                add_with_synonyms(index, e.term, e.weight, e.typos, &mut exps);
+            for e in found.iter() {
+                add_with_synonyms(index, e.term, e.weight, e.typos, exps);
             }
         }
         if let Some(t) = also_joined {
-            add_with_synonyms(index, t, 1.0, 0, &mut exps);
+            add_with_synonyms(index, t, 1.0, 0, exps);
         }
         let factor = if index.normalizer.is_framing_word(surface) { weight::FRAMING } else { 1.0 };
-        push_term(index, &mut s.terms, &mut s.expansions, w.start, w.end, &exps, factor);
+        push_term(index, &mut s.terms, &mut s.expansions, w.start, w.end, exps, factor);
     }
+    s.reading = b;
 }
 
 /// How much a synonym counts against the word the user wrote.
@@ -314,13 +374,30 @@ fn truncate(s: &str, max: usize) -> &str {
 
 /// Scores the resolved query; fills `s.candidates` best first.
 pub fn rank(index: &Index, s: &mut Scratch) {
-    let n_articles = index.article_count();
-    s.arts.prepare(n_articles);
+    s.arts.prepare(index.article_count());
     s.units.prepare(index.units.len());
     s.candidates.clear();
     if s.terms.is_empty() {
         return;
     }
+    accumulate(index, s);
+    aggregate_units(index, s);
+    let total_weight: f32 = s.terms.iter().map(|t| t.weight).sum::<f32>().max(1e-6);
+    shortlist(s, total_weight);
+    let mut cands = std::mem::take(&mut s.candidates);
+    for p in &s.shortlist {
+        cands.push(candidate(index, s, p, total_weight));
+    }
+    let max_raw = max_raw_score(index, s);
+    for c in &mut cands {
+        score(index, s, c, total_weight, max_raw);
+    }
+    cands.sort_unstable_by(by_score);
+    s.candidates = cands;
+}
+
+/// Adds up the postings of every query term into the article and unit accumulators.
+fn accumulate(index: &Index, s: &mut Scratch) {
     for (i, t) in s.terms.iter().enumerate() {
         let bit = 1u64 << i;
         let exps = &s.expansions[t.exp.0 as usize..t.exp.1 as usize];
@@ -330,82 +407,139 @@ pub fn rank(index: &Index, s: &mut Scratch) {
         s.arts.add_term(bit, exps.iter().map(|e| (e.weight, index.article_postings(e.term))));
         s.units.add_term(bit, exps.iter().map(|e| (e.weight, index.unit_postings(e.term))));
     }
+}
 
-    // Per article: its best unit, and what all its units matched together.
-    if s.agg.len() != n_articles {
-        s.agg = vec![Agg::EMPTY; n_articles];
+/// Per article: its best unit, and what all its units matched together (in `s.agg`); every
+/// article touched at all goes to `s.articles`.
+fn aggregate_units(index: &Index, s: &mut Scratch) {
+    if s.agg.len() != index.article_count() {
+        s.agg = vec![Agg::EMPTY; index.article_count()];
     }
-    let mut articles: Vec<ArticleIdx> = s.arts.touched.clone();
+    s.articles.clear();
+    s.articles.extend_from_slice(&s.arts.touched);
     for &u in &s.units.touched {
         let a = index.units[u as usize].article;
-        let sc = s.units.score[u as usize];
+        let sc = s.units.score(u);
         let slot = &mut s.agg[a as usize];
         if slot.unit == UnitIdx::MAX {
-            if s.arts.score[a as usize] == 0.0 && s.arts.mask[a as usize] == 0 {
-                articles.push(a);
+            if s.arts.mask(a) == 0 {
+                s.articles.push(a);
             }
-            *slot = Agg { unit: u, unit_score: sc, mask: s.units.mask[u as usize] };
+            *slot = Agg { unit: u, unit_score: sc, mask: s.units.mask(u) };
         } else {
-            slot.mask |= s.units.mask[u as usize];
+            slot.mask |= s.units.mask(u);
             if sc > slot.unit_score {
                 slot.unit = u;
                 slot.unit_score = sc;
             }
         }
     }
-    let total_weight: f32 = s.terms.iter().map(|t| t.weight).sum::<f32>().max(1e-6);
-    let mut cands: Vec<Candidate> = Vec::with_capacity(articles.len());
-    for &a in &articles {
+}
+
+/// An article that may make the shortlist, with what is needed to score it in full.
+#[derive(Debug, Clone, Copy)]
+struct Shortlisted {
+    /// Coverage first, then raw score: a candidate matching more of the question beats one
+    /// matching a single word many times.
+    key: f32,
+    article: ArticleIdx,
+    agg: Agg,
+}
+
+/// Ordered worst last: higher key first, then (so that ties do not depend on the order articles
+/// were touched in) lower article index. A max-heap of these has the worst on top.
+impl Ord for Shortlisted {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.key.total_cmp(&self.key).then(self.article.cmp(&other.article))
+    }
+}
+
+impl PartialOrd for Shortlisted {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Shortlisted {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Shortlisted {}
+
+/// Keeps the `SHORTLIST` best articles by `Shortlisted::key` in `s.shortlist`. A query can touch
+/// most of the knowledge base, so this keeps a small heap of the best so far instead of sorting,
+/// and computes only the key for the rest.
+fn shortlist(s: &mut Scratch, total_weight: f32) {
+    s.shortlist.clear();
+    for &a in &s.articles {
         let agg = std::mem::replace(&mut s.agg[a as usize], Agg::EMPTY);
-        let (u, us, unit_mask) = if agg.unit == UnitIdx::MAX {
-            (index.units_of(a).start, 0.0, 0)
-        } else {
-            (agg.unit, agg.unit_score, s.units.mask[agg.unit as usize])
-        };
-        let art_mask = s.arts.mask[a as usize];
-        cands.push(Candidate {
-            article: a,
-            unit: u,
-            raw: s.arts.score[a as usize] + us,
-            coverage: masked_weight(&s.terms, art_mask | unit_mask) / total_weight,
-            article_coverage: masked_weight(&s.terms, art_mask | agg.mask) / total_weight,
-            title_sim: 0.0,
-            title_p: 0.0,
-            title_r: 0.0,
-            unit_coverage: masked_weight(&s.terms, unit_mask) / total_weight,
-            fuzzy_share: 0.0,
-            strength: 0.0,
-            score: 0.0,
-            matched: art_mask | unit_mask,
-        });
+        let us = if agg.unit == UnitIdx::MAX { 0.0 } else { agg.unit_score };
+        let raw = s.arts.score(a) + us;
+        let article_coverage = masked_weight(&s.terms, s.arts.mask(a) | agg.mask) / total_weight;
+        let entry = Shortlisted { key: article_coverage + raw * 0.01, article: a, agg };
+        if s.shortlist.len() < SHORTLIST {
+            s.shortlist.push(entry);
+        } else if let Some(mut worst) = s.shortlist.peek_mut() {
+            if entry < *worst {
+                *worst = entry;
+            }
+        }
     }
-    // Shortlist on coverage first, then raw score: a candidate matching more of the question beats
-    // one matching a single word many times.
-    cands.sort_unstable_by(|x, y| (y.article_coverage + y.raw * 0.01).total_cmp(&(x.article_coverage + x.raw * 0.01)));
-    cands.truncate(SHORTLIST);
-    let max_raw = max_raw_score(index, s);
-    for c in &mut cands {
-        (c.title_sim, c.title_p, c.title_r) = title_similarity(index, s, c.article, total_weight);
-        let fuzzy: f32 = s
-            .terms
-            .iter()
-            .enumerate()
-            .filter(|(i, t)| c.matched & (1 << i) != 0 && s.expansions_of(t).iter().all(|e| e.typos > 0))
-            .map(|(_, t)| t.weight)
-            .sum();
-        c.fuzzy_share = fuzzy / total_weight;
-        c.strength = (c.raw / max_raw).min(1.0);
-        c.score = (weight::COVERAGE * c.coverage
-            + weight::ARTICLE_COVERAGE * c.article_coverage
-            + weight::TITLE_F1 * c.title_sim
-            + weight::STRENGTH * c.strength
-            + weight::TITLE_PRECISION * c.title_p
-            + weight::TITLE_RECALL * c.title_r
-            + weight::UNIT_COVERAGE * c.unit_coverage)
-            .clamp(0.0, 1.0);
+}
+
+/// The additive features of a shortlisted article.
+fn candidate(index: &Index, s: &Scratch, p: &Shortlisted, total_weight: f32) -> Candidate {
+    let (a, agg) = (p.article, p.agg);
+    let (u, us, unit_mask) = if agg.unit == UnitIdx::MAX {
+        (index.units_of(a).start, 0.0, 0)
+    } else {
+        (agg.unit, agg.unit_score, s.units.mask(agg.unit))
+    };
+    let art_mask = s.arts.mask(a);
+    Candidate {
+        article: a,
+        unit: u,
+        raw: s.arts.score(a) + us,
+        coverage: masked_weight(&s.terms, art_mask | unit_mask) / total_weight,
+        article_coverage: masked_weight(&s.terms, art_mask | agg.mask) / total_weight,
+        title_sim: 0.0,
+        title_p: 0.0,
+        title_r: 0.0,
+        unit_coverage: masked_weight(&s.terms, unit_mask) / total_weight,
+        fuzzy_share: 0.0,
+        strength: 0.0,
+        score: 0.0,
+        matched: art_mask | unit_mask,
     }
-    cands.sort_unstable_by(|x, y| y.score.total_cmp(&x.score).then(y.raw.total_cmp(&x.raw)));
-    s.candidates = cands;
+}
+
+/// The final relevance of a shortlisted candidate.
+fn score(index: &Index, s: &Scratch, c: &mut Candidate, total_weight: f32, max_raw: f32) {
+    (c.title_sim, c.title_p, c.title_r) = title_similarity(index, s, c.article, total_weight);
+    let fuzzy: f32 = s
+        .terms
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| c.matched & (1 << i) != 0 && s.expansions_of(t).iter().all(|e| e.typos > 0))
+        .map(|(_, t)| t.weight)
+        .sum();
+    c.fuzzy_share = fuzzy / total_weight;
+    c.strength = (c.raw / max_raw).min(1.0);
+    c.score = (weight::COVERAGE * c.coverage
+        + weight::ARTICLE_COVERAGE * c.article_coverage
+        + weight::TITLE_F1 * c.title_sim
+        + weight::STRENGTH * c.strength
+        + weight::TITLE_PRECISION * c.title_p
+        + weight::TITLE_RECALL * c.title_r
+        + weight::UNIT_COVERAGE * c.unit_coverage)
+        .clamp(0.0, 1.0);
+}
+
+/// Best first; exact ties go to the lower article index, so the order is total.
+fn by_score(x: &Candidate, y: &Candidate) -> Ordering {
+    y.score.total_cmp(&x.score).then(y.raw.total_cmp(&x.raw)).then(x.article.cmp(&y.article))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -452,8 +586,18 @@ fn max_raw_score(index: &Index, s: &Scratch) -> f32 {
         .max(1e-6)
 }
 
+/// The matched weight of the terms in `mask`, summed in term order (as `Iterator::sum` would,
+/// from -0.0) but visiting only the set bits: this runs for every article a query touches.
 fn masked_weight(terms: &[QueryTerm], mask: u64) -> f32 {
-    terms.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, t)| t.matched_weight).sum()
+    let mut sum = -0.0f32;
+    let mut rest = mask;
+    while rest != 0 {
+        if let Some(t) = terms.get(rest.trailing_zeros() as usize) {
+            sum += t.matched_weight;
+        }
+        rest &= rest - 1;
+    }
+    sum
 }
 
 /// F1 of query and title terms, idf-weighted, best over the title and alternative questions.

@@ -17,7 +17,7 @@ pub(crate) async fn run(bot: &TgBot, app: &Arc<App>, msg: &Message, user: i64, c
         tracing::info!(user, "refused an admin command from a non-admin");
         super::metrics::count_error("not_admin");
         let r = Rendered { html: super::render::escape(NOT_ALLOWED), keyboard: None };
-        deliver(bot, msg.chat.id, &r, None).await?;
+        deliver(bot, app, msg.chat.id, &r, None).await?;
         return Ok(());
     }
     let r = match cmd {
@@ -39,7 +39,7 @@ pub(crate) async fn run(bot: &TgBot, app: &Arc<App>, msg: &Message, user: i64, c
         }
         _ => return Ok(()),
     };
-    deliver(bot, msg.chat.id, &r, None).await?;
+    deliver(bot, app, msg.chat.id, &r, None).await?;
     Ok(())
 }
 

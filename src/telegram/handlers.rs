@@ -142,7 +142,7 @@ async fn on_message(bot: TgBot, msg: Message, upd: Update, app: Arc<App>) -> Han
             FloodVerdict::Notice => {
                 super::metrics::count_error("flood");
                 let r = Rendered { html: render::escape(super::FLOOD_NOTICE), keyboard: None };
-                return deliver(&bot, msg.chat.id, &r, None).await.map_err(Into::into);
+                return deliver(&bot, &app, msg.chat.id, &r, None).await.map_err(Into::into);
             }
             FloodVerdict::Drop => return Ok(()),
         }
@@ -290,7 +290,7 @@ async fn respond(
     );
     super::metrics::count_reply(&intent, outcome.elapsed);
     let Some(r) = render::render(&outcome.reply, &app.bot_username) else { return Ok(()) };
-    deliver(bot, chat, &r, edit).await?;
+    deliver(bot, app, chat, &r, edit).await?;
     mark_replied(app, user, update).await;
     Ok(())
 }
@@ -345,9 +345,16 @@ pub(crate) fn is_transient(e: &RequestError) -> bool {
 const DELIVERY_WINDOW: Duration = Duration::from_secs(600);
 const MAX_BACKOFF: Duration = Duration::from_secs(20);
 
-/// Sends (or edits in place) a rendered reply, retrying transient failures with capped backoff.
+/// Sends (or edits in place) a rendered reply within Telegram's limits, retrying transient
+/// failures (429 after its `retry_after`, 5xx, network) with capped backoff.
 /// An edit that cannot be applied becomes a new message.
-pub(crate) async fn deliver(bot: &TgBot, chat: ChatId, r: &Rendered, mut edit: Option<MessageId>) -> Result<(), RequestError> {
+pub(crate) async fn deliver(
+    bot: &TgBot,
+    app: &App,
+    chat: ChatId,
+    r: &Rendered,
+    mut edit: Option<MessageId>,
+) -> Result<(), RequestError> {
     let started = Instant::now();
     let mut delay = Duration::from_millis(200);
     let no_preview = LinkPreviewOptions {
@@ -358,6 +365,7 @@ pub(crate) async fn deliver(bot: &TgBot, chat: ChatId, r: &Rendered, mut edit: O
         show_above_text: false,
     };
     loop {
+        app.limiter.acquire(chat.0).await;
         let result = match edit {
             Some(id) => {
                 let mut req = bot.edit_message_text(chat, id, r.html.clone()).parse_mode(ParseMode::Html);

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod callback;
 pub mod handlers;
+pub mod limits;
 pub mod metrics;
 pub mod render;
 
@@ -15,8 +16,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use teloxide::adaptors::throttle::Limits;
-use teloxide::adaptors::Throttle;
 use teloxide::prelude::*;
 use teloxide::types::{BotCommand, BotCommandScope, Recipient};
 use teloxide::update_listeners::{webhooks, Polling};
@@ -26,9 +25,10 @@ use crate::conversation::{Engine, SledStore, Store};
 use crate::knowledge::{self, Diagnostic, KbStats, LoadError};
 use crate::matching::Matcher;
 
-/// The bot as handlers use it: requests go through teloxide's throttle, which keeps Telegram's
-/// limits (1 message/s per chat, 30/s in all) and retries after 429s.
-pub type TgBot = Throttle<Bot>;
+/// The bot as handlers use it. Telegram's sending limits are kept by `limits::RateLimiter`
+/// (teloxide's `Throttle` releases requests on a 250 ms tick, which adds that much to every
+/// reply); 429s are retried by `handlers::deliver`.
+pub type TgBot = Bot;
 
 pub const FLOOD_NOTICE: &str = "You're sending messages very fast. I'll answer again in a few seconds.";
 
@@ -145,6 +145,7 @@ pub enum ReloadOutcome {
 /// What the handlers share.
 pub struct App {
     pub engine: Engine<SledStore>,
+    pub limiter: limits::RateLimiter,
     pub admins: HashSet<i64>,
     pub knowledge_dir: PathBuf,
     pub bot_username: String,
@@ -153,8 +154,23 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(engine: Engine<SledStore>, admins: HashSet<i64>, knowledge_dir: PathBuf, bot_username: String, flood: FloodLimits) -> Self {
-        App { engine, admins, knowledge_dir, bot_username, flood: FloodControl::new(flood), reloading: tokio::sync::Mutex::new(()) }
+    pub fn new(
+        engine: Engine<SledStore>,
+        admins: HashSet<i64>,
+        knowledge_dir: PathBuf,
+        bot_username: String,
+        flood: FloodLimits,
+        send_limits: Option<limits::SendLimits>,
+    ) -> Self {
+        App {
+            engine,
+            limiter: limits::RateLimiter::new(send_limits),
+            admins,
+            knowledge_dir,
+            bot_username,
+            flood: FloodControl::new(flood),
+            reloading: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// Re-reads and validates the knowledge dir, then swaps it in; on any error the old one
@@ -243,25 +259,14 @@ fn admin_commands() -> Vec<BotCommand> {
     all
 }
 
-/// Builds the bot for `config` (throttled unless rate limiting is off).
+/// Builds the bot for `config`.
 pub fn build_bot(config: &ServeConfig) -> Result<TgBot, ServeError> {
     let mut bot = Bot::new(config.token.clone());
     if let Some(url) = &config.api_url {
         let parsed = url::Url::parse(url).map_err(|e| ServeError::Config(format!("TELOXIDE_API_URL `{url}` is not a URL: {e}")))?;
         bot = bot.set_api_url(parsed);
     }
-    let limits = if config.rate_limit {
-        Limits::default()
-    } else {
-        // Benchmarking only: effectively unlimited, 429s still honoured.
-        Limits {
-            messages_per_sec_chat: 1_000_000,
-            messages_per_min_chat: 1_000_000,
-            messages_per_min_channel_or_supergroup: 1_000_000,
-            messages_per_sec_overall: 1_000_000,
-        }
-    };
-    Ok(bot.throttle(limits))
+    Ok(bot)
 }
 
 /// getMe until it works: the network or the API may be down at start. A rejected token is final.
@@ -323,7 +328,8 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     tracing::info!(bot = %username, "connected to the Bot API");
     let admins: HashSet<i64> = config.admins.iter().copied().collect();
     register_commands(&bot, &admins).await;
-    let app = Arc::new(App::new(engine, admins, config.knowledge.clone(), username, config.flood));
+    let send_limits = config.rate_limit.then(limits::SendLimits::default);
+    let app = Arc::new(App::new(engine, admins, config.knowledge.clone(), username, config.flood, send_limits));
     spawn_db_size_gauge(app.clone());
 
     let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::schema())

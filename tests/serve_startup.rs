@@ -1,0 +1,167 @@
+//! `articlebot serve` start-up, configuration errors and webhook mode, as an operator meets them.
+
+mod bot_harness;
+
+use std::process::Command;
+use std::time::Duration;
+
+use bot_harness::{knowledge_copy, BotOptions, BotProcess, World, ADMIN, WAIT};
+
+fn serve(envs: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_articlebot"));
+    cmd.arg("serve").env_remove("TELOXIDE_TOKEN").env_remove("ARTICLEBOT_KNOWLEDGE");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run articlebot serve")
+}
+
+fn one_error_line(out: &std::process::Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(lines.len(), 1, "exactly one error line: {err}");
+    lines[0].to_string()
+}
+
+#[test]
+fn a_missing_token_is_one_line_and_exit_code_2() {
+    let out = serve(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(one_error_line(&out).contains("TELOXIDE_TOKEN is not set"));
+}
+
+#[test]
+fn an_unreadable_knowledge_dir_is_one_line_and_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    let out = serve(&[
+        ("TELOXIDE_TOKEN", "123456:SECRET-TOKEN-VALUE"),
+        ("ARTICLEBOT_KNOWLEDGE", missing.to_str().unwrap()),
+        ("ARTICLEBOT_DATA", dir.path().join("data").to_str().unwrap()),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let line = one_error_line(&out);
+    assert!(line.contains("does not exist"), "{line}");
+    let all = String::from_utf8_lossy(&out.stderr);
+    assert!(!all.contains("SECRET-TOKEN-VALUE"), "the token is never printed: {all}");
+}
+
+#[test]
+fn admins_must_be_numeric_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = serve(&[("TELOXIDE_TOKEN", "1:x"), ("ARTICLEBOT_ADMINS", "@boss"), ("ARTICLEBOT_DATA", dir.path().to_str().unwrap())]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(one_error_line(&out).contains("not a numeric Telegram user id"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_data_dir_in_use_by_another_instance_is_refused_clearly() {
+    let w = World::with_args(&["--no-rate-limit"]).await;
+    let second = Command::new(env!("CARGO_BIN_EXE_articlebot"))
+        .arg("serve")
+        .env("TELOXIDE_TOKEN", w.fake.token())
+        .env("TELOXIDE_API_URL", w.fake.api_url_string())
+        .env("ARTICLEBOT_KNOWLEDGE", &w.opts.knowledge)
+        .env("ARTICLEBOT_DATA", &w.opts.data)
+        .output()
+        .expect("second instance");
+    assert_eq!(second.status.code(), Some(2));
+    let line = one_error_line(&second);
+    assert!(line.contains("cannot open the database") && line.contains("another"), "{line}");
+    // The first instance is unaffected.
+    assert!(w.fake.send_text_and_wait(1, 1, "knee pain", WAIT).await.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_only_data_dir_is_refused_clearly() {
+    let fake = articlebot::testkit::FakeTelegram::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let mut perms = std::fs::metadata(&data).unwrap().permissions();
+    use std::os::unix::fs::PermissionsExt;
+    perms.set_mode(0o500);
+    std::fs::set_permissions(&data, perms).unwrap();
+    // root ignores permissions: then use a read-only file system instead.
+    let data = if std::fs::write(data.join("probe"), b"x").is_ok() { std::path::PathBuf::from("/proc/articlebot-data") } else { data };
+    let out = Command::new(env!("CARGO_BIN_EXE_articlebot"))
+        .arg("serve")
+        .env("TELOXIDE_TOKEN", fake.token())
+        .env("TELOXIDE_API_URL", fake.api_url_string())
+        .env("ARTICLEBOT_KNOWLEDGE", knowledge_copy(dir.path()))
+        .env("ARTICLEBOT_DATA", &data)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(one_error_line(&out).contains("cannot open the database"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_commands_are_registered_only_in_admin_chats() {
+    let w = World::with_args(&["--no-rate-limit"]).await;
+    let scope = serde_json::json!({"type": "chat", "chat_id": ADMIN});
+    let admin_menu = w.fake.commands(Some(scope), None).expect("admin menu");
+    let names: Vec<&str> = admin_menu.as_array().unwrap().iter().filter_map(|c| c["command"].as_str()).collect();
+    assert!(names.contains(&"reload") && names.contains(&"stats") && names.contains(&"unanswered"), "{names:?}");
+    let default = w.fake.commands(None, None).unwrap();
+    assert!(!default.to_string().contains("reload"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn start_up_survives_a_failing_get_me() {
+    let fake = articlebot::testkit::FakeTelegram::start().await;
+    fake.drop_connections("getMe", 3);
+    let dir = tempfile::tempdir().unwrap();
+    let opts = BotOptions {
+        knowledge: knowledge_copy(dir.path()),
+        data: dir.path().join("data"),
+        admins: vec![],
+        extra_args: vec!["--no-rate-limit".into()],
+        rust_log: "info".into(),
+    };
+    let bot = BotProcess::start(&fake, &opts).await;
+    assert!(fake.send_text_and_wait(5, 5, "knee pain", WAIT).await.is_some());
+    assert!(bot.logs().contains("getMe failed; retrying"), "{}", bot.logs());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhook_mode_checks_the_secret_token() {
+    let fake = articlebot::testkit::FakeTelegram::start().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{port}/telegram");
+    let opts = BotOptions {
+        knowledge: knowledge_copy(dir.path()),
+        data: dir.path().join("data"),
+        admins: vec![],
+        extra_args: vec![
+            "--no-rate-limit".into(),
+            "--webhook-url".into(),
+            url.clone(),
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+            "--webhook-secret".into(),
+            "s3cret_token-1".into(),
+        ],
+        rust_log: "info".into(),
+    };
+    let _bot = BotProcess::start(&fake, &opts).await;
+    assert_eq!(fake.webhook_url().as_deref(), Some(url.as_str()));
+    let r = fake.send_text_and_wait(9, 9, "knee pain when running", WAIT).await.expect("answered through the webhook");
+    assert!(r.plain.starts_with("What causes knee pain"));
+
+    let update = serde_json::json!({"update_id": 999_999, "message": {"message_id": 1, "date": 0,
+        "chat": {"id": 9, "type": "private", "first_name": "X"}, "from": {"id": 9, "is_bot": false, "first_name": "X"},
+        "text": "sportswear for running"}});
+    let client = reqwest::Client::new();
+    for secret in [None, Some("wrong")] {
+        let mut req = client.post(&url).json(&update);
+        if let Some(s) = secret {
+            req = req.header("X-Telegram-Bot-Api-Secret-Token", s);
+        }
+        let status = req.send().await.expect("webhook answers").status();
+        assert!(status.is_client_error(), "a request without the right secret is refused: {status}");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(fake.replies(9).len(), 1, "the forged updates were not answered");
+}

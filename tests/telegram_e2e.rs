@@ -1,0 +1,238 @@
+//! End to end: the real `articlebot serve` process against a fake Telegram Bot API on
+//! 127.0.0.1, covering every conversation flow, admin commands, groups, inline mode and a
+//! restart with state kept.
+
+mod bot_harness;
+
+use std::time::Duration;
+
+use articlebot::testkit::{ReplyKind, TestChat};
+use bot_harness::{World, ADMIN, WAIT};
+
+const USER: i64 = 1001;
+
+fn article_file(title: &str, id: &str, body: &str) -> String {
+    format!("+++\nid = \"{id}\"\ntitle = \"{title}\"\n+++\n\n{body}\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_question_gets_an_html_answer_with_buttons_and_typing() {
+    let w = World::with_args(&["--no-rate-limit"]).await;
+    let mark = w.fake.mark();
+    let r = w.fake.send_text_and_wait(USER, USER, "my knees hurt after jogging, why?", WAIT).await.expect("a reply");
+    assert_eq!(r.parse_mode.as_deref(), Some("HTML"));
+    assert!(r.text.starts_with("<b>What causes knee pain when running?</b>"), "{}", r.text);
+    assert!(r.text.contains("https://t.me/test_articlebot?start=what-causes-knee-pain-when-running"), "{}", r.text);
+    let buttons = r.buttons();
+    let labels: Vec<&str> = buttons.iter().map(|b| b.text.as_str()).collect();
+    assert!(labels.contains(&"👍") && labels.contains(&"👎"), "{labels:?}");
+    let topics = buttons.iter().filter(|b| b.callback_data.as_deref().is_some_and(|d| d.starts_with("1:o:"))).count();
+    assert!((1..=4).contains(&topics), "{labels:?}");
+    assert!(buttons.iter().all(|b| b.callback_data.as_ref().is_some_and(|d| d.len() <= 64)));
+    assert!(w.fake.wait_for_after(mark, |c| c.method == "sendChatAction", WAIT).await.is_some(), "typing shown");
+    let menu = w.fake.commands(None, None).expect("command menu registered");
+    let names: Vec<&str> = menu.as_array().unwrap().iter().filter_map(|c| c["command"].as_str()).collect();
+    assert_eq!(names, vec!["start", "help", "topics", "more", "reset", "forget"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn next_section_edits_in_place_and_more_continues() {
+    let w = World::with_args(&["--no-rate-limit"]).await;
+    let first = w.fake.send_text_and_wait(USER, USER, "/start what-causes-knee-pain-when-running", WAIT).await.unwrap();
+    assert!(first.text.contains("(1/5)"), "{}", first.text);
+    let q = w.fake.press_button_labeled(USER, USER, first.message_id, "Next section").expect("next button");
+    let edited = w.fake.nth_reply(USER, 1, WAIT).await.expect("an edit");
+    assert_eq!(edited.kind, ReplyKind::Edited);
+    assert_eq!(edited.message_id, first.message_id);
+    assert!(edited.text.contains("(2/5)"), "{}", edited.text);
+    assert!(w.fake.query_answered(&q.id));
+    let more = w.fake.send_text_and_wait(USER, USER, "/more", WAIT).await.unwrap();
+    assert_eq!(more.kind, ReplyKind::Sent);
+    assert!(more.text.contains("(3/5)"), "{}", more.text);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tapping_a_topic_answers_the_callback_and_shows_the_stub() {
+    let w = World::with_args(&["--no-rate-limit"]).await;
+    let r = w.fake.send_text_and_wait(USER, USER, "knee pain when running", WAIT).await.unwrap();
+    let topic = r.buttons().into_iter().find(|b| b.callback_data.as_deref().is_some_and(|d| d.starts_with("1:o:"))).unwrap();
+    let q = w.fake.press_button(USER, USER, r.message_id, topic.callback_data.as_deref().unwrap());
+    let shown = w.fake.nth_reply(USER, 1, WAIT).await.expect("the topic");
+    assert!(w.fake.query_answered(&q.id));
+    assert!(shown.plain.starts_with(&topic.text.trim_end_matches('…').to_string()), "{} / {}", shown.plain, topic.text);
+    assert!(shown.text.contains("Read the full article"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ambiguous_questions_get_did_you_mean_choices() {
+    let w = World::with_args(&["--no-rate-limit"]).await;
+    let r = w.fake.send_text_and_wait(USER, USER, "calves", WAIT).await.unwrap();
+    assert!(r.plain.starts_with("I'm not sure I understood"), "{}", r.plain);
+    let choices = r.buttons();
+    assert!((2..=3).contains(&choices.len()), "{choices:?}");
+    w.fake.press_button(USER, USER, r.message_id, choices[1].callback_data.as_deref().unwrap());
+    let picked = w.fake.nth_reply(USER, 1, WAIT).await.unwrap();
+    assert!(picked.plain.starts_with(choices[1].text.trim_end_matches('…')), "{}", picked.plain);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn out_of_scope_questions_are_logged_for_admins() {
+    let w = World::with_args(&["--no-rate-limit"]).await;
+    let r = w.fake.send_text_and_wait(USER, USER, "how do I bake sourdough bread?", WAIT).await.unwrap();
+    assert!(r.plain.starts_with("Sorry, I don't have an article about that"), "{}", r.plain);
+    assert!(r.button_data("Topics").is_some());
+    w.fake.send_text_and_wait(USER + 1, USER + 1, "How do I bake sourdough bread", WAIT).await.unwrap();
+    let list = w.fake.send_text_and_wait(ADMIN, ADMIN, "/unanswered", WAIT).await.unwrap();
+    assert!(list.plain.contains("asked 2×"), "{}", list.plain);
+    let stats = w.fake.send_text_and_wait(ADMIN, ADMIN, "/stats", WAIT).await.unwrap();
+    assert!(stats.plain.contains("Users: 2"), "{}", stats.plain);
+    assert!(stats.plain.contains("unknown 2"), "{}", stats.plain);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inline_queries_list_matching_articles() {
+    let w = World::with_args(&["--no-rate-limit"]).await;
+    let mark = w.fake.mark();
+    let q = w.fake.inline_query(USER, "knee pain");
+    let call = w.fake.wait_for_after(mark, |c| c.method == "answerInlineQuery", WAIT).await.expect("answered");
+    assert!(call.is_ok(), "{call:?}");
+    assert_eq!(call.str_param("inline_query_id"), Some(q.id.as_str()));
+    let results = call.param("results").and_then(|r| r.as_array()).cloned().unwrap_or_default();
+    assert!(!results.is_empty());
+    assert_eq!(results[0]["title"], "What causes knee pain when running?");
+    assert_eq!(results[0]["input_message_content"]["parse_mode"], "HTML");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn non_text_empty_huge_and_edited_messages() {
+    let w = World::with_args(&["--no-rate-limit"]).await;
+    w.fake.send_sticker(USER, USER, "👍");
+    let r = w.fake.nth_reply(USER, 0, WAIT).await.unwrap();
+    assert!(r.plain.contains("send me your question as a text message"), "{}", r.plain);
+    w.fake.send_location(USER, USER, 52.5, 13.4);
+    assert!(w.fake.nth_reply(USER, 1, WAIT).await.unwrap().plain.contains("text"));
+    let huge = "knee pain ".repeat(409);
+    assert!(huge.chars().count() <= 4096);
+    let r = w.fake.send_text_and_wait(USER, USER, &huge, WAIT).await.expect("an answer to a huge message");
+    assert!(r.plain.contains("knee"));
+    let m = w.fake.send_text(USER, USER, "hello");
+    w.fake.nth_reply(USER, 3, WAIT).await.unwrap();
+    w.fake.edit_text(USER, USER, m.message_id, "sportswear for running");
+    let again = w.fake.nth_reply(USER, 4, WAIT).await.expect("edited messages are answered again");
+    assert!(again.plain.starts_with("What sportswear should I wear for running?"), "{}", again.plain);
+    assert_eq!(w.fake.counters().bad_requests, 0, "no request was refused by the API");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_groups_only_commands_mentions_and_replies_are_answered() {
+    let w = World::with_args(&["--no-rate-limit"]).await;
+    let group = -5001;
+    w.fake.add_chat(TestChat::group(group, "Runners"));
+    w.fake.send_text(group, USER, "knee pain when running");
+    let mention = w.fake.send_text(group, USER, "@test_articlebot knee pain when running");
+    let first = w.fake.nth_reply(group, 0, WAIT).await.expect("a mention is answered");
+    assert!(first.plain.starts_with("What causes knee pain"), "{}", first.plain);
+    assert!(w.fake.wait_delivered(mention.update_id, WAIT).await);
+    w.fake.send_reply(group, USER, "sportswear for running", first.message_id);
+    let second = w.fake.nth_reply(group, 1, WAIT).await.expect("a reply to the bot is answered");
+    assert!(second.plain.starts_with("What sportswear"), "{}", second.plain);
+    w.fake.send_text(group, USER, "/help@test_articlebot");
+    assert!(w.fake.nth_reply(group, 2, WAIT).await.is_some(), "a command is answered");
+    w.fake.send_text(group, USER, "/help@some_other_bot");
+    w.fake.send_text(group, USER, "just chatting about sportswear");
+    assert!(w.fake.wait_all_confirmed(WAIT).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(w.fake.replies(group).len(), 3, "plain group chatter and other bots' commands are ignored");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admins_reload_and_a_broken_dir_keeps_the_old_knowledge() {
+    let w = World::with_args(&["--no-rate-limit"]).await;
+    let new = article_file("How to stretch hamstrings", "how-to-stretch-hamstrings", "Sit down and reach for your toes slowly.");
+    std::fs::write(w.opts.knowledge.join("articles/how-to-stretch-hamstrings.md"), new).unwrap();
+    let r = w.fake.send_text_and_wait(ADMIN, ADMIN, "/reload", WAIT).await.unwrap();
+    assert!(r.plain.starts_with("Knowledge reloaded"), "{}", r.plain);
+    assert!(r.plain.contains("2 articles, 6 sections, 17 stubs"), "{}", r.plain);
+    let a = w.fake.send_text_and_wait(USER, USER, "hamstring stretch", WAIT).await.unwrap();
+    assert!(a.plain.starts_with("How to stretch hamstrings"), "{}", a.plain);
+
+    std::fs::write(w.opts.knowledge.join("articles/broken.md"), "+++\nid = \"broken\"\ntitle = \n+++\n").unwrap();
+    let r = w.fake.send_text_and_wait(ADMIN, ADMIN, "/reload", WAIT).await.unwrap();
+    assert!(r.plain.starts_with("Reload failed"), "{}", r.plain);
+    assert!(r.plain.contains("broken.md:3"), "{}", r.plain);
+    let still = w.fake.send_text_and_wait(USER, USER, "hamstring stretch", WAIT).await.unwrap();
+    assert!(still.plain.starts_with("How to stretch hamstrings"), "the previous knowledge keeps serving");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn non_admins_cannot_use_admin_commands_even_with_an_admins_username() {
+    let w = World::with_args(&["--no-rate-limit"]).await;
+    w.fake.add_user(articlebot::testkit::TestUser::new(ADMIN, "Boss").username("boss"));
+    w.fake.add_user(articlebot::testkit::TestUser::new(USER, "Mallory").username("boss"));
+    std::fs::write(w.opts.knowledge.join("articles/extra.md"), article_file("Extra", "extra", "Extra text.")).unwrap();
+    for cmd in ["/reload", "/stats", "/unanswered"] {
+        let r = w.fake.send_text_and_wait(USER, USER, cmd, WAIT).await.unwrap();
+        assert_eq!(r.plain, "Sorry, this command is for admins only.", "{cmd}");
+    }
+    let a = w.fake.send_text_and_wait(USER, USER, "extra text", WAIT).await.unwrap();
+    assert!(!a.plain.starts_with("Extra"), "nothing was reloaded: {}", a.plain);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_buttons_change_nothing_and_forget_deletes_the_user() {
+    let w = World::with_args(&["--no-rate-limit"]).await;
+    let r = w.fake.send_text_and_wait(USER, USER, "knee pain when running", WAIT).await.unwrap();
+    for forged in ["1:o:../../etc:0", "9:o:AAAAAAAA:0", "garbage", "1:o:AAAAAAAA:0"] {
+        let q = w.fake.press_button(USER, USER, r.message_id, forged);
+        let mark = w.fake.mark();
+        let answered = w.fake.wait_for_after(0, |c| c.method == "answerCallbackQuery" && c.str_param("callback_query_id") == Some(q.id.as_str()), WAIT).await;
+        let answered = answered.expect("every callback is answered");
+        assert!(answered.str_param("text").is_some_and(|t| t.contains("no longer available")), "{forged}: {answered:?}");
+        let _ = mark;
+    }
+    assert_eq!(w.fake.replies(USER).len(), 1, "forged buttons send no message");
+    let more = w.fake.send_text_and_wait(USER, USER, "/more", WAIT).await.unwrap();
+    assert!(more.plain.starts_with("What causes knee pain when running?"), "the position is unchanged: {}", more.plain);
+    let f = w.fake.send_text_and_wait(USER, USER, "/forget", WAIT).await.unwrap();
+    assert!(f.plain.starts_with("Done: I've deleted everything"), "{}", f.plain);
+    let more = w.fake.send_text_and_wait(USER, USER, "/more", WAIT).await.unwrap();
+    assert!(more.plain.starts_with("There is nothing to continue"), "{}", more.plain);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn state_survives_a_restart() {
+    let mut w = World::with_args(&["--no-rate-limit"]).await;
+    let first = w.fake.send_text_and_wait(USER, USER, "/start what-causes-knee-pain-when-running", WAIT).await.unwrap();
+    assert!(first.text.contains("(1/5)"));
+    w.restart().await;
+    w.fake.press_button_labeled(USER, USER, first.message_id, "Next section").unwrap();
+    let edited = w.fake.nth_reply(USER, 1, WAIT).await.unwrap();
+    assert!(edited.text.contains("(2/5)"), "{}", edited.text);
+    let stopped = w.restart().await;
+    assert!(stopped.contains("flushing the database"), "graceful stop flushes sled: {stopped}");
+    let more = w.fake.send_text_and_wait(USER, USER, "/more", WAIT).await.unwrap();
+    assert!(more.text.contains("(3/5)"), "the position was kept across restarts: {}", more.text);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_and_the_token_is_never_logged() {
+    let mut w = World::new().await;
+    // Trace level: the most verbose logging must not leak the token either.
+    w.opts.rust_log = "trace".into();
+    w.restart().await;
+    std::fs::write(w.opts.knowledge.join("articles/extra.md"), article_file("Extra topic", "extra", "Extra text about kettlebells.")).unwrap();
+    w.bot().signal("HUP");
+    let mut answered = false;
+    for _ in 0..50 {
+        let r = w.fake.send_text_and_wait(USER, USER, "kettlebells", WAIT).await.unwrap();
+        if r.plain.starts_with("Extra topic") {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(answered, "SIGHUP reloaded the knowledge base");
+    let logs = w.bot().logs();
+    assert!(logs.contains("SIGHUP"), "the reload is logged");
+    assert!(!logs.contains(w.fake.token()) && !logs.contains("TEST"), "the token must not appear in logs");
+}
