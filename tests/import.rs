@@ -426,3 +426,50 @@ fn titles_whose_slugs_collide_get_distinct_stable_ids() {
     import(&[p1, p2], &out2).unwrap();
     assert_eq!(snapshot(&out), snapshot(&out2));
 }
+
+#[test]
+fn titles_cannot_write_outside_the_knowledge_dir() {
+    let tmp = TempDir::new().unwrap();
+    let pages = tmp.path().join("pages");
+    fs::create_dir(&pages).unwrap();
+    let hostile = [
+        "../../etc/passwd",
+        "..\\..\\windows\\system32",
+        "/absolute/path",
+        "~/.ssh/authorized_keys",
+        "....//....//x",
+        "\u{0}nul",
+    ];
+    for (i, t) in hostile.iter().enumerate() {
+        let recommend = if i == 0 { format!("\n\nRecommend\n\n{}\n\nteaser...\n", hostile[1]) } else { String::new() };
+        fs::write(pages.join(format!("p{i}.txt")), format!("{t}\n\nBody of {i}.{recommend}\n")).unwrap();
+    }
+    let out = tmp.path().join("kb");
+    let report = import(&[pages], &out).unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let before: Vec<PathBuf> = walk(tmp.path());
+    for p in &before {
+        let inside = p.starts_with(&out) || p.starts_with(tmp.path().join("pages"));
+        assert!(inside, "{} was written outside the knowledge dir", p.display());
+    }
+    for f in fs::read_dir(out.join("articles")).unwrap() {
+        let name = f.unwrap().file_name().into_string().unwrap();
+        let id = name.strip_suffix(".md").unwrap();
+        assert!(knowledge::slug::is_valid_id(id), "{id}");
+    }
+    let kb = knowledge::load(&out).unwrap().kb;
+    assert!(kb.articles.iter().any(|a| a.title == "../../etc/passwd"), "the title itself is kept as text");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -117,13 +117,16 @@ pub fn run(args: AskArgs) -> Result<(), Failure> {
     let io_err = |e: io::Error| Failure::usage(format!("cannot write output: {e}"));
     if args.question.is_empty() {
         let stdin = io::stdin();
-        for (n, line) in stdin.lock().lines().enumerate() {
-            let line = line.map_err(|e| Failure::usage(format!("cannot read stdin: {e}")))?;
-            let d = matcher.decide(&line, top);
+        // Lines are read as bytes: one line of invalid UTF-8 must not stop the others.
+        for (n, line) in stdin.lock().split(b'\n').enumerate() {
+            let bytes = line.map_err(|e| Failure::usage(format!("cannot read stdin: {e}")))?;
+            let line = String::from_utf8_lossy(&bytes);
+            let line = line.strip_suffix('\r').unwrap_or(&line);
+            let d = matcher.decide(line, top);
             if args.json {
-                writeln!(out, "{}", json_line(matcher, &line, &d, args.explain)).map_err(io_err)?;
+                writeln!(out, "{}", json_line(matcher, line, &d, args.explain)).map_err(io_err)?;
             } else {
-                writeln!(out, "{}\n", human(&engine, n as i64, &line)).map_err(io_err)?;
+                writeln!(out, "{}\n", human(&engine, n as i64, line)).map_err(io_err)?;
             }
             out.flush().map_err(io_err)?;
         }

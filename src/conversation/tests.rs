@@ -1,4 +1,5 @@
 use super::*;
+use crate::conversation::state::UserState;
 use crate::knowledge;
 
 fn engine() -> Engine<SledStore> {
@@ -206,4 +207,51 @@ fn a_redelivered_step_is_not_taken_twice() {
     assert_eq!(again.section, Some(1), "the same section is shown again, not the next one");
     e.replied(17, 2).unwrap();
     assert_eq!(answer(e.handle(&u, Input::More, Some(3), 4).reply).section, Some(2));
+}
+
+/// A store whose disk is full: every write fails.
+struct FullDisk(SledStore);
+
+impl Store for FullDisk {
+    fn load_user(&self, user: i64) -> Result<Option<UserState>, StoreError> {
+        self.0.load_user(user)
+    }
+    fn save_user(&self, _: i64, _: &UserState, _: bool) -> Result<(), StoreError> {
+        Err(StoreError::Db("No space left on device".into()))
+    }
+    fn delete_user(&self, _: i64) -> Result<bool, StoreError> {
+        Err(StoreError::Db("No space left on device".into()))
+    }
+    fn record_question(&self, _: &QuestionRecord) -> Result<(), StoreError> {
+        Err(StoreError::Db("No space left on device".into()))
+    }
+    fn record_feedback(&self, _: &str, _: Option<usize>, _: bool) -> Result<(), StoreError> {
+        Err(StoreError::Db("No space left on device".into()))
+    }
+    fn stats(&self, now: u64, top: usize) -> Result<Stats, StoreError> {
+        self.0.stats(now, top)
+    }
+    fn unanswered(&self, top: usize) -> Result<Vec<Unanswered>, StoreError> {
+        self.0.unanswered(top)
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        Err(StoreError::Db("No space left on device".into()))
+    }
+    fn size_on_disk(&self) -> Option<u64> {
+        None
+    }
+}
+
+#[test]
+fn a_failing_store_still_gets_an_answer() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge");
+    let kb = knowledge::load(&dir).unwrap().kb;
+    let e = Engine::new(Matcher::new(kb), FullDisk(SledStore::temporary().unwrap()));
+    let out = e.handle(&user(1), Input::Question("knee pain when running".into()), Some(1), 1);
+    assert!(matches!(out.reply, Reply::Answer(_)), "{:?}", out.reply);
+    assert!(out.stored.is_err(), "the failure is reported for logging");
+    let out = e.handle(&user(1), Input::Question("how to bake bread".into()), Some(2), 1);
+    assert!(matches!(out.reply, Reply::Unknown));
+    let out = e.handle(&user(1), Input::Forget, Some(3), 1);
+    assert!(matches!(out.reply, Reply::Forgotten { .. }) && out.stored.is_err());
 }

@@ -7,6 +7,11 @@
 //! their own, indexed where they occur. Synonyms are expanded at query time, so each word keeps
 //! its own weight. Every folded surface word maps to its term, so the index knows the term of any
 //! word it has seen without stemming it again.
+//!
+//! Building takes two passes: the first reads every field into pooled term lists (handing out
+//! term ids in the order words are first seen, which keeps ids, and so results, the same from
+//! run to run); the second turns them into postings with sorted merges and a counting sort,
+//! without a hash map per document.
 
 use super::fuzzy::{typo_cost, FuzzyIndex};
 use super::fxhash::FxHashMap;
@@ -405,26 +410,35 @@ fn merge_sorted<A: Copy, B: Copy>(a: &[(TermId, A)], b: &[(TermId, B)], mut f: i
     }
 }
 
-/// Per article, the distinct sorted terms of its title and of each alternative question, as
-/// (pool, variant ranges, per-article ranges of variants).
-fn title_table(g: &Gathered) -> (Vec<TermId>, Vec<(u32, u32)>, Vec<(u32, u32)>) {
-    let mut pool = Vec::new();
-    let mut variants = Vec::with_capacity(g.titles.len());
-    let mut per_article = Vec::with_capacity(g.title_ranges.len());
+/// Per article, the distinct sorted terms of its title and of each alternative question.
+struct TitleTable {
+    pool: Vec<TermId>,
+    /// Per variant: its range of `pool`.
+    variants: Vec<(u32, u32)>,
+    /// Per article: its range of `variants`.
+    per_article: Vec<(u32, u32)>,
+}
+
+fn title_table(g: &Gathered) -> TitleTable {
+    let mut t = TitleTable {
+        pool: Vec::new(),
+        variants: Vec::with_capacity(g.titles.len()),
+        per_article: Vec::with_capacity(g.title_ranges.len()),
+    };
     let mut v: Vec<TermId> = Vec::new();
     for ai in 0..g.title_ranges.len() {
-        let first = variants.len() as u32;
+        let first = t.variants.len() as u32;
         for terms in g.title_variants(ai) {
             v.clear();
             v.extend_from_slice(terms);
             v.sort_unstable();
             v.dedup();
-            variants.push((pool.len() as u32, v.len() as u32));
-            pool.extend_from_slice(&v);
+            t.variants.push((t.pool.len() as u32, v.len() as u32));
+            t.pool.extend_from_slice(&v);
         }
-        per_article.push((first, variants.len() as u32 - first));
+        t.per_article.push((first, t.variants.len() as u32 - first));
     }
-    (pool, variants, per_article)
+    t
 }
 
 impl Index {
@@ -451,7 +465,7 @@ impl Index {
             idfs.iter().zip(&df).map(|(&idf, &df)| TermStats { idf, df, ..Default::default() }).collect();
         let art_postings = csr(article_triples(&g, &idfs), &mut terms, |t| &mut t.art);
         let unit_postings = csr(unit_triples(&g, &idfs), &mut terms, |t| &mut t.unit);
-        let (title_pool, title_variants, title_variant_ranges) = title_table(&g);
+        let titles = title_table(&g);
 
         let mut phrase_starts = vec![false; n_terms];
         for k in b.phrases.keys() {
@@ -479,9 +493,9 @@ impl Index {
             fuzzy,
             units: g.units,
             article_units: g.article_units,
-            title_variants,
-            title_variant_ranges,
-            title_pool,
+            title_variants: titles.variants,
+            title_variant_ranges: titles.per_article,
+            title_pool: titles.pool,
             unknown_idf,
         }
     }

@@ -44,13 +44,13 @@ fn sentences(text: &str) -> Vec<(usize, usize)> {
         };
         if end_here {
             let end = i + c.len_utf8();
-            if text[start..end].trim().len() > 0 {
+            if !text[start..end].trim().is_empty() {
                 out.push((start, end));
             }
             start = end;
         }
     }
-    if text[start..].trim().len() > 0 {
+    if !text[start..].trim().is_empty() {
         out.push((start, text.len()));
     }
     // Trim the spaces between sentences out of the spans.

@@ -146,6 +146,8 @@ async fn on_message(bot: TgBot, msg: Message, upd: Update, app: Arc<App>) -> Han
             }
             FloodVerdict::Drop => return Ok(()),
         }
+        // Message text only at debug level: info logs carry no user content.
+        tracing::debug!(chat = msg.chat.id.0, text = msg.text().unwrap_or(""), "message");
         let command = match msg.text() {
             Some(t) => parse_text(t, &app.bot_username),
             None => Command::Conversation(Input::NotText),
