@@ -19,6 +19,9 @@ use super::store::{day_of, QuestionRecord, Stats, Store, StoreError, Unanswered}
 /// Distinct questions tracked in `questions` and in `unanswered`; beyond this the least asked
 /// are dropped.
 pub const MAX_TRACKED: u64 = 10_000;
+/// sled's page cache (its default is 1 GiB): enough for the hot users, and it bounds the
+/// process's memory however many users the database holds.
+pub const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// Daily counters kept.
 pub const KEEP_DAYS: u64 = 400;
 const MAX_NORMALIZED_BYTES: usize = 200;
@@ -83,7 +86,12 @@ impl SledStore {
     /// Opens (creating) the database in `dir`. Fails clearly when the dir is read-only, not a
     /// directory, or in use by another running instance.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(dir).flush_every_ms(Some(500)).open().map_err(db_err)?;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_BYTES)
+            .flush_every_ms(Some(500))
+            .open()
+            .map_err(db_err)?;
         Self::with_db(db)
     }
 

@@ -463,9 +463,12 @@ impl Index {
         let idfs: Vec<f32> = df.iter().map(|&d| idf(n, d as f32)).collect();
         let mut terms: Vec<TermStats> =
             idfs.iter().zip(&df).map(|(&idf, &df)| TermStats { idf, df, ..Default::default() }).collect();
-        let art_postings = csr(article_triples(&g, &idfs), &mut terms, |t| &mut t.art);
-        let unit_postings = csr(unit_triples(&g, &idfs), &mut terms, |t| &mut t.unit);
-        let titles = title_table(&g);
+        let (art_triples, unit_triples, titles) = (article_triples(&g, &idfs), unit_triples(&g, &idfs), title_table(&g));
+        // The term lists are done with: free them before the postings arrays are allocated, which
+        // lowers the peak memory of a build by their size.
+        let Gathered { units, article_units, .. } = g;
+        let art_postings = csr(art_triples, &mut terms, |t| &mut t.art);
+        let unit_postings = csr(unit_triples, &mut terms, |t| &mut t.unit);
 
         let mut phrase_starts = vec![false; n_terms];
         for k in b.phrases.keys() {
@@ -491,8 +494,8 @@ impl Index {
             art_postings,
             unit_postings,
             fuzzy,
-            units: g.units,
-            article_units: g.article_units,
+            units,
+            article_units,
             title_variants: titles.variants,
             title_variant_ranges: titles.per_article,
             title_pool: titles.pool,
