@@ -34,7 +34,8 @@ struct JsonResult<'a> {
     title: &'a str,
     section: Option<usize>,
     heading: Option<&'a str>,
-    text: &'a str,
+    /// The section with its heading first, as a reader sees it.
+    text: std::borrow::Cow<'a, str>,
     score: f32,
     url: Option<String>,
 }
@@ -74,7 +75,10 @@ fn json_line(m: &Matcher, query: &str, d: &Decision, explain: bool) -> String {
                 title: &a.title,
                 section: h.section.map(|s| s + 1),
                 heading: h.section.and_then(|s| a.sections.get(s)).and_then(|s| s.heading.as_deref()),
-                text: m.hit_text(h),
+                text: match h.section.and_then(|s| a.sections.get(s)).and_then(|s| s.heading.as_deref()) {
+                    Some(heading) => format!("{heading}. {}", m.hit_text(h)).into(),
+                    None => m.hit_text(h).into(),
+                },
                 score: round(h.score),
                 url: m.kb().url_of(h.article),
             }

@@ -38,6 +38,9 @@ const W_BODY: f32 = 1.0;
 /// Extra weight of an article's first section over its last, falling linearly between: the
 /// lead of an article usually answers its title, the end summarises.
 const LEAD_PRIOR: f32 = 0.2;
+/// A section's match on a word of its article's title counts this much: every section of the
+/// article shares the title, so such words should not decide between sections.
+const TITLE_WORD_IN_SECTION: f32 = 0.5;
 /// Shortest stem matched by word family.
 const FAMILY_MIN: usize = 5;
 /// A word of the same family counts for less than the word, or a typo of it.
@@ -365,6 +368,7 @@ fn unit_triples(g: &Gathered, idfs: &[f32]) -> Vec<(TermId, u32, f32)> {
         let (_, count) = g.article_units[unit.article as usize];
         let pos = if unit.section == NO_SECTION { 0 } else { unit.section };
         let prior = if count > 1 { 1.0 + LEAD_PRIOR * (1.0 - pos as f32 / (count - 1) as f32) } else { 1.0 };
+        let title = g.title_variants(unit.article as usize).next().unwrap_or(&[]);
         let body_terms = g.bodies.get(u);
         let norm = 1.0 - B_BODY + B_BODY * body_terms.len() as f32 / avg_body;
         tf(g.headings.get(u), &mut scratch, &mut heading);
@@ -377,7 +381,9 @@ fn unit_triples(g: &Gathered, idfs: &[f32]) -> Vec<(TermId, u32, f32)> {
             if let Some(c) = b {
                 ptf += W_BODY * c as f32 / norm;
             }
-            out.push((t, u as u32, prior * saturate(idfs[t as usize], ptf)));
+            // Words of the article's own title say which article, not which of its sections.
+            let own_title = if count > 1 && title.contains(&t) { TITLE_WORD_IN_SECTION } else { 1.0 };
+            out.push((t, u as u32, own_title * prior * saturate(idfs[t as usize], ptf)));
         });
     }
     out

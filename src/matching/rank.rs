@@ -498,9 +498,12 @@ fn candidate(index: &Index, s: &Scratch, p: &Shortlisted, total_weight: f32) -> 
         (agg.unit, agg.unit_score, s.units.mask(agg.unit))
     };
     let art_mask = s.arts.mask(a);
+    // A section that matched only words the title matched too has nothing to say about which
+    // section was asked for: then the article's lead section answers.
+    let shown = if unit_mask & !art_mask == 0 { index.units_of(a).start } else { u };
     Candidate {
         article: a,
-        unit: u,
+        unit: shown,
         raw: s.arts.score(a) + us,
         coverage: masked_weight(&s.terms, art_mask | unit_mask) / total_weight,
         article_coverage: masked_weight(&s.terms, art_mask | agg.mask) / total_weight,

@@ -129,16 +129,14 @@ fn percent_decode(s: &[u8]) -> String {
     while i < s.len() {
         match s[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < s.len() => {
-                match (hex(s[i + 1]), hex(s[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h * 16 + l);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < s.len() => match (hex(s[i + 1]), hex(s[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 3;
+                    continue;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -167,7 +165,11 @@ fn parse_multipart(body: &[u8], boundary: &str) -> Result<Map<String, Value>, St
     let delim = delim.as_bytes();
     let mut params = Map::new();
     let Some(mut pos) = find(body, delim, 0) else {
-        return if body.iter().all(u8::is_ascii_whitespace) { Ok(params) } else { Err("multipart body without its boundary".into()) };
+        return if body.iter().all(u8::is_ascii_whitespace) {
+            Ok(params)
+        } else {
+            Err("multipart body without its boundary".into())
+        };
     };
     loop {
         pos += delim.len();
@@ -224,11 +226,19 @@ mod tests {
     fn all_encodings() {
         let p = parse_params(Some("application/json"), None, br#"{"chat_id":5,"text":"hi"}"#).unwrap();
         assert_eq!(Value::Object(p), json!({"chat_id":5,"text":"hi"}));
-        let p = parse_params(Some("application/x-www-form-urlencoded"), Some("limit=3"), b"chat_id=-7&text=12+%26+x&reply_markup=%7B%22a%22%3A1%7D").unwrap();
+        let p = parse_params(
+            Some("application/x-www-form-urlencoded"),
+            Some("limit=3"),
+            b"chat_id=-7&text=12+%26+x&reply_markup=%7B%22a%22%3A1%7D",
+        )
+        .unwrap();
         assert_eq!(Value::Object(p), json!({"limit":3,"chat_id":-7,"text":"12 & x","reply_markup":{"a":1}}));
         let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"url\"\r\n\r\nhttps://x.test/hook\r\n--XyZ\r\nContent-Disposition: form-data; name=\"allowed_updates\"\r\nContent-Type: text/plain\r\n\r\n[\"message\"]\r\n--XyZ\r\nContent-Disposition: form-data; name=\"certificate\"; filename=\"c.pem\"\r\n\r\nABC\r\n--XyZ--\r\n";
         let p = parse_params(Some("multipart/form-data; boundary=XyZ"), None, body).unwrap();
-        assert_eq!(Value::Object(p), json!({"url":"https://x.test/hook","allowed_updates":["message"],"certificate":{"file_name":"c.pem","size":3}}));
+        assert_eq!(
+            Value::Object(p),
+            json!({"url":"https://x.test/hook","allowed_updates":["message"],"certificate":{"file_name":"c.pem","size":3}})
+        );
         assert!(parse_params(Some("application/json"), None, b"[1]").is_err());
         assert_eq!(parse_params(None, None, b"").unwrap().len(), 0);
     }

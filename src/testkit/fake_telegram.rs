@@ -519,7 +519,14 @@ impl FakeTelegram {
             };
             st.messages.insert(
                 (msg.chat_id, message_id),
-                StoredMessage { json: m.clone(), from_bot: false, raw_text, parse_mode: None, reply_markup: None, deleted: false },
+                StoredMessage {
+                    json: m.clone(),
+                    from_bot: false,
+                    raw_text,
+                    parse_mode: None,
+                    reply_markup: None,
+                    deleted: false,
+                },
             );
             let update = json!({ "message": m });
             let update_id = st.push_update("message", Some(msg.chat_id), update.clone());
@@ -563,7 +570,9 @@ impl FakeTelegram {
             let chat = st.chat(chat_id);
             let mut m = match st.messages.get(&(chat_id, message_id)) {
                 Some(s) => s.json.clone(),
-                None => json!({ "message_id": message_id, "from": user.to_json(), "chat": st.chat_json(&chat), "date": unix_now() }),
+                None => {
+                    json!({ "message_id": message_id, "from": user.to_json(), "chat": st.chat_json(&chat), "date": unix_now() })
+                }
             };
             if let Some(o) = m.as_object_mut() {
                 o.remove("entities");
@@ -666,6 +675,7 @@ impl FakeTelegram {
     fn after_inject(&self, (update_id, mut update): (i64, Value)) {
         if self.inner.opts.validate_updates {
             update["update_id"] = json!(update_id);
+            // From text, as teloxide reads it: `from_value` does not work for `Update`.
             match serde_json::from_str::<teloxide::types::Update>(&update.to_string()) {
                 Ok(u) if !matches!(u.kind, teloxide::types::UpdateKind::Error(_)) => {}
                 other => panic!("fake Telegram built an update teloxide cannot read: {update}\n{other:?}"),
@@ -814,7 +824,11 @@ impl FakeTelegram {
                 .get(&chat_id)
                 .map(|ix| ix.iter().map(|&i| (st.updates[i].id, st.updates[i].injected_at)).collect())
                 .unwrap_or_default(),
-            replies: st.replies_by_chat.get(&chat_id).map(|ix| ix.iter().map(|&i| st.replies[i].clone()).collect()).unwrap_or_default(),
+            replies: st
+                .replies_by_chat
+                .get(&chat_id)
+                .map(|ix| ix.iter().map(|&i| st.replies[i].clone()).collect())
+                .unwrap_or_default(),
         }
     }
 
@@ -856,7 +870,12 @@ impl FakeTelegram {
         self.wait_on(rx, timeout, f).await
     }
 
-    async fn wait_on<T>(&self, mut rx: watch::Receiver<u64>, timeout: Duration, mut f: impl FnMut(&State) -> Option<T>) -> Option<T> {
+    async fn wait_on<T>(
+        &self,
+        mut rx: watch::Receiver<u64>,
+        timeout: Duration,
+        mut f: impl FnMut(&State) -> Option<T>,
+    ) -> Option<T> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             rx.borrow_and_update();
@@ -998,7 +1017,9 @@ impl State {
                 }
                 j
             }
-            None => json!({ "message_id": message_id, "from": bot, "chat": self.chat_json(&self.chat(chat_id)), "date": unix_now(), "text": "" }),
+            None => {
+                json!({ "message_id": message_id, "from": bot, "chat": self.chat_json(&self.chat(chat_id)), "date": unix_now(), "text": "" })
+            }
         }
     }
 
@@ -1306,7 +1327,8 @@ async fn get_updates(inner: &Arc<Inner>, params: Map<String, Value>, received_at
             } else if st.poll_generation != generation {
                 Some(Err(ApiErr {
                     status: 409,
-                    description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running".into(),
+                    description:
+                        "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running".into(),
                     retry_after: None,
                 }))
             } else {
@@ -1316,7 +1338,7 @@ async fn get_updates(inner: &Arc<Inner>, params: Map<String, Value>, received_at
                 }
                 let updates = st.take_updates(limit, Instant::now());
                 let over = *shutdown.borrow_and_update() || tokio::time::Instant::now() >= deadline;
-                (!updates.is_empty() || over).then(|| Ok(Value::Array(updates)))
+                (!updates.is_empty() || over).then_some(Ok(Value::Array(updates)))
             };
             result.map(|r| {
                 let (resp, outcome) = answer(r);
@@ -1376,7 +1398,9 @@ fn check_not_blocked(st: &State, chat: &TestChat) -> Result<(), ApiErr> {
 fn render_text(inner: &Inner, text: &str, parse_mode: Option<&str>, too_long: &str) -> Result<String, ApiErr> {
     let plain = match parse_mode.map(str::to_ascii_lowercase).as_deref() {
         None | Some("") => text.to_string(),
-        Some("html") => parse_html(text, inner.opts.strict_html_ampersand).map_err(|e| bad(format!("can't parse entities: {e}")))?,
+        Some("html") => {
+            parse_html(text, inner.opts.strict_html_ampersand).map_err(|e| bad(format!("can't parse entities: {e}")))?
+        }
         Some("markdownv2") | Some("markdown") => text.to_string(),
         Some(other) => return Err(bad(format!("unsupported parse_mode \"{other}\""))),
     };
@@ -1447,8 +1471,16 @@ fn check_markup(p: &Map<String, Value>) -> Result<Option<Value>, ApiErr> {
 fn dispatch(inner: &Inner, st: &mut State, method: &str, p: &Map<String, Value>, received_at: Instant) -> Result<Value, ApiErr> {
     match method {
         "getMe" => Ok(inner.me_json()),
-        "logOut" | "close" | "setMyDescription" | "setMyShortDescription" | "setMyName" | "setChatMenuButton"
-        | "setMessageReaction" | "pinChatMessage" | "unpinChatMessage" | "leaveChat" => Ok(json!(true)),
+        "logOut"
+        | "close"
+        | "setMyDescription"
+        | "setMyShortDescription"
+        | "setMyName"
+        | "setChatMenuButton"
+        | "setMessageReaction"
+        | "pinChatMessage"
+        | "unpinChatMessage"
+        | "leaveChat" => Ok(json!(true)),
         "sendMessage" => send_message(inner, st, p, received_at),
         "editMessageText" => edit_message_text(inner, st, p, received_at),
         "editMessageReplyMarkup" => edit_reply_markup(st, p),
@@ -1522,7 +1554,8 @@ fn dispatch(inner: &Inner, st: &mut State, method: &str, p: &Map<String, Value>,
             Ok(json!(true))
         }
         "setMyCommands" => {
-            let commands = p.get("commands").and_then(Value::as_array).ok_or_else(|| bad("parameter \"commands\" is required"))?;
+            let commands =
+                p.get("commands").and_then(Value::as_array).ok_or_else(|| bad("parameter \"commands\" is required"))?;
             if commands.len() > 100 {
                 return Err(bad("BOT_COMMANDS_TOO_MUCH"));
             }

@@ -115,9 +115,7 @@ pub struct Counters {
 
 /// True for the methods Telegram's flood limits count.
 pub(crate) fn is_counted_send(method: &str) -> bool {
-    (method.starts_with("send") && method != "sendChatAction")
-        || method.starts_with("forward")
-        || method.starts_with("copy")
+    (method.starts_with("send") && method != "sendChatAction") || method.starts_with("forward") || method.starts_with("copy")
 }
 
 #[derive(Default)]

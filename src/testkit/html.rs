@@ -13,8 +13,22 @@
 
 /// Tags Telegram accepts in HTML-formatted text.
 pub const SUPPORTED_TAGS: &[&str] = &[
-    "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a", "tg-emoji", "code",
-    "pre", "blockquote",
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "span",
+    "tg-spoiler",
+    "a",
+    "tg-emoji",
+    "code",
+    "pre",
+    "blockquote",
 ];
 
 /// Parses HTML like Telegram. `Ok(plain text)` or `Err(reason)`, where the reason is what

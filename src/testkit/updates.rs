@@ -74,8 +74,13 @@ impl TestUser {
 pub enum ChatKind {
     /// One-to-one chat with a user (chat id = user id).
     Private,
-    Group { title: String },
-    Supergroup { title: String, username: Option<String> },
+    Group {
+        title: String,
+    },
+    Supergroup {
+        title: String,
+        username: Option<String>,
+    },
 }
 
 /// A chat the bot is in.
@@ -149,12 +154,27 @@ impl TestChat {
 pub enum Content {
     /// Text; `bot_command` and `mention` entities are computed like Telegram does.
     Text(String),
-    Sticker { emoji: String },
-    Photo { caption: Option<String> },
-    Voice { seconds: u32 },
-    Location { latitude: f64, longitude: f64 },
-    Document { file_name: String, caption: Option<String> },
-    Contact { phone_number: String, first_name: String },
+    Sticker {
+        emoji: String,
+    },
+    Photo {
+        caption: Option<String>,
+    },
+    Voice {
+        seconds: u32,
+    },
+    Location {
+        latitude: f64,
+        longitude: f64,
+    },
+    Document {
+        file_name: String,
+        caption: Option<String>,
+    },
+    Contact {
+        phone_number: String,
+        first_name: String,
+    },
 }
 
 /// A message a user sends to the bot: `FakeTelegram::send(Incoming::text(chat, user, "hi"))`.
@@ -260,7 +280,7 @@ pub fn entities(text: &str) -> Vec<Value> {
                     while f < chars.len() && word(chars[f].1) {
                         f += 1;
                     }
-                    if f - e - 1 >= 3 {
+                    if f - e > 3 {
                         e = f;
                     }
                 }
@@ -293,10 +313,7 @@ mod tests {
 
     #[test]
     fn commands_and_mentions() {
-        assert_eq!(
-            entities("/start@test_articlebot hi"),
-            vec![json!({"type":"bot_command","offset":0,"length":22})]
-        );
+        assert_eq!(entities("/start@test_articlebot hi"), vec![json!({"type":"bot_command","offset":0,"length":22})]);
         assert_eq!(
             entities("é @test_articlebot what is /help?"),
             vec![json!({"type":"mention","offset":2,"length":16}), json!({"type":"bot_command","offset":27,"length":5})]
