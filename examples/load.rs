@@ -8,7 +8,7 @@
 //! ```text
 //! cargo build --release && cargo run --release --example load -- --users 1000 --questions 5
 //! cargo run --release --example load -- --users 100 --questions 5 --rate-limit   # Telegram's limits on
-//! cargo run --release --example load -- --users 50 --questions 20 --kill 20      # kill -9 under load
+//! cargo run --release --example load -- --users 50 --questions 20 --kill 20      # kill -9 under load (think time spread over the kills)
 //! cargo run --release --example load -- --users 200 --offered-rate 500 --seconds 10   # latency below saturation
 //! ```
 //!
@@ -31,6 +31,8 @@ struct Args {
     offered_rate: Option<f64>,
     seconds: f64,
     deadline: Duration,
+    /// Pause between a reply and the user's next step.
+    think: Duration,
     bin: PathBuf,
     knowledge: PathBuf,
     json: bool,
@@ -48,6 +50,7 @@ fn parse_args() -> Args {
         offered_rate: None,
         seconds: 10.0,
         deadline: Duration::from_secs(60),
+        think: Duration::ZERO,
         bin: default_bin,
         knowledge: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("knowledge"),
         json: false,
@@ -63,6 +66,7 @@ fn parse_args() -> Args {
             "--offered-rate" => a.offered_rate = Some(value().parse().unwrap_or_else(|_| die("--offered-rate R"))),
             "--seconds" => a.seconds = value().parse().unwrap_or_else(|_| die("--seconds S")),
             "--deadline" => a.deadline = Duration::from_secs(value().parse().unwrap_or_else(|_| die("--deadline S"))),
+            "--think" => a.think = Duration::from_millis(value().parse().unwrap_or_else(|_| die("--think MS"))),
             "--bin" => a.bin = PathBuf::from(value()),
             "--knowledge" => a.knowledge = PathBuf::from(value()),
             "--json" => a.json = true,
@@ -72,6 +76,11 @@ fn parse_args() -> Args {
             }
             other => die(&format!("unknown flag {other}")),
         }
+    }
+    if a.kill > 0 && a.think.is_zero() {
+        // Users must still be talking while the bot is killed (about 0.85 s between kills), or
+        // the drill proves nothing.
+        a.think = Duration::from_millis((a.kill as u64 * 850 / a.questions.max(1) as u64).max(200));
     }
     if !a.bin.exists() {
         die(&format!("{} not found: run `cargo build --release` first (or pass --bin)", a.bin.display()));
@@ -170,12 +179,15 @@ struct UserResult {
     latencies: Vec<Duration>,
 }
 
-async fn user_flow(fake: Arc<FakeTelegram>, user: i64, steps: usize, deadline: Duration) -> UserResult {
+async fn user_flow(fake: Arc<FakeTelegram>, user: i64, steps: usize, deadline: Duration, think: Duration) -> UserResult {
     let mut rng = Rng(user as u64 * 7919);
     let mut res = UserResult::default();
     let mut seen = 0;
     let mut last: Option<Reply> = None;
     for _ in 0..steps {
+        if !think.is_zero() && last.is_some() {
+            tokio::time::sleep(think).await;
+        }
         let step = if last.is_none() { Step::Text(QUESTIONS[rng.below(QUESTIONS.len())].into()) } else { next_step(&mut rng, last.as_ref()) };
         let t0 = Instant::now();
         match step {
@@ -304,7 +316,7 @@ async fn main() {
         let killer = if a.kill > 0 { bot.take().map(|b| spawn_killer(&a, fake.clone(), b, &data, &log)) } else { None };
         let mut tasks = Vec::new();
         for u in 0..a.users {
-            tasks.push(tokio::spawn(user_flow(fake.clone(), 10_000 + u, a.questions, a.deadline)));
+            tasks.push(tokio::spawn(user_flow(fake.clone(), 10_000 + u, a.questions, a.deadline, a.think)));
         }
         let mut all = Vec::new();
         for t in tasks {

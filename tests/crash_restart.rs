@@ -25,22 +25,37 @@ fn section_of(text: &str) -> Option<u32> {
     rest[..rest.find('/')?].parse().ok()
 }
 
-/// One user reads the article with /more, starting over after its end. Returns the sections shown.
-async fn reader(fake: Arc<FakeTelegram>, user: i64) -> Result<Vec<u32>, String> {
+/// What a reader saw: the sections shown, and how many replies had to wait for a restart.
+struct Read {
+    shown: Vec<u32>,
+    waited_for_restart: usize,
+}
+
+/// One user reads the article with /more, starting over after its end, pausing between steps
+/// like a reader so that the kills land in the middle of conversations.
+async fn reader(fake: Arc<FakeTelegram>, user: i64) -> Result<Read, String> {
     let mut shown = Vec::new();
+    let mut waited_for_restart = 0;
     let mut seen = 0;
     let mut next = "/start what-causes-knee-pain-when-running";
+    let mut pause = user as u64;
     for step in 0..STEPS {
+        pause = pause.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        tokio::time::sleep(Duration::from_millis(120 + (pause >> 33) % 200)).await;
+        let sent = std::time::Instant::now();
         fake.send_text(user, user, next);
         let Some(r) = fake.nth_reply(user, seen, DEADLINE).await else {
             return Err(format!("user {user}: no reply to step {step} ({next})"));
         };
+        if r.at.duration_since(sent) > Duration::from_millis(100) {
+            waited_for_restart += 1;
+        }
         seen += 1;
         let s = section_of(&r.text).ok_or_else(|| format!("user {user}: unexpected reply {:?}", r.text))?;
         shown.push(s);
         next = if s == 0 { "/start what-causes-knee-pain-when-running" } else { "/more" };
     }
-    Ok(shown)
+    Ok(Read { shown, waited_for_restart })
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -72,8 +87,11 @@ async fn twenty_kills_under_load_lose_nothing() {
         bot = BotProcess::start(&fake, &opts).await;
     }
 
+    let mut waited = 0;
     for (u, r) in readers.into_iter().enumerate() {
-        let shown = r.await.expect("reader task").unwrap_or_else(|e| panic!("{e}\nbot log:\n{}", bot.logs()));
+        let read = r.await.expect("reader task").unwrap_or_else(|e| panic!("{e}\nbot log:\n{}", bot.logs()));
+        waited += read.waited_for_restart;
+        let shown = read.shown;
         assert_eq!(shown.len(), STEPS);
         let mut expected = 1;
         for (i, &s) in shown.iter().enumerate() {
@@ -88,6 +106,8 @@ async fn twenty_kills_under_load_lose_nothing() {
             };
         }
     }
+    eprintln!("{waited} replies waited for a restart");
+    assert!(waited >= 5, "the kills must hit conversations in progress (only {waited} replies waited for a restart)");
     let status = bot.terminate();
     assert!(status.success(), "the last instance stops cleanly");
 }

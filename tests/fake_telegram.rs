@@ -7,7 +7,7 @@ use std::future::{Future, IntoFuture};
 use std::time::{Duration, Instant};
 
 use articlebot::testkit::{
-    Fault, FaultRule, FakeTelegram, Incoming, Outcome, RateLimits, ReplyKind, TestChat, TestUser, TEST_BOT_USERNAME,
+    FakeTelegram, Fault, FaultRule, Incoming, Outcome, RateLimits, ReplyKind, TestChat, TestUser, TEST_BOT_USERNAME,
 };
 use serde_json::{json, Value};
 use teloxide::dispatching::{ShutdownToken, UpdateFilterExt, UpdateHandler};
@@ -98,7 +98,9 @@ fn schema() -> UpdateHandler<HandlerError> {
             let r = InlineQueryResultArticle::new(
                 "r1",
                 "Echo",
-                InputMessageContent::Text(InputMessageContentText::new(format!("<b>{}</b>", escape(&q.query))).parse_mode(ParseMode::Html)),
+                InputMessageContent::Text(
+                    InputMessageContentText::new(format!("<b>{}</b>", escape(&q.query))).parse_mode(ParseMode::Html),
+                ),
             );
             bot.answer_inline_query(q.id, vec![r.into()]).await?;
             Ok(())
@@ -243,7 +245,10 @@ async fn validates_like_telegram() {
         bot.send_message(ChatId(1), "a".repeat(4096)).await.unwrap();
         assert_eq!(api_err(bot.send_message(ChatId(1), "é".repeat(4097)).await), ApiError::MessageIsTooLong);
         assert_eq!(api_err(bot.send_message(ChatId(1), "").await), ApiError::MessageTextIsEmpty);
-        assert_eq!(api_err(bot.send_message(ChatId(1), "<b> </b>").parse_mode(ParseMode::Html).await), ApiError::MessageTextIsEmpty);
+        assert_eq!(
+            api_err(bot.send_message(ChatId(1), "<b> </b>").parse_mode(ParseMode::Html).await),
+            ApiError::MessageTextIsEmpty
+        );
         // 4096 characters after the markup is removed are fine.
         bot.send_message(ChatId(1), format!("<b>{}</b>", "x".repeat(4096))).parse_mode(ParseMode::Html).await.unwrap();
 
@@ -261,7 +266,9 @@ async fn validates_like_telegram() {
         bot.send_message(ChatId(1), "ok").reply_markup(kb("d".repeat(64))).await.unwrap();
         assert_eq!(api_err(bot.send_message(ChatId(1), "x").reply_markup(kb("d".repeat(65))).await), ApiError::ButtonDataInvalid);
         let many = InlineKeyboardMarkup::new(
-            (0..11).map(|r| (0..10).map(|c| InlineKeyboardButton::callback("b", format!("{r}:{c}"))).collect::<Vec<_>>()).collect::<Vec<_>>(),
+            (0..11)
+                .map(|r| (0..10).map(|c| InlineKeyboardButton::callback("b", format!("{r}:{c}"))).collect::<Vec<_>>())
+                .collect::<Vec<_>>(),
         );
         assert!(bot.send_message(ChatId(1), "x").reply_markup(many).await.is_err());
         let last = fake.calls_of("sendMessage").pop().unwrap();
@@ -360,7 +367,10 @@ async fn dispatcher_receives_every_kind_of_update() {
         let replies = fake.wait_for_replies(8, 4, T).await.expect("four replies");
         let mut plain: Vec<String> = replies.iter().map(|r| r.plain.clone()).collect();
         plain.sort();
-        assert_eq!(plain, vec!["location 52.5,13.4 | lang en", "photo cat | lang en", "sticker 👍 | lang en", "voice 3s | lang en"]);
+        assert_eq!(
+            plain,
+            vec!["location 52.5,13.4 | lang en", "photo cat | lang en", "sticker 👍 | lang en", "voice 3s | lang en"]
+        );
 
         // Group: a command with the bot's name, a mention, a reply to the bot.
         let r = fake.send_text_and_wait(-100, 7, "/help@test_articlebot", T).await.unwrap();
@@ -383,7 +393,8 @@ async fn dispatcher_receives_every_kind_of_update() {
         let q = fake.press_button_labeled(9, 9, bot_msg.message_id, "More").expect("the button exists");
         let edit = fake.nth_reply(9, 2, T).await.unwrap();
         assert_eq!((edit.kind, edit.message_id, edit.plain.as_str()), (ReplyKind::Edited, bot_msg.message_id, "pressed more:1"));
-        let answered = fake.wait_for(|c| c.method == "answerCallbackQuery" && c.str_param("callback_query_id") == Some(&q.id), T).await;
+        let answered =
+            fake.wait_for(|c| c.method == "answerCallbackQuery" && c.str_param("callback_query_id") == Some(&q.id), T).await;
         assert!(answered.unwrap().is_ok());
         assert_eq!(fake.message(9, bot_msg.message_id).unwrap()["text"], json!("pressed more:1"));
 
@@ -488,7 +499,10 @@ async fn too_many_requests_surface_as_retry_after() {
         assert!(t0.elapsed() < Duration::from_millis(900));
         bot.send_message(ChatId(5), "x").await.unwrap();
         let first = &fake.calls_of("sendMessage")[0];
-        assert_eq!(first.outcome, Outcome::Err { status: 429, description: "Too Many Requests: retry after 1".into(), retry_after: Some(1) });
+        assert_eq!(
+            first.outcome,
+            Outcome::Err { status: 429, description: "Too Many Requests: retry after 1".into(), retry_after: Some(1) }
+        );
 
         // Honouring it is the caller's job: wait retry_after, send again.
         fake.fail_with_429("sendMessage", 1, 1);
@@ -550,9 +564,12 @@ async fn server_errors_drops_delays_and_api_errors() {
 
         // Any API error, for one chat only, twice.
         fake.add_fault(
-            FaultRule::on("sendMessage", Fault::ApiError { code: 403, description: "Forbidden: bot was blocked by the user".into() })
-                .for_chat(9)
-                .times(2),
+            FaultRule::on(
+                "sendMessage",
+                Fault::ApiError { code: 403, description: "Forbidden: bot was blocked by the user".into() },
+            )
+            .for_chat(9)
+            .times(2),
         );
         bot.send_message(ChatId(8), "x").await.unwrap();
         for _ in 0..2 {

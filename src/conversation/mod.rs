@@ -530,6 +530,9 @@ impl<'a, S: Store> Turn<'a, S> {
         let topic = TopicRef::of(idx, a);
         let related = self.related(idx);
         if !a.is_stub() && section.is_some_and(|s| s >= a.sections.len()) {
+            // The position moves past the end too, so that a redelivered step shows the end
+            // again rather than the last section.
+            self.state.go_to(Position { article: a.id.clone(), section: Some(a.sections.len()) });
             self.state.offers = related.iter().map(|t| Offer { article: t.id.clone(), section: None }).collect();
             return Reply::EndOfArticle { article: topic, related };
         }

@@ -6,7 +6,9 @@
 //!   `article:<id>`, `users` → u64;
 //! - `questions`: normalised question → count and last time (top questions), capped;
 //! - `unanswered`: normalised question → count, last time and one example, capped;
-//! - `feedback`: `<article>\0<section>` → 👍 and 👎 counts (bounded by the knowledge base).
+//! - `feedback`: `<article>\0<section>` → 👍 and 👎 counts (bounded by the knowledge base);
+//! - `inbox`: update id → a received update not yet fully handled (emptied as they are), so
+//!   that a crash between receiving and answering loses nothing.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +27,11 @@ pub const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// Daily counters kept.
 pub const KEEP_DAYS: u64 = 400;
 const MAX_NORMALIZED_BYTES: usize = 200;
+/// Background flush interval. Replies wait for an explicit flush of the user's state; this
+/// one makes the bookkeeping after a reply ("replied", inbox removal) durable soon, so a crash
+/// repeats at most the replies of the last few milliseconds.
+const FLUSH_EVERY_MS: u64 = 20;
+const INBOX_HIGH_WATER: &[u8] = b"inbox:high-water";
 const MAX_EXAMPLE_CHARS: usize = 300;
 
 pub struct SledStore {
@@ -34,6 +41,7 @@ pub struct SledStore {
     questions: sled::Tree,
     unanswered: sled::Tree,
     feedback: sled::Tree,
+    inbox: sled::Tree,
     /// Approximate entry counts of the capped trees, so pruning needs no full scan per write.
     questions_len: AtomicU64,
     unanswered_len: AtomicU64,
@@ -89,7 +97,7 @@ impl SledStore {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(CACHE_BYTES)
-            .flush_every_ms(Some(500))
+            .flush_every_ms(Some(FLUSH_EVERY_MS))
             .open()
             .map_err(db_err)?;
         Self::with_db(db)
@@ -109,6 +117,7 @@ impl SledStore {
             questions: tree("questions")?,
             unanswered: tree("unanswered")?,
             feedback: tree("feedback")?,
+            inbox: tree("inbox")?,
             questions_len: AtomicU64::new(0),
             unanswered_len: AtomicU64::new(0),
             db,
@@ -197,6 +206,50 @@ impl SledStore {
             self.counters.remove(k).map_err(db_err)?;
         }
         Ok(())
+    }
+}
+
+/// The inbox of received updates (see the module doc). Front ends put an update before
+/// handling it and take it out when done; whatever is left after a crash is handled again.
+impl SledStore {
+    /// Keeps a received update; durable once `flush_async` returns. Also raises the inbox's
+    /// high-water mark: every update up to it was received (and is either handled or pending).
+    pub fn inbox_put(&self, update_id: u32, update: &[u8]) -> Result<(), StoreError> {
+        self.inbox.insert(update_id.to_be_bytes(), update).map_err(db_err)?;
+        self.counters
+            .fetch_and_update(INBOX_HIGH_WATER, |old| {
+                let old = old.and_then(|b| b.try_into().ok()).map_or(0, u32::from_be_bytes);
+                Some(old.max(update_id).to_be_bytes().to_vec())
+            })
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    /// The highest update id ever put in the inbox (0 if none).
+    pub fn inbox_high_water(&self) -> Result<u32, StoreError> {
+        let v = self.counters.get(INBOX_HIGH_WATER).map_err(db_err)?;
+        Ok(v.and_then(|b| b.as_ref().try_into().ok()).map_or(0, u32::from_be_bytes))
+    }
+
+    pub fn inbox_done(&self, update_id: u32) -> Result<(), StoreError> {
+        self.inbox.remove(update_id.to_be_bytes()).map(|_| ()).map_err(db_err)
+    }
+
+    /// Updates received but not handled, oldest first.
+    pub fn inbox_pending(&self) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
+        self.inbox
+            .iter()
+            .map(|item| {
+                let (k, v) = item.map_err(db_err)?;
+                let id = k.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(0);
+                Ok((id, v.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Makes everything written so far durable without blocking the async runtime.
+    pub async fn flush_async(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await.map(|_| ()).map_err(db_err)
     }
 }
 
@@ -409,6 +462,23 @@ mod tests {
         s.record_question(&q("x", "answer", (KEEP_DAYS + 5) * 86_400)).unwrap();
         assert!(s.counters.get("day:0:answer").unwrap().is_none());
         assert_eq!(s.stats(0, 1).unwrap().answered_total, 2);
+    }
+
+    #[test]
+    fn the_inbox_keeps_updates_in_order_until_done() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = SledStore::open(dir.path()).unwrap();
+            s.inbox_put(7, b"seven").unwrap();
+            s.inbox_put(300, b"three hundred").unwrap();
+            s.inbox_put(8, b"eight").unwrap();
+            s.inbox_done(8).unwrap();
+            s.flush().unwrap();
+        }
+        let s = SledStore::open(dir.path()).unwrap();
+        let pending = s.inbox_pending().unwrap();
+        assert_eq!(pending, vec![(7, b"seven".to_vec()), (300, b"three hundred".to_vec())]);
+        assert_eq!(s.inbox_high_water().unwrap(), 300);
     }
 
     #[test]

@@ -255,3 +255,18 @@ fn a_failing_store_still_gets_an_answer() {
     let out = e.handle(&user(1), Input::Forget, Some(3), 1);
     assert!(matches!(out.reply, Reply::Forgotten { .. }) && out.stored.is_err());
 }
+
+#[test]
+fn a_redelivered_step_past_the_end_shows_the_end_again() {
+    let e = engine();
+    let u = user(18);
+    e.handle(&u, Input::Start(Some("what-causes-knee-pain-when-running".into())), Some(1), 1);
+    for n in 2..=5 {
+        e.handle(&u, Input::More, Some(n), 1);
+        e.replied(18, n).unwrap();
+    }
+    assert!(matches!(e.handle(&u, Input::More, Some(6), 1).reply, Reply::EndOfArticle { .. }));
+    assert!(matches!(e.handle(&u, Input::More, Some(6), 1).reply, Reply::EndOfArticle { .. }), "the same reply again");
+    e.replied(18, 6).unwrap();
+    assert!(matches!(e.handle(&u, Input::More, Some(7), 1).reply, Reply::EndOfArticle { .. }));
+}

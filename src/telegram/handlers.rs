@@ -35,10 +35,12 @@ fn now_unix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// Runs a handler body so that a panic is logged and answered instead of taking a worker down
-/// (teloxide issue #1435).
-async fn guarded(what: &'static str, fut: impl Future<Output = HandlerResult>) -> HandlerResult {
-    match AssertUnwindSafe(fut).catch_unwind().await {
+/// Runs a handler body so that a panic is logged instead of taking a worker down (teloxide
+/// issue #1435), then takes the update out of the inbox: handled, whatever the outcome.
+async fn guarded(app: &Arc<App>, update: u32, what: &'static str, fut: impl Future<Output = HandlerResult>) -> HandlerResult {
+    let result = AssertUnwindSafe(fut).catch_unwind().await;
+    super::inbox::done(app, update);
+    match result {
         Ok(r) => r,
         Err(panic) => {
             let msg = panic
@@ -131,7 +133,7 @@ fn addressed_to_us(msg: &Message, bot_username: &str) -> bool {
 }
 
 async fn on_message(bot: TgBot, msg: Message, upd: Update, app: Arc<App>) -> HandlerResult {
-    guarded("message", async move {
+    guarded(&app.clone(), upd.id.0, "message", async move {
         let Some(from) = msg.from.clone() else { return Ok(()) };
         if from.is_bot || !addressed_to_us(&msg, &app.bot_username) {
             return Ok(());
@@ -173,7 +175,7 @@ async fn on_message(bot: TgBot, msg: Message, upd: Update, app: Arc<App>) -> Han
 }
 
 async fn on_callback(bot: TgBot, q: CallbackQuery, upd: Update, app: Arc<App>) -> HandlerResult {
-    guarded("callback", async move {
+    guarded(&app.clone(), upd.id.0, "callback", async move {
         let user_id = q.from.id.0 as i64;
         let action = match Action::decode(q.data.as_deref().unwrap_or("")) {
             Ok(a) => a,
@@ -215,8 +217,8 @@ async fn on_callback(bot: TgBot, q: CallbackQuery, upd: Update, app: Arc<App>) -
     .await
 }
 
-async fn on_inline(bot: TgBot, q: InlineQuery, app: Arc<App>) -> HandlerResult {
-    guarded("inline", async move {
+async fn on_inline(bot: TgBot, q: InlineQuery, upd: Update, app: Arc<App>) -> HandlerResult {
+    guarded(&app.clone(), upd.id.0, "inline", async move {
         let started = Instant::now();
         let app2 = app.clone();
         let query = q.query.clone();

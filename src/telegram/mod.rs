@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod callback;
 pub mod handlers;
+pub mod inbox;
 pub mod limits;
 pub mod metrics;
 pub mod render;
@@ -334,7 +335,14 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
 
     let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::schema())
         .dependencies(dptree::deps![app.clone()])
-        .default_handler(|_| async {})
+        .default_handler({
+            // Kinds of updates the bot does not handle are still taken out of the inbox.
+            let app = app.clone();
+            move |upd| {
+                let app = app.clone();
+                async move { inbox::done(&app, upd.id.0) }
+            }
+        })
         .error_handler(LoggingErrorHandler::with_custom_text("an update handler failed"))
         .build();
     let shutdown = dispatcher.shutdown_token();
@@ -363,6 +371,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
                 }
             });
             tracing::info!(%listen, "receiving updates by webhook");
+            let listener = inbox::DurableListener::new(listener, app.clone());
             dispatcher.dispatch_with_listener(listener, LoggingErrorHandler::with_custom_text("webhook listener")).await;
         }
         (Some(_), None) | (None, Some(_)) => {
@@ -376,6 +385,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
                 .await
                 .build();
             tracing::info!("receiving updates by long polling");
+            let listener = inbox::DurableListener::new(listener, app.clone());
             dispatcher.dispatch_with_listener(listener, LoggingErrorHandler::with_custom_text("polling")).await;
         }
     }

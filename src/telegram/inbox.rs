@@ -1,0 +1,123 @@
+//! An update listener that keeps every update in the database's inbox (durably) before the
+//! dispatcher sees it, and replays what is left there at start. teloxide confirms updates to
+//! Telegram as soon as they are queued, not when they are answered; without the inbox a crash
+//! in between would lose them.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use teloxide::stop::StopToken;
+use teloxide::types::{AllowedUpdate, Update};
+use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
+
+use super::App;
+
+pub struct DurableListener<L> {
+    inner: L,
+    app: Arc<App>,
+    replay: Vec<Update>,
+    /// Updates up to this id were received before the restart: Telegram may deliver them again
+    /// (their receipt was not confirmed yet), but they are either handled or in `replay`.
+    received: u32,
+}
+
+impl<L> DurableListener<L> {
+    /// Wraps `inner`; updates left in the inbox by the previous run come first.
+    pub fn new(inner: L, app: Arc<App>) -> Self {
+        let engine = &app.engine;
+        let mut replay = Vec::new();
+        match engine.store().inbox_pending() {
+            Ok(pending) => {
+                for (id, bytes) in pending {
+                    match serde_json::from_slice::<Update>(&bytes) {
+                        Ok(u) => replay.push(u),
+                        Err(e) => {
+                            tracing::warn!(update = id, error = %e, "dropping an unreadable update from the inbox");
+                            let _ = engine.store().inbox_done(id);
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the inbox; nothing to replay"),
+        }
+        if !replay.is_empty() {
+            tracing::info!(updates = replay.len(), "handling updates received before the last stop");
+        }
+        let received = engine.store().inbox_high_water().unwrap_or(0);
+        DurableListener { inner, app, replay, received }
+    }
+}
+
+impl<'a, L> AsUpdateStream<'a> for DurableListener<L>
+where
+    L: UpdateListener + Send + 'static,
+    L::Err: Send + 'static,
+{
+    type StreamErr = L::Err;
+    type Stream = Pin<Box<dyn Stream<Item = Result<Update, L::Err>> + Send + 'a>>;
+
+    fn as_stream(&'a mut self) -> Self::Stream {
+        let replay = std::mem::take(&mut self.replay);
+        let app = self.app.clone();
+        let received = self.received;
+        let live = self.inner.as_stream().filter(move |r| {
+            let fresh = !matches!(r, Ok(u) if u.id.0 <= received);
+            futures::future::ready(fresh)
+        });
+        let live = live.then(move |r| {
+            let app = app.clone();
+            async move {
+                if let Ok(u) = &r {
+                    keep(&app, u).await;
+                }
+                r
+            }
+        });
+        Box::pin(futures::stream::iter(replay.into_iter().map(Ok)).chain(live))
+    }
+}
+
+impl<L> UpdateListener for DurableListener<L>
+where
+    L: UpdateListener + Send + 'static,
+    L::Err: Send + 'static,
+{
+    type Err = L::Err;
+
+    fn stop_token(&mut self) -> StopToken {
+        self.inner.stop_token()
+    }
+
+    fn hint_allowed_updates(&mut self, hint: &mut dyn Iterator<Item = AllowedUpdate>) {
+        self.inner.hint_allowed_updates(hint);
+    }
+}
+
+/// Puts an update in the inbox and waits until that is on disk. A storage failure is logged
+/// and the update handled anyway: answering matters more than surviving a crash.
+async fn keep(app: &App, u: &Update) {
+    let engine = &app.engine;
+    let bytes = match serde_json::to_vec(u) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot serialize an update for the inbox");
+            return;
+        }
+    };
+    let stored = match engine.store().inbox_put(u.id.0, &bytes) {
+        Ok(()) => engine.store().flush_async().await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = stored {
+        super::metrics::count_error("storage");
+        tracing::warn!(error = %e, "cannot keep an update in the inbox; handling it anyway");
+    }
+}
+
+/// Takes a handled update out of the inbox.
+pub fn done(app: &App, update_id: u32) {
+    if let Err(e) = app.engine.store().inbox_done(update_id) {
+        tracing::warn!(error = %e, "cannot remove a handled update from the inbox");
+    }
+}
