@@ -71,7 +71,15 @@ fn parse_args() -> Args {
             "--knowledge" => a.knowledge = PathBuf::from(value()),
             "--json" => a.json = true,
             "-h" | "--help" => {
-                println!("{}", include_str!("load.rs").lines().take_while(|l| l.starts_with("//!")).map(|l| l.trim_start_matches("//! ").trim_start_matches("//!")).collect::<Vec<_>>().join("\n"));
+                println!(
+                    "{}",
+                    include_str!("load.rs")
+                        .lines()
+                        .take_while(|l| l.starts_with("//!"))
+                        .map(|l| l.trim_start_matches("//! ").trim_start_matches("//!"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
                 std::process::exit(0);
             }
             other => die(&format!("unknown flag {other}")),
@@ -158,7 +166,13 @@ enum Step {
 fn next_step(rng: &mut Rng, last: Option<&Reply>) -> Step {
     let roll = rng.below(100);
     let taps: Vec<String> = last
-        .map(|r| r.buttons().into_iter().filter_map(|b| b.callback_data).filter(|d| d.starts_with("1:o:") || d.starts_with("1:n:")).collect())
+        .map(|r| {
+            r.buttons()
+                .into_iter()
+                .filter_map(|b| b.callback_data)
+                .filter(|d| d.starts_with("1:o:") || d.starts_with("1:n:"))
+                .collect()
+        })
         .unwrap_or_default();
     match roll {
         0..=39 => Step::Text(QUESTIONS[rng.below(QUESTIONS.len())].to_string()),
@@ -179,7 +193,13 @@ struct UserResult {
     latencies: Vec<Duration>,
 }
 
-async fn user_flow(fake: Arc<FakeTelegram>, user: i64, steps: usize, deadline: Duration, think: Duration) -> UserResult {
+async fn user_flow(
+    fake: Arc<FakeTelegram>,
+    user: i64,
+    steps: usize,
+    deadline: Duration,
+    think: Duration,
+) -> UserResult {
     let mut rng = Rng(user as u64 * 7919);
     let mut res = UserResult::default();
     let mut seen = 0;
@@ -188,7 +208,11 @@ async fn user_flow(fake: Arc<FakeTelegram>, user: i64, steps: usize, deadline: D
         if !think.is_zero() && last.is_some() {
             tokio::time::sleep(think).await;
         }
-        let step = if last.is_none() { Step::Text(QUESTIONS[rng.below(QUESTIONS.len())].into()) } else { next_step(&mut rng, last.as_ref()) };
+        let step = if last.is_none() {
+            Step::Text(QUESTIONS[rng.below(QUESTIONS.len())].into())
+        } else {
+            next_step(&mut rng, last.as_ref())
+        };
         let t0 = Instant::now();
         match step {
             Step::Text(t) => {
@@ -228,7 +252,9 @@ impl Bot {
             .args(["--flood-max", "1000000"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap_or_else(|e| die(&e.to_string())));
+            .stderr(
+                std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap_or_else(|e| die(&e.to_string())),
+            );
         if !a.rate_limit {
             cmd.arg("--no-rate-limit");
         }
@@ -362,19 +388,39 @@ async fn main() {
     if a.json {
         println!("{report}");
     } else {
-        println!("articlebot load: {} users x {} steps{}{}", a.users, a.questions,
+        println!(
+            "articlebot load: {} users x {} steps{}{}",
+            a.users,
+            a.questions,
             if a.rate_limit { ", Telegram rate limits on" } else { ", rate limits off" },
-            if a.kill > 0 { format!(", kill -9 x{}", a.kill) } else { String::new() });
+            if a.kill > 0 { format!(", kill -9 x{}", a.kill) } else { String::new() }
+        );
         println!("  sent {sent}, replies {replies}, lost {lost}, duplicates {duplicates}");
         println!("  {:.2} s, {:.0} replies/s", elapsed.as_secs_f64(), rps);
-        println!("  latency update->reply: p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-            percentile(&lat, 0.5), percentile(&lat, 0.95), percentile(&lat, 0.99), percentile(&lat, 1.0));
-        println!("  bot CPU {:.3} ms per update, RSS {:.1} MiB, database {} KiB", cpu * 1000.0 / sent.max(1) as f64, rss, db_bytes / 1024);
-        println!("  API calls {}, 429s from the rate limiter {}, refused requests {}, clean stop {}", stats.calls, counters.rate_limited, counters.bad_requests, clean_stop);
+        println!(
+            "  latency update->reply: p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.95),
+            percentile(&lat, 0.99),
+            percentile(&lat, 1.0)
+        );
+        println!(
+            "  bot CPU {:.3} ms per update, RSS {:.1} MiB, database {} KiB",
+            cpu * 1000.0 / sent.max(1) as f64,
+            rss,
+            db_bytes / 1024
+        );
+        println!(
+            "  API calls {}, 429s from the rate limiter {}, refused requests {}, clean stop {}",
+            stats.calls, counters.rate_limited, counters.bad_requests, clean_stop
+        );
         println!("  log: {}", log.display());
     }
     let _ = std::fs::remove_dir_all(&data);
-    let failed = lost > 0 || counters.bad_requests > 0 || (a.rate_limit && counters.rate_limited > 0) || (a.kill == 0 && duplicates > 0);
+    let failed = lost > 0
+        || counters.bad_requests > 0
+        || (a.rate_limit && counters.rate_limited > 0)
+        || (a.kill == 0 && duplicates > 0);
     std::process::exit(if failed { 1 } else { 0 });
 }
 
@@ -432,7 +478,13 @@ async fn open_loop(fake: &Arc<FakeTelegram>, a: &Args, rate: f64) -> Vec<UserRes
 
 /// With `--kill N`: kill -9 the bot at random moments while users are active, N times, and
 /// restart it each time; hands the running bot back when done.
-fn spawn_killer(a: &Args, fake: Arc<FakeTelegram>, mut current: Bot, data: &Path, log: &Path) -> tokio::task::JoinHandle<Bot> {
+fn spawn_killer(
+    a: &Args,
+    fake: Arc<FakeTelegram>,
+    mut current: Bot,
+    data: &Path,
+    log: &Path,
+) -> tokio::task::JoinHandle<Bot> {
     let (a, data, log) = (a.clone(), data.to_path_buf(), log.to_path_buf());
     tokio::spawn(async move {
         let mut rng = Rng(7);

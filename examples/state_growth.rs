@@ -102,7 +102,12 @@ fn main() {
         questions as f64 / t.elapsed().as_secs_f64()
     );
     let stats = engine.store().stats(1_700_000_000 + questions / 100, 3).expect("stats");
-    println!("stats: {} users, {} questions recorded, unanswered tracked: {}", stats.users, stats.questions_total, engine.store().unanswered(100_000).map_or(0, |u| u.len()));
+    println!(
+        "stats: {} users, {} questions recorded, unanswered tracked: {}",
+        stats.users,
+        stats.questions_total,
+        engine.store().unanswered(100_000).map_or(0, |u| u.len())
+    );
     drop(engine);
     let _ = std::fs::remove_dir_all(&dir);
 }

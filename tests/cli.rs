@@ -70,7 +70,10 @@ fn check_answer(line: &str, query: &str, top: usize) -> Value {
         }
         assert!(r["id"].as_str().is_some_and(|id| !id.is_empty()));
         assert!(r["title"].as_str().is_some_and(|t| !t.is_empty()));
-        assert!(r["section"].is_null() || r["section"].as_u64().is_some_and(|n| n >= 1), "sections count from 1: {line}");
+        assert!(
+            r["section"].is_null() || r["section"].as_u64().is_some_and(|n| n >= 1),
+            "sections count from 1: {line}"
+        );
         assert!(r["heading"].is_null() || r["heading"].is_string());
         assert!(r["text"].is_string());
         assert!(r["url"].is_null() || r["url"].is_string());
@@ -146,7 +149,12 @@ fn ask_json_without_trailing_newline_and_with_crlf() {
 
 #[test]
 fn ask_json_with_a_question_argument_prints_one_object() {
-    let out = bin().args(["ask", "--json", "--knowledge"]).arg(shipped()).args(["knee", "pain", "when", "running"]).output().unwrap();
+    let out = bin()
+        .args(["ask", "--json", "--knowledge"])
+        .arg(shipped())
+        .args(["knee", "pain", "when", "running"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", s(&out.stderr));
     let stdout = s(&out.stdout);
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
@@ -177,7 +185,8 @@ fn two_knowledge_dirs() -> TempDir {
     let r = import(&[seed()], &tmp.path().join("knowledge")).unwrap();
     assert!(r.errors.is_empty());
     let page = tmp.path().join("tea.md");
-    std::fs::write(&page, "# How to brew green tea\n\nGreen tea turns bitter when the water is boiling hot.\n").unwrap();
+    std::fs::write(&page, "# How to brew green tea\n\nGreen tea turns bitter when the water is boiling hot.\n")
+        .unwrap();
     let r = import(&[page], &tmp.path().join("other")).unwrap();
     assert!(r.errors.is_empty());
     tmp
@@ -230,7 +239,8 @@ fn knowledge_dir_comes_from_flag_then_env_then_default() {
     // import: --out falls back to the env.
     let page = cwd.join("more.txt");
     std::fs::write(&page, "More tea\n\nOolong is partly oxidised.\n").unwrap();
-    let out = bin().current_dir(cwd).env("ARTICLEBOT_KNOWLEDGE", "other").args(["import", "more.txt"]).output().unwrap();
+    let out =
+        bin().current_dir(cwd).env("ARTICLEBOT_KNOWLEDGE", "other").args(["import", "more.txt"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", s(&out.stderr));
     assert!(cwd.join("other/articles/more-tea.md").exists());
     assert!(!cwd.join("knowledge/articles/more-tea.md").exists());
@@ -239,7 +249,9 @@ fn knowledge_dir_comes_from_flag_then_env_then_default() {
 #[test]
 fn missing_knowledge_dir_is_one_error_line_and_exit_2() {
     let tmp = TempDir::new().unwrap();
-    for args in [&["ask", "knee"][..], &["ask", "--json", "knee"], &["check"], &["ask", "--knowledge", "nowhere", "knee"]] {
+    for args in
+        [&["ask", "knee"][..], &["ask", "--json", "knee"], &["check"], &["ask", "--knowledge", "nowhere", "knee"]]
+    {
         let out = bin().current_dir(tmp.path()).args(args).output().unwrap();
         let stderr = s(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");

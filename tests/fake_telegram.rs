@@ -13,8 +13,9 @@ use serde_json::{json, Value};
 use teloxide::dispatching::{ShutdownToken, UpdateFilterExt, UpdateHandler};
 use teloxide::prelude::*;
 use teloxide::types::{
-    AllowedUpdate, BotCommand, BotCommandScope, CallbackQueryId, ChatAction, InlineKeyboardButton, InlineKeyboardMarkup,
-    InlineQueryResultArticle, InputMessageContent, InputMessageContentText, MessageId, ParseMode, Recipient,
+    AllowedUpdate, BotCommand, BotCommandScope, CallbackQueryId, ChatAction, InlineKeyboardButton,
+    InlineKeyboardMarkup, InlineQueryResultArticle, InputMessageContent, InputMessageContentText, MessageId, ParseMode,
+    Recipient,
 };
 use teloxide::update_listeners::{webhooks, Polling};
 use teloxide::{ApiError, RequestError};
@@ -90,7 +91,8 @@ fn schema() -> UpdateHandler<HandlerError> {
         .branch(Update::filter_callback_query().endpoint(|bot: Bot, q: CallbackQuery| async move {
             bot.answer_callback_query(q.id.clone()).text("done").await?;
             if let Some(m) = q.regular_message() {
-                bot.edit_message_text(m.chat.id, m.id, format!("pressed {}", q.data.clone().unwrap_or_default())).await?;
+                bot.edit_message_text(m.chat.id, m.id, format!("pressed {}", q.data.clone().unwrap_or_default()))
+                    .await?;
             }
             Ok(())
         }))
@@ -132,7 +134,8 @@ async fn run_echo_bot(fake: &FakeTelegram) -> Running {
     let mark = fake.mark();
     let mut dispatcher = Dispatcher::builder(bot.clone(), schema()).build();
     let token = dispatcher.shutdown_token();
-    let listener = Polling::builder(bot).timeout(Duration::from_secs(2)).backoff_strategy(|_| Duration::from_millis(50)).build();
+    let listener =
+        Polling::builder(bot).timeout(Duration::from_secs(2)).backoff_strategy(|_| Duration::from_millis(50)).build();
     let handle = tokio::spawn(async move {
         dispatcher.dispatch_with_listener(listener, LoggingErrorHandler::new()).await;
     });
@@ -211,7 +214,10 @@ async fn plain_requests_round_trip() {
             .scope(BotCommandScope::Chat { chat_id: Recipient::Id(ChatId(7)) })
             .await
             .unwrap();
-        assert_eq!(fake.commands(Some(json!({"type": "chat", "chat_id": 7})), None).unwrap()[0]["command"], json!("stats"));
+        assert_eq!(
+            fake.commands(Some(json!({"type": "chat", "chat_id": 7})), None).unwrap()[0]["command"],
+            json!("stats")
+        );
         assert!(bot.set_my_commands(vec![BotCommand::new("Bad Command", "x")]).await.is_err());
         bot.delete_my_commands().await.unwrap();
         assert!(bot.get_my_commands().await.unwrap().is_empty());
@@ -264,7 +270,10 @@ async fn validates_like_telegram() {
 
         let kb = |data: String| InlineKeyboardMarkup::new(vec![vec![InlineKeyboardButton::callback("b", data)]]);
         bot.send_message(ChatId(1), "ok").reply_markup(kb("d".repeat(64))).await.unwrap();
-        assert_eq!(api_err(bot.send_message(ChatId(1), "x").reply_markup(kb("d".repeat(65))).await), ApiError::ButtonDataInvalid);
+        assert_eq!(
+            api_err(bot.send_message(ChatId(1), "x").reply_markup(kb("d".repeat(65))).await),
+            ApiError::ButtonDataInvalid
+        );
         let many = InlineKeyboardMarkup::new(
             (0..11)
                 .map(|r| (0..10).map(|c| InlineKeyboardButton::callback("b", format!("{r}:{c}"))).collect::<Vec<_>>())
@@ -275,7 +284,10 @@ async fn validates_like_telegram() {
         assert_eq!(last.error(), Some((400, "Bad Request: reply markup is too long")));
 
         // Replies to unknown messages, blocked users, unknown queries.
-        let err = bot.send_message(ChatId(1), "x").reply_parameters(teloxide::types::ReplyParameters::new(MessageId(777))).await;
+        let err = bot
+            .send_message(ChatId(1), "x")
+            .reply_parameters(teloxide::types::ReplyParameters::new(MessageId(777)))
+            .await;
         assert_eq!(api_err(err), ApiError::MessageToReplyNotFound);
         fake.block_bot(5);
         assert_eq!(api_err(bot.send_message(ChatId(5), "x").await), ApiError::BotBlocked);
@@ -392,9 +404,13 @@ async fn dispatcher_receives_every_kind_of_update() {
         let bot_msg = fake.nth_reply(9, 0, T).await.unwrap();
         let q = fake.press_button_labeled(9, 9, bot_msg.message_id, "More").expect("the button exists");
         let edit = fake.nth_reply(9, 2, T).await.unwrap();
-        assert_eq!((edit.kind, edit.message_id, edit.plain.as_str()), (ReplyKind::Edited, bot_msg.message_id, "pressed more:1"));
-        let answered =
-            fake.wait_for(|c| c.method == "answerCallbackQuery" && c.str_param("callback_query_id") == Some(&q.id), T).await;
+        assert_eq!(
+            (edit.kind, edit.message_id, edit.plain.as_str()),
+            (ReplyKind::Edited, bot_msg.message_id, "pressed more:1")
+        );
+        let answered = fake
+            .wait_for(|c| c.method == "answerCallbackQuery" && c.str_param("callback_query_id") == Some(&q.id), T)
+            .await;
         assert!(answered.unwrap().is_ok());
         assert_eq!(fake.message(9, bot_msg.message_id).unwrap()["text"], json!("pressed more:1"));
 
@@ -403,7 +419,10 @@ async fn dispatcher_receives_every_kind_of_update() {
         let call = fake.wait_for(|c| c.method == "answerInlineQuery", T).await.unwrap();
         assert!(call.is_ok(), "{call:?}");
         assert_eq!(call.str_param("inline_query_id"), Some(q.id.as_str()));
-        assert_eq!(call.param("results").unwrap()[0]["input_message_content"]["message_text"], json!("<b>a &amp; b</b>"));
+        assert_eq!(
+            call.param("results").unwrap()[0]["input_message_content"]["message_text"],
+            json!("<b>a &amp; b</b>")
+        );
 
         bot.stop().await;
         assert!(fake.wait_all_confirmed(T).await, "the dispatcher confirmed every update on shutdown");
@@ -539,7 +558,8 @@ async fn server_errors_drops_delays_and_api_errors() {
         assert_eq!(r.status(), 500);
         let v: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
         assert_eq!(v, json!({"ok": false, "error_code": 500, "description": "Internal Server Error"}));
-        let r = http.post(format!("{base}/sendMessage")).json(&json!({"chat_id": 1, "text": "x"})).send().await.unwrap();
+        let r =
+            http.post(format!("{base}/sendMessage")).json(&json!({"chat_id": 1, "text": "x"})).send().await.unwrap();
         assert_eq!(r.status(), 502);
         assert_eq!(http.post(format!("{base}/getMe")).send().await.unwrap().status(), 200, "only the next call fails");
         assert!(fake.sent_messages(1).is_empty());

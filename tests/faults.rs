@@ -98,7 +98,12 @@ async fn a_flooding_user_is_slowed_with_one_notice_and_others_are_not() {
     let replies = w.fake.replies(40);
     let notices = replies.iter().filter(|r| r.plain.contains("very fast")).count();
     assert_eq!(notices, 1, "one polite notice");
-    assert_eq!(replies.len(), 6, "five answers and the notice: {:?}", replies.iter().map(|r| &r.plain).collect::<Vec<_>>());
+    assert_eq!(
+        replies.len(),
+        6,
+        "five answers and the notice: {:?}",
+        replies.iter().map(|r| &r.plain).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -134,7 +139,10 @@ async fn reloads_racing_traffic_never_mix_knowledge_bases() {
         for plain in u.await.unwrap().unwrap_or_else(|e| panic!("{e}")) {
             let v = if plain.starts_with("Kettlebell swings alpha") { "alpha" } else { "beta" };
             assert!(plain.starts_with(&format!("Kettlebell swings {v}")), "{plain}");
-            assert!(plain.contains(&format!("build the {v} posterior")), "title and text from one knowledge base: {plain}");
+            assert!(
+                plain.contains(&format!("build the {v} posterior")),
+                "title and text from one knowledge base: {plain}"
+            );
         }
     }
 }
@@ -164,6 +172,9 @@ async fn info_logs_have_one_line_per_update_and_no_message_text() {
     let update_lines: Vec<&str> = logs.lines().filter(|l| l.contains(" update ") || l.ends_with(" update")).collect();
     assert_eq!(update_lines.len(), 1, "{logs}");
     let line = update_lines[0];
-    assert!(line.contains("chat=60") && line.contains("intent=") && line.contains("article=") && line.contains("us="), "{line}");
+    assert!(
+        line.contains("chat=60") && line.contains("intent=") && line.contains("article=") && line.contains("us="),
+        "{line}"
+    );
     assert!(!logs.contains("secret knee question"), "no message text at info level");
 }

@@ -108,7 +108,12 @@ fn knowledge_file() -> impl Strategy<Value = String> {
     let id = || prop_oneof![Just("a"), Just("b"), Just("c"), Just("knee-pain"), Just("x_1"), Just("../x")];
     (
         (id(), phrase(), prop::collection::vec(id(), 0..3), prop::option::of(id()), prop::option::of(id())),
-        (any::<bool>(), prop::option::of(phrase()), prop::option::of(Just("https://example.com/a")), prop::collection::vec(line(), 0..20)),
+        (
+            any::<bool>(),
+            prop::option::of(phrase()),
+            prop::option::of(Just("https://example.com/a")),
+            prop::collection::vec(line(), 0..20),
+        ),
     )
         .prop_map(|((id, title, related, prev, next), (stub, teaser, url, body))| {
             let mut f = format!("+++\nid = \"{id}\"\ntitle = {}\n", toml_str(&title));
@@ -532,7 +537,10 @@ fn regression_multibyte_text_before_a_toml_error() {
     let e = parse_article_file("+++\ntitle = \"Ünïcödé 😀\"\nid = 😀\n+++\nx\n").unwrap_err();
     assert_eq!(e.line, 3);
     let e = load_one("site.toml", "bot_name = \"Бот 😀\"\nlanguage = 😀\n".as_bytes());
-    assert!(matches!(e, Err(LoadError::Invalid { ref errors, .. }) if errors.iter().any(|d| d.line == Some(2))), "{e:?}");
+    assert!(
+        matches!(e, Err(LoadError::Invalid { ref errors, .. }) if errors.iter().any(|d| d.line == Some(2))),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -639,8 +647,13 @@ fn regression_sections_of_markup_only_are_not_text() {
     // article of nothing else has an empty body.
     let err = load_one("a.md", b"+++\nid = \"a\"\ntitle = \"A\"\n+++\n\n```\n```\n").unwrap_err();
     assert!(err.to_string().contains("empty body"), "{err}");
-    let kb = load_one("a.md", b"+++\nid = \"a\"\ntitle = \"A\"\n+++\n\n**\n\nReal text.\n\n## #\n\nUnder an empty heading.\n").unwrap();
-    let texts: Vec<(Option<&str>, &str)> = kb.articles[0].sections.iter().map(|s| (s.heading.as_deref(), s.text.as_str())).collect();
+    let kb = load_one(
+        "a.md",
+        b"+++\nid = \"a\"\ntitle = \"A\"\n+++\n\n**\n\nReal text.\n\n## #\n\nUnder an empty heading.\n",
+    )
+    .unwrap();
+    let texts: Vec<(Option<&str>, &str)> =
+        kb.articles[0].sections.iter().map(|s| (s.heading.as_deref(), s.text.as_str())).collect();
     assert_eq!(texts, vec![(None, "Real text."), (None, "Under an empty heading.")]);
     // A page of markup only is refused by import rather than written as an empty article.
     let tmp = TempDir::new().unwrap();

@@ -134,7 +134,11 @@ fn seed_page_becomes_one_article_with_five_sections_and_seventeen_stubs() {
     assert_eq!(torture.teaser.as_deref(), Some("1. Inverted fitness method Headstand has always b..."));
     for id in RELATED {
         let stub = article(kb, id);
-        assert!(stub.is_stub() && stub.teaser.as_deref().is_some_and(|t| t.ends_with("...")), "{id}: {:?}", stub.teaser);
+        assert!(
+            stub.is_stub() && stub.teaser.as_deref().is_some_and(|t| t.ends_with("...")),
+            "{id}: {:?}",
+            stub.teaser
+        );
     }
 
     // The stub file is what the issue describes: title, teaser, no body.
@@ -161,7 +165,10 @@ fn reimport_is_idempotent() {
     let o = run(&["import".as_ref(), seed().as_os_str(), "--out".as_ref(), out.as_os_str()]);
     assert_eq!(o.status.code(), Some(0), "{}", s(&o.stderr));
     let stdout = s(&o.stdout);
-    assert!(stdout.contains("imported 1 pages") && stdout.contains("0 created, 0 updated, 18 unchanged (17 stubs)"), "{stdout}");
+    assert!(
+        stdout.contains("imported 1 pages") && stdout.contains("0 created, 0 updated, 18 unchanged (17 stubs)"),
+        "{stdout}"
+    );
     assert_eq!(snapshot(&out), before);
 }
 
@@ -172,10 +179,16 @@ fn shipped_knowledge_is_the_import_of_the_seed_page() {
     import_seed(&out);
     let want: BTreeMap<_, _> = snapshot(&out).into_iter().filter(|(p, _)| p.starts_with("articles")).collect();
     let shipped_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge");
-    let shipped: BTreeMap<_, _> = snapshot(&shipped_dir).into_iter().filter(|(p, _)| p.starts_with("articles")).collect();
+    let shipped: BTreeMap<_, _> =
+        snapshot(&shipped_dir).into_iter().filter(|(p, _)| p.starts_with("articles")).collect();
     assert_eq!(shipped.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>(), "shipped article files differ");
     for (p, bytes) in &want {
-        assert!(shipped[p] == *bytes, "knowledge/{} differs from the import of the seed page:\n{}", p.display(), s(&shipped[p]));
+        assert!(
+            shipped[p] == *bytes,
+            "knowledge/{} differs from the import of the seed page:\n{}",
+            p.display(),
+            s(&shipped[p])
+        );
     }
     // And it is a valid knowledge dir with the numbers the issue promises.
     let loaded = knowledge::load(&shipped_dir).expect("shipped knowledge loads");
@@ -194,7 +207,11 @@ fn a_full_page_replaces_its_stub_and_keeps_hand_added_fields() {
 
     // The owner adds questions and keywords to the stub by hand.
     let stub = fs::read_to_string(&stub_path).unwrap();
-    let edited = stub.replacen("stub = true\n", "stub = true\nquestions = [\"Does a slow metabolism make me fat?\"]\nkeywords = [\"bmr\", \"calories\"]\n", 1);
+    let edited = stub.replacen(
+        "stub = true\n",
+        "stub = true\nquestions = [\"Does a slow metabolism make me fat?\"]\nkeywords = [\"bmr\", \"calories\"]\n",
+        1,
+    );
     assert_ne!(edited, stub);
     fs::write(&stub_path, &edited).unwrap();
 
@@ -224,14 +241,20 @@ fn a_full_page_replaces_its_stub_and_keeps_hand_added_fields() {
     assert_eq!(parsed.sections.len(), 2);
     // NBSP and curly quotes in the text are preserved byte for byte.
     assert!(text.contains("body\u{2019}s chemical"));
-    assert!(text.contains("higher\u{a0}muscle mass burns more energy at rest — \u{201c}afterburn\u{201d} is small."), "{text}");
+    assert!(
+        text.contains("higher\u{a0}muscle mass burns more energy at rest — \u{201c}afterburn\u{201d} is small."),
+        "{text}"
+    );
 
     let loaded = knowledge::load(&out).unwrap();
     let kb = &loaded.kb;
     assert_eq!(kb.stats().articles, 2);
     assert_eq!(kb.stats().stubs, 16);
     let m = article(kb, "metabolism-and-weight-loss");
-    assert_eq!(m.sections[1].text, "A higher\u{a0}muscle mass burns more energy at rest — \u{201c}afterburn\u{201d} is small.");
+    assert_eq!(
+        m.sections[1].text,
+        "A higher\u{a0}muscle mass burns more energy at rest — \u{201c}afterburn\u{201d} is small."
+    );
     assert_eq!(m.questions, vec!["Does a slow metabolism make me fat?"]);
     // The seed article still links to it as related.
     assert_eq!(ids(kb, &article(kb, SEED_ID).related), RELATED);
@@ -294,7 +317,8 @@ fn markdown_pages_are_imported() {
 
     let kb = knowledge::load(&out).unwrap().kb;
     let tea = article(&kb, "how-to-brew-green-tea");
-    let sections: Vec<(Option<&str>, &str)> = tea.sections.iter().map(|s| (s.heading.as_deref(), s.text.as_str())).collect();
+    let sections: Vec<(Option<&str>, &str)> =
+        tea.sections.iter().map(|s| (s.heading.as_deref(), s.text.as_str())).collect();
     assert_eq!(
         sections,
         vec![
@@ -366,8 +390,14 @@ fn pages_that_cannot_be_imported_are_reported_and_the_rest_still_import() {
     let o = run(&["import".as_ref(), pages.as_os_str(), "--out".as_ref(), out2.as_os_str()]);
     let stdout = s(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{stdout}{}", s(&o.stderr));
-    assert!(stdout.contains(&format!("error: {}:1: page has no title", pages.join("b-no-title.md").display())), "{stdout}");
-    assert!(stdout.contains(&format!("error: {}:3: invalid UTF-8", pages.join("d-bad-utf8.txt").display())), "{stdout}");
+    assert!(
+        stdout.contains(&format!("error: {}:1: page has no title", pages.join("b-no-title.md").display())),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("error: {}:3: invalid UTF-8", pages.join("d-bad-utf8.txt").display())),
+        "{stdout}"
+    );
     assert!(stdout.contains("imported 2 pages"), "{stdout}");
     let stderr = s(&o.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");

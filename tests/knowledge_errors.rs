@@ -31,7 +31,12 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) {
 /// Loads `dir`, which must be invalid, and returns (errors, warnings).
 fn invalid(dir: &Path) -> (Vec<Diagnostic>, Vec<Diagnostic>) {
     match knowledge::load(dir) {
-        Ok(l) => panic!("{} loaded but should not: {} articles, warnings {:?}", dir.display(), l.kb.articles.len(), l.warnings),
+        Ok(l) => panic!(
+            "{} loaded but should not: {} articles, warnings {:?}",
+            dir.display(),
+            l.kb.articles.len(),
+            l.warnings
+        ),
         Err(LoadError::Invalid { errors, warnings }) => {
             for d in errors.iter().chain(&warnings) {
                 assert!(!d.message.contains('\n'), "a diagnostic is one line: {d:?}");
@@ -44,7 +49,12 @@ fn invalid(dir: &Path) -> (Vec<Diagnostic>, Vec<Diagnostic>) {
 }
 
 fn check(dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_articlebot")).arg("check").arg(dir).env_remove("ARTICLEBOT_KNOWLEDGE").output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_articlebot"))
+        .arg("check")
+        .arg(dir)
+        .env_remove("ARTICLEBOT_KNOWLEDGE")
+        .output()
+        .unwrap()
 }
 
 fn text(b: &[u8]) -> String {
@@ -157,7 +167,11 @@ fn dangling_related_prev_next_with_did_you_mean_when_close() {
     assert_errors(
         tmp.path(),
         &[
-            exp("articles/a.md", 6, &["related `knee-pian`", "did you mean `knee-pain`", "fix the id or add the article"]),
+            exp(
+                "articles/a.md",
+                6,
+                &["related `knee-pian`", "did you mean `knee-pain`", "fix the id or add the article"],
+            ),
             exp("articles/a.md", 7, &["related `nothing-like-any-article`", "fix the id"]),
             exp("articles/a.md", 9, &["prev `knee-pan`", "did you mean `knee-pain`"]),
             exp("articles/a.md", 10, &["next `zzz`", "add the article"]),
@@ -203,7 +217,10 @@ fn empty_body_of_a_non_stub_but_not_of_a_stub() {
     let a = "+++\nid = \"a\"\ntitle = \"A\"\nteaser = \"About A...\"\n+++\n\n\n   \n";
     let stub = "+++\nid = \"s\"\ntitle = \"S\"\nstub = true\nteaser = \"About S...\"\n+++\n";
     let tmp = dir_with(&[("articles/a.md", a.as_bytes()), ("articles/s.md", stub.as_bytes())]);
-    assert_errors(tmp.path(), &[exp("articles/a.md", 2, &["empty body", "write at least one paragraph", "stub = true"])]);
+    assert_errors(
+        tmp.path(),
+        &[exp("articles/a.md", 2, &["empty body", "write at least one paragraph", "stub = true"])],
+    );
 }
 
 #[test]
@@ -237,7 +254,10 @@ fn bad_front_matter_missing_id_and_missing_title() {
     let tmp = dir_with(&[("articles/a.md", a.as_bytes()), ("articles/b.md", b.as_bytes())]);
     assert_errors(
         tmp.path(),
-        &[exp("articles/a.md", 2, &["missing field `id`", "add `id = "]), exp("articles/b.md", 2, &["missing field `title`", "add `title = "])],
+        &[
+            exp("articles/a.md", 2, &["missing field `id`", "add `id = "]),
+            exp("articles/b.md", 2, &["missing field `title`", "add `title = "]),
+        ],
     );
 }
 
@@ -248,7 +268,10 @@ fn bad_front_matter_not_closed_and_wrong_types() {
     let tmp = dir_with(&[("articles/a.md", a.as_bytes()), ("articles/b.md", b.as_bytes())]);
     assert_errors(
         tmp.path(),
-        &[exp("articles/a.md", 1, &["not closed", "add a `+++` line"]), exp("articles/b.md", 5, &["bad front matter", "sequence"])],
+        &[
+            exp("articles/a.md", 1, &["not closed", "add a `+++` line"]),
+            exp("articles/b.md", 5, &["bad front matter", "sequence"]),
+        ],
     );
 }
 
@@ -259,7 +282,10 @@ fn invalid_utf8_names_the_line_of_the_bad_byte() {
     let tmp = dir_with(&[("articles/a.md", &a), ("synonyms.txt", b"jog = run\n\n\xc3(\n")]);
     assert_errors(
         tmp.path(),
-        &[exp("articles/a.md", 7, &["invalid utf-8", "save the file as utf-8"]), exp("synonyms.txt", 3, &["invalid utf-8"])],
+        &[
+            exp("articles/a.md", 7, &["invalid utf-8", "save the file as utf-8"]),
+            exp("synonyms.txt", 3, &["invalid utf-8"]),
+        ],
     );
 }
 
@@ -287,7 +313,8 @@ fn invalid_id_characters() {
     let a = "+++\nid = \"../x\"\ntitle = \"Escape attempt\"\n+++\n\nBody.\n";
     let b = "+++\ntitle = \"Upper\"\nid = \"Upper Case\"\n+++\n\nBody.\n";
     let c = "+++\nid = \"\"\ntitle = \"No id\"\n+++\n\nBody.\n";
-    let tmp = dir_with(&[("articles/a.md", a.as_bytes()), ("articles/b.md", b.as_bytes()), ("articles/c.md", c.as_bytes())]);
+    let tmp =
+        dir_with(&[("articles/a.md", a.as_bytes()), ("articles/b.md", b.as_bytes()), ("articles/c.md", c.as_bytes())]);
     assert_errors(
         tmp.path(),
         &[
@@ -408,10 +435,18 @@ fn an_empty_dir() {
     let (errors, _) = invalid(tmp.path());
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].path, tmp.path());
-    assert!(errors[0].message.contains("no articles") && errors[0].message.contains("articlebot import"), "{}", errors[0]);
+    assert!(
+        errors[0].message.contains("no articles") && errors[0].message.contains("articlebot import"),
+        "{}",
+        errors[0]
+    );
     let out = check(tmp.path());
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stdout).contains(&format!("error: {}: no articles found", tmp.path().display())), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains(&format!("error: {}: no articles found", tmp.path().display())),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
@@ -493,7 +528,11 @@ fn check_takes_the_dir_from_knowledge_flag_or_env() {
         c.output().unwrap().status.code()
     };
     assert_eq!(run(&["--knowledge".as_ref(), bad.path().as_os_str()], None), Some(1));
-    assert_eq!(run(&["--knowledge".as_ref(), good.path().as_os_str()], Some(bad.path())), Some(0), "the flag beats the env");
+    assert_eq!(
+        run(&["--knowledge".as_ref(), good.path().as_os_str()], Some(bad.path())),
+        Some(0),
+        "the flag beats the env"
+    );
     assert_eq!(run(&[], Some(bad.path())), Some(1));
     assert_eq!(run(&[], Some(good.path())), Some(0));
     assert_eq!(run(&[good.path().as_os_str()], Some(bad.path())), Some(0), "the positional dir beats the env");

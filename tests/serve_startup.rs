@@ -49,7 +49,11 @@ fn an_unreadable_knowledge_dir_is_one_line_and_exit_code_2() {
 #[test]
 fn admins_must_be_numeric_ids() {
     let dir = tempfile::tempdir().unwrap();
-    let out = serve(&[("TELOXIDE_TOKEN", "1:x"), ("ARTICLEBOT_ADMINS", "@boss"), ("ARTICLEBOT_DATA", dir.path().to_str().unwrap())]);
+    let out = serve(&[
+        ("TELOXIDE_TOKEN", "1:x"),
+        ("ARTICLEBOT_ADMINS", "@boss"),
+        ("ARTICLEBOT_DATA", dir.path().to_str().unwrap()),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(one_error_line(&out).contains("not a numeric Telegram user id"));
 }
@@ -83,7 +87,11 @@ async fn a_read_only_data_dir_is_refused_clearly() {
     perms.set_mode(0o500);
     std::fs::set_permissions(&data, perms).unwrap();
     // root ignores permissions: then use a read-only file system instead.
-    let data = if std::fs::write(data.join("probe"), b"x").is_ok() { std::path::PathBuf::from("/proc/articlebot-data") } else { data };
+    let data = if std::fs::write(data.join("probe"), b"x").is_ok() {
+        std::path::PathBuf::from("/proc/articlebot-data")
+    } else {
+        data
+    };
     let out = Command::new(env!("CARGO_BIN_EXE_articlebot"))
         .arg("serve")
         .env("TELOXIDE_TOKEN", fake.token())

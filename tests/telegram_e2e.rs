@@ -55,7 +55,8 @@ async fn next_section_edits_in_place_and_more_continues() {
 async fn tapping_a_topic_answers_the_callback_and_shows_the_stub() {
     let w = World::with_args(&["--no-rate-limit"]).await;
     let r = w.fake.send_text_and_wait(USER, USER, "knee pain when running", WAIT).await.unwrap();
-    let topic = r.buttons().into_iter().find(|b| b.callback_data.as_deref().is_some_and(|d| d.starts_with("1:o:"))).unwrap();
+    let topic =
+        r.buttons().into_iter().find(|b| b.callback_data.as_deref().is_some_and(|d| d.starts_with("1:o:"))).unwrap();
     let q = w.fake.press_button(USER, USER, r.message_id, topic.callback_data.as_deref().unwrap());
     let shown = w.fake.nth_reply(USER, 1, WAIT).await.expect("the topic");
     assert!(w.fake.query_answered(&q.id));
@@ -148,7 +149,11 @@ async fn in_groups_only_commands_mentions_and_replies_are_answered() {
 #[tokio::test(flavor = "multi_thread")]
 async fn admins_reload_and_a_broken_dir_keeps_the_old_knowledge() {
     let w = World::with_args(&["--no-rate-limit"]).await;
-    let new = article_file("How to stretch hamstrings", "how-to-stretch-hamstrings", "Sit down and reach for your toes slowly.");
+    let new = article_file(
+        "How to stretch hamstrings",
+        "how-to-stretch-hamstrings",
+        "Sit down and reach for your toes slowly.",
+    );
     std::fs::write(w.opts.knowledge.join("articles/how-to-stretch-hamstrings.md"), new).unwrap();
     let r = w.fake.send_text_and_wait(ADMIN, ADMIN, "/reload", WAIT).await.unwrap();
     assert!(r.plain.starts_with("Knowledge reloaded"), "{}", r.plain);
@@ -185,9 +190,19 @@ async fn forged_buttons_change_nothing_and_forget_deletes_the_user() {
     for forged in ["1:o:../../etc:0", "9:o:AAAAAAAA:0", "garbage", "1:o:AAAAAAAA:0"] {
         let q = w.fake.press_button(USER, USER, r.message_id, forged);
         let mark = w.fake.mark();
-        let answered = w.fake.wait_for_after(0, |c| c.method == "answerCallbackQuery" && c.str_param("callback_query_id") == Some(q.id.as_str()), WAIT).await;
+        let answered = w
+            .fake
+            .wait_for_after(
+                0,
+                |c| c.method == "answerCallbackQuery" && c.str_param("callback_query_id") == Some(q.id.as_str()),
+                WAIT,
+            )
+            .await;
         let answered = answered.expect("every callback is answered");
-        assert!(answered.str_param("text").is_some_and(|t| t.contains("no longer available")), "{forged}: {answered:?}");
+        assert!(
+            answered.str_param("text").is_some_and(|t| t.contains("no longer available")),
+            "{forged}: {answered:?}"
+        );
         let _ = mark;
     }
     assert_eq!(w.fake.replies(USER).len(), 1, "forged buttons send no message");
@@ -220,7 +235,11 @@ async fn sighup_reloads_and_the_token_is_never_logged() {
     // Trace level: the most verbose logging must not leak the token either.
     w.opts.rust_log = "trace".into();
     w.restart().await;
-    std::fs::write(w.opts.knowledge.join("articles/extra.md"), article_file("Extra topic", "extra", "Extra text about kettlebells.")).unwrap();
+    std::fs::write(
+        w.opts.knowledge.join("articles/extra.md"),
+        article_file("Extra topic", "extra", "Extra text about kettlebells."),
+    )
+    .unwrap();
     w.bot().signal("HUP");
     let mut answered = false;
     for _ in 0..50 {

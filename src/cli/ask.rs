@@ -93,13 +93,28 @@ fn json_line(m: &Matcher, query: &str, d: &Decision, explain: bool) -> String {
         explain: if explain {
             Some(Explain {
                 terms: m.describe_query(query),
-                query: [d.query.terms as f32, d.query.known as f32, round(d.query.total_weight), round(d.query.known_weight)],
+                query: [
+                    d.query.terms as f32,
+                    d.query.known as f32,
+                    round(d.query.total_weight),
+                    round(d.query.known_weight),
+                ],
                 hits: d
                     .features
                     .iter()
                     .map(|f| {
-                        [f.raw, f.coverage, f.article_coverage, f.title_sim, f.strength, f.fuzzy_share, f.title_p, f.title_r, f.unit_coverage]
-                            .map(round)
+                        [
+                            f.raw,
+                            f.coverage,
+                            f.article_coverage,
+                            f.title_sim,
+                            f.strength,
+                            f.fuzzy_share,
+                            f.title_p,
+                            f.title_r,
+                            f.unit_coverage,
+                        ]
+                        .map(round)
                     })
                     .collect(),
             })

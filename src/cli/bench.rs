@@ -68,7 +68,10 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
     }
 
     let report = measure(dir.path(), &corpus, &queries, &warm_up)?;
-    if report.stats.is_some_and(|s| (s.articles, s.stubs, s.sections) != (expected.articles, expected.stubs, expected.sections)) {
+    if report
+        .stats
+        .is_some_and(|s| (s.articles, s.stubs, s.sections) != (expected.articles, expected.stubs, expected.sections))
+    {
         eprintln!("warning: the loader did not find the {expected:?} written");
     }
     let report = Report { generate, dir: dir.path().to_path_buf(), kept: dir.keep, seed: args.seed, ..report };
@@ -97,14 +100,16 @@ impl BenchDir {
                 fs::create_dir_all(p).map_err(|e| fail(p, e))?;
                 let mut entries = fs::read_dir(p).map_err(|e| fail(p, e))?;
                 if entries.next().is_some() {
-                    return Err(Failure::usage(format!("{} is not empty: --keep needs a new or empty dir", p.display())));
+                    return Err(Failure::usage(format!(
+                        "{} is not empty: --keep needs a new or empty dir",
+                        p.display()
+                    )));
                 }
                 Ok(BenchDir { path: p.to_path_buf(), keep: true })
             }
             None => {
-                let nanos = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.subsec_nanos());
+                let nanos =
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
                 let path = std::env::temp_dir().join(format!("articlebot-bench-{}-{nanos}", std::process::id()));
                 // `create_dir`, not `create_dir_all`: the dir must be ours, since drop removes it.
                 fs::create_dir(&path).map_err(|e| fail(&path, e))?;
@@ -206,24 +211,147 @@ impl Zipf {
 /// Real words mixed into the generated ones, so synonyms, irregular forms and stemming see some
 /// of the words they were made for.
 const REAL_WORDS: &[&str] = &[
-    "running", "knee", "pain", "exercise", "muscle", "weight", "training", "shoes", "stretch", "warm", "injury",
-    "swimming", "cycling", "diet", "protein", "sleep", "heart", "breathing", "posture", "strength", "calves",
-    "abdominal", "fitness", "beginner", "treadmill", "yoga", "recovery", "hydration", "marathon", "sprint",
-    "jogging", "walking", "stairs", "shoulder", "ankle", "wrist", "hip", "joint", "bone", "fat", "calorie",
-    "metabolism", "energy", "breakfast", "vegetables", "water", "coffee", "tea", "sugar", "salt", "blood",
-    "pressure", "doctor", "therapy", "massage", "ice", "heat", "bandage", "brace", "pads", "helmet", "bicycle",
-    "basketball", "football", "tennis", "golf", "rope", "jump", "squat", "plank", "lunge", "deadlift", "dumbbell",
-    "barbell", "gym", "coach", "schedule", "routine", "habit", "motivation", "goal", "progress", "speed",
-    "distance", "pace", "endurance", "flexibility", "balance", "core", "chest", "arms", "legs", "thigh", "foot",
-    "feet", "toe", "heel", "laptop", "github", "markdown", "browser", "password", "email", "account", "server",
-    "database", "update", "install", "python", "script", "error", "file", "folder", "backup", "network",
-    "printer", "keyboard", "screen", "battery", "phone", "delete", "remove", "picture", "video", "change",
-    "problem", "fix", "start", "stop", "create", "search", "display", "children", "people", "women", "ran",
+    "running",
+    "knee",
+    "pain",
+    "exercise",
+    "muscle",
+    "weight",
+    "training",
+    "shoes",
+    "stretch",
+    "warm",
+    "injury",
+    "swimming",
+    "cycling",
+    "diet",
+    "protein",
+    "sleep",
+    "heart",
+    "breathing",
+    "posture",
+    "strength",
+    "calves",
+    "abdominal",
+    "fitness",
+    "beginner",
+    "treadmill",
+    "yoga",
+    "recovery",
+    "hydration",
+    "marathon",
+    "sprint",
+    "jogging",
+    "walking",
+    "stairs",
+    "shoulder",
+    "ankle",
+    "wrist",
+    "hip",
+    "joint",
+    "bone",
+    "fat",
+    "calorie",
+    "metabolism",
+    "energy",
+    "breakfast",
+    "vegetables",
+    "water",
+    "coffee",
+    "tea",
+    "sugar",
+    "salt",
+    "blood",
+    "pressure",
+    "doctor",
+    "therapy",
+    "massage",
+    "ice",
+    "heat",
+    "bandage",
+    "brace",
+    "pads",
+    "helmet",
+    "bicycle",
+    "basketball",
+    "football",
+    "tennis",
+    "golf",
+    "rope",
+    "jump",
+    "squat",
+    "plank",
+    "lunge",
+    "deadlift",
+    "dumbbell",
+    "barbell",
+    "gym",
+    "coach",
+    "schedule",
+    "routine",
+    "habit",
+    "motivation",
+    "goal",
+    "progress",
+    "speed",
+    "distance",
+    "pace",
+    "endurance",
+    "flexibility",
+    "balance",
+    "core",
+    "chest",
+    "arms",
+    "legs",
+    "thigh",
+    "foot",
+    "feet",
+    "toe",
+    "heel",
+    "laptop",
+    "github",
+    "markdown",
+    "browser",
+    "password",
+    "email",
+    "account",
+    "server",
+    "database",
+    "update",
+    "install",
+    "python",
+    "script",
+    "error",
+    "file",
+    "folder",
+    "backup",
+    "network",
+    "printer",
+    "keyboard",
+    "screen",
+    "battery",
+    "phone",
+    "delete",
+    "remove",
+    "picture",
+    "video",
+    "change",
+    "problem",
+    "fix",
+    "start",
+    "stop",
+    "create",
+    "search",
+    "display",
+    "children",
+    "people",
+    "women",
+    "ran",
 ];
 
 const ONSETS: &[&str] = &[
-    "b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "br", "cr", "dr", "fl", "gr",
-    "pl", "pr", "sh", "sl", "sp", "st", "tr", "ch", "th",
+    "b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "br", "cr", "dr", "fl", "gr", "pl",
+    "pr", "sh", "sl", "sp", "st", "tr", "ch", "th",
 ];
 const VOWELS: &[&str] = &["a", "e", "i", "o", "u", "a", "e", "o", "ai", "ea", "ee", "oo", "ou", "ie"];
 const CODAS: &[&str] = &["", "", "", "n", "r", "s", "t", "l", "m", "nd", "nt", "st", "ck", "ng", "rk", "ll"];
@@ -606,8 +734,16 @@ impl Kind {
 }
 
 const CHATTY_OPENINGS: &[&str] = &[
-    "hi, ", "hello there, ", "hey, quick question: ", "so I was wondering ", "can you please tell me ",
-    "I'd like to know ", "good morning! ", "ok so ", "my friend asked me ", "",
+    "hi, ",
+    "hello there, ",
+    "hey, quick question: ",
+    "so I was wondering ",
+    "can you please tell me ",
+    "I'd like to know ",
+    "good morning! ",
+    "ok so ",
+    "my friend asked me ",
+    "",
 ];
 const CHATTY_ENDINGS: &[&str] =
     &["? thanks", " please", ", I've been trying for weeks", ", any advice?", " lol", "!!", " thank you so much", ""];
@@ -643,12 +779,9 @@ impl Corpus {
             Kind::Title => self.paraphrase(target, rng),
             Kind::Short => self.short(target, rng),
             Kind::Typo => typos(&self.paraphrase(target, rng), rng),
-            Kind::Chatty => format!(
-                "{}{}{}",
-                rng.pick(CHATTY_OPENINGS),
-                self.paraphrase(target, rng),
-                rng.pick(CHATTY_ENDINGS)
-            ),
+            Kind::Chatty => {
+                format!("{}{}{}", rng.pick(CHATTY_OPENINGS), self.paraphrase(target, rng), rng.pick(CHATTY_ENDINGS))
+            }
             Kind::Unknown => unknown(rng),
         };
         Query { text, kind, target: (kind != Kind::Unknown).then_some(target) }
@@ -1039,7 +1172,8 @@ impl Report {
             let _ = writeln!(o, "  {:.3} ms  {:<8} {q}", ms(*t), k.name());
         }
         let _ = writeln!(o, "memory      VmRSS / VmHWM");
-        for (name, m) in [("before load", self.before_load), ("after load", self.after_load), ("after index", self.after_index)]
+        for (name, m) in
+            [("before load", self.before_load), ("after load", self.after_load), ("after index", self.after_index)]
         {
             let _ = writeln!(o, "  {name:<12} {:>7.1} MiB / {:>7.1} MiB", mib(m.rss_kib), mib(m.hwm_kib));
         }
@@ -1160,6 +1294,9 @@ mod tests {
     fn latency_percentiles() {
         let times: Vec<Duration> = (1..=100).map(Duration::from_micros).collect();
         let l = Latency::of(times);
-        assert_eq!((l.p50, l.p99, l.max), (Duration::from_micros(50), Duration::from_micros(99), Duration::from_micros(100)));
+        assert_eq!(
+            (l.p50, l.p99, l.max),
+            (Duration::from_micros(50), Duration::from_micros(99), Duration::from_micros(100))
+        );
     }
 }

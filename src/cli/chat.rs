@@ -38,7 +38,9 @@ fn parse(line: &str, current: Option<&(String, Option<usize>)>) -> Option<Input>
         "/reset" => Input::Reset,
         "/forget" => Input::Forget,
         "up" | "down" | "👍" | "👎" => match current {
-            Some((key, section)) => Input::Feedback { key: key.clone(), section: *section, up: matches!(cmd, "up" | "👍") },
+            Some((key, section)) => {
+                Input::Feedback { key: key.clone(), section: *section, up: matches!(cmd, "up" | "👍") }
+            }
             None => Input::Question(t.to_string()),
         },
         _ => match t.parse::<usize>() {

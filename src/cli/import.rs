@@ -44,7 +44,10 @@ pub fn run(args: ImportArgs) -> Result<(), Failure> {
             }
             Err(Failure {
                 code: EXIT_FAILED,
-                message: format!("{} has files that do not parse; fix them first (nothing was written)", args.out.display()),
+                message: format!(
+                    "{} has files that do not parse; fix them first (nothing was written)",
+                    args.out.display()
+                ),
             })
         }
     }

@@ -74,7 +74,10 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         webhook_secret: args.webhook_secret,
         rate_limit: !args.no_rate_limit,
         metrics: args.metrics,
-        flood: FloodLimits { max_messages: args.flood_max.max(1), window: Duration::from_secs(args.flood_window.max(1)) },
+        flood: FloodLimits {
+            max_messages: args.flood_max.max(1),
+            window: Duration::from_secs(args.flood_window.max(1)),
+        },
     };
     super::init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -82,9 +85,11 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         .build()
         .map_err(|e| Failure::usage(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(telegram::serve(config)).map_err(|e| match e {
-        ServeError::Knowledge(_) | ServeError::Database(_) | ServeError::Config(_) | ServeError::BadToken | ServeError::Io(_) => {
-            Failure::usage(e.to_string())
-        }
+        ServeError::Knowledge(_)
+        | ServeError::Database(_)
+        | ServeError::Config(_)
+        | ServeError::BadToken
+        | ServeError::Io(_) => Failure::usage(e.to_string()),
     })
 }
 

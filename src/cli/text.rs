@@ -62,7 +62,9 @@ pub fn render(reply: &Reply, style: Style, hints: bool) -> String {
             numbered(&mut out, options);
             out
         }
-        Reply::Unknown => text::DONT_KNOW.replace(" Browse the topics I know about:", " Type /topics to see what I know about."),
+        Reply::Unknown => {
+            text::DONT_KNOW.replace(" Browse the topics I know about:", " Type /topics to see what I know about.")
+        }
         Reply::Smalltalk { kind, bot_name } => text::smalltalk(*kind, bot_name),
         Reply::Welcome { bot_name, popular } => {
             let mut out = text::welcome(bot_name);

@@ -83,8 +83,15 @@ pub enum Input {
     /// The n-th (1-based) choice of the last reply.
     Pick(usize),
     /// Open an article (by short key) at a section (`None`: the start).
-    Open { key: String, section: Option<usize> },
-    Feedback { key: String, section: Option<usize>, up: bool },
+    Open {
+        key: String,
+        section: Option<usize>,
+    },
+    Feedback {
+        key: String,
+        section: Option<usize>,
+        up: bool,
+    },
     Reset,
     Forget,
     /// A sticker, photo, voice message...
@@ -139,12 +146,27 @@ pub enum Reply {
     Suggest(Vec<TopicRef>),
     /// Out of scope: a polite don't-know.
     Unknown,
-    Smalltalk { kind: Smalltalk, bot_name: String },
-    Welcome { bot_name: String, popular: Vec<TopicRef> },
-    Help { bot_name: String },
-    Topics { page: usize, pages: usize, items: Vec<TopicRef> },
+    Smalltalk {
+        kind: Smalltalk,
+        bot_name: String,
+    },
+    Welcome {
+        bot_name: String,
+        popular: Vec<TopicRef>,
+    },
+    Help {
+        bot_name: String,
+    },
+    Topics {
+        page: usize,
+        pages: usize,
+        items: Vec<TopicRef>,
+    },
     /// "Next section" after the last one.
-    EndOfArticle { article: TopicRef, related: Vec<TopicRef> },
+    EndOfArticle {
+        article: TopicRef,
+        related: Vec<TopicRef>,
+    },
     /// "More" or "back" with nothing to continue.
     NothingToContinue,
     /// A button whose article is no longer in the knowledge base.
@@ -152,8 +174,12 @@ pub enum Reply {
     /// A number typed with no choices pending, or out of range.
     NoSuchChoice,
     Reset,
-    Forgotten { existed: bool },
-    FeedbackThanks { up: bool },
+    Forgotten {
+        existed: bool,
+    },
+    FeedbackThanks {
+        up: bool,
+    },
     /// Not a text message.
     TextOnly,
     /// An empty message.
@@ -254,7 +280,13 @@ impl<S: Store> Engine<S> {
         };
         if let Some(u) = update {
             if u != 0 && u <= state.last_replied {
-                return Outcome { reply: Reply::Duplicate, stored, intent: None, article: None, elapsed: started.elapsed() };
+                return Outcome {
+                    reply: Reply::Duplicate,
+                    stored,
+                    intent: None,
+                    article: None,
+                    elapsed: started.elapsed(),
+                };
             }
         }
         if let Input::Forget = input {
@@ -274,7 +306,8 @@ impl<S: Store> Engine<S> {
             Input::More | Input::Back | Input::Pick(_) if redelivered => Input::Current,
             other => other,
         };
-        let mut turn = Turn { lib: &lib, settings: &self.settings, state: &mut state, store: &self.store, now, intent: None };
+        let mut turn =
+            Turn { lib: &lib, settings: &self.settings, state: &mut state, store: &self.store, now, intent: None };
         let reply = turn.apply(input);
         let intent = turn.intent;
         state.counts.messages += 1;
@@ -321,7 +354,11 @@ impl<S: Store> Engine<S> {
             .iter()
             .map(|h| {
                 let a = m.article(h);
-                (TopicRef::of(h.article, a), m.snippet(h, &d.terms, self.settings.snippet_chars), m.kb().url_of(h.article))
+                (
+                    TopicRef::of(h.article, a),
+                    m.snippet(h, &d.terms, self.settings.snippet_chars),
+                    m.kb().url_of(h.article),
+                )
             })
             .collect()
     }
@@ -413,9 +450,9 @@ impl<'a, S: Store> Turn<'a, S> {
                 self.open(hit.article, hit.section, &d.terms, Some((d.confidence, &hit)))
             }
             (Intent::Suggest, _) => {
-                let options: Vec<TopicRef> =
-                    d.hits.iter().map(|h| TopicRef::of(h.article, m.article(h))).collect();
-                self.state.offers = d.hits.iter().map(|h| Offer { article: m.article(h).id.clone(), section: h.section }).collect();
+                let options: Vec<TopicRef> = d.hits.iter().map(|h| TopicRef::of(h.article, m.article(h))).collect();
+                self.state.offers =
+                    d.hits.iter().map(|h| Offer { article: m.article(h).id.clone(), section: h.section }).collect();
                 Reply::Suggest(options)
             }
             (Intent::Smalltalk, _) => Reply::Smalltalk {
@@ -431,7 +468,13 @@ impl<'a, S: Store> Turn<'a, S> {
             Reply::Answer(a) => Some(a.article.id.clone()),
             _ => None,
         };
-        let record = QuestionRecord { normalized: &normalized, example: q, intent: intent_name, article: article.as_deref(), at: self.now };
+        let record = QuestionRecord {
+            normalized: &normalized,
+            example: q,
+            intent: intent_name,
+            article: article.as_deref(),
+            at: self.now,
+        };
         if let Err(e) = self.store.record_question(&record) {
             tracing::warn!(error = %e, "could not record question statistics");
         }

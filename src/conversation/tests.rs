@@ -41,7 +41,9 @@ fn a_question_gets_the_article_with_next_section_and_related() {
 #[test]
 fn more_walks_the_sections_then_ends() {
     let e = engine();
-    let key = e.library().kb().articles[e.library().kb().by_id("what-causes-knee-pain-when-running").unwrap() as usize].key.clone();
+    let key = e.library().kb().articles[e.library().kb().by_id("what-causes-knee-pain-when-running").unwrap() as usize]
+        .key
+        .clone();
     let first = answer(ask(&e, 2, Input::Open { key, section: None }));
     assert_eq!(first.section, Some(0));
     for want in 1..5 {
@@ -77,7 +79,10 @@ fn out_of_scope_is_unknown_and_logged() {
 #[test]
 fn small_talk_empty_and_non_text() {
     let e = engine();
-    assert!(matches!(ask(&e, 6, Input::Question("hi there".into())), Reply::Smalltalk { kind: Smalltalk::Greeting, .. }));
+    assert!(matches!(
+        ask(&e, 6, Input::Question("hi there".into())),
+        Reply::Smalltalk { kind: Smalltalk::Greeting, .. }
+    ));
     assert!(matches!(ask(&e, 6, Input::Question("   ".into())), Reply::Empty));
     assert!(matches!(ask(&e, 6, Input::NotText), Reply::TextOnly));
     assert!(matches!(ask(&e, 6, Input::More), Reply::NothingToContinue));

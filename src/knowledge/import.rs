@@ -170,7 +170,13 @@ impl Catalog {
         match self.by_id.get(&id).copied() {
             None => {
                 self.by_id.insert(id, self.entries.len());
-                self.entries.push(Entry { front, sections, source: path.to_path_buf(), line: Some(page.title_line), origin: Origin::Page });
+                self.entries.push(Entry {
+                    front,
+                    sections,
+                    source: path.to_path_buf(),
+                    line: Some(page.title_line),
+                    origin: Origin::Page,
+                });
             }
             Some(i) => {
                 let existing = &mut self.entries[i];
@@ -261,11 +267,7 @@ pub(crate) fn read_text(path: &Path) -> Result<String, Diagnostic> {
         let at = e.utf8_error().valid_up_to();
         let bytes = e.as_bytes();
         let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
-        Diagnostic::new(
-            path,
-            Some(line),
-            format!("invalid UTF-8 at byte {at}: save the file as UTF-8"),
-        )
+        Diagnostic::new(path, Some(line), format!("invalid UTF-8 at byte {at}: save the file as UTF-8"))
     })
 }
 
@@ -376,7 +378,11 @@ pub fn import(inputs: &[PathBuf], out: &Path) -> Result<ImportReport, Vec<Diagno
             }
         };
         if format::has_front_matter(&text) {
-            report.errors.push(Diagnostic::new(&f, Some(1), "already a knowledge file: copy it into the knowledge dir instead"));
+            report.errors.push(Diagnostic::new(
+                &f,
+                Some(1),
+                "already a knowledge file: copy it into the knowledge dir instead",
+            ));
             continue;
         }
         match page::parse_page(&text, fmt) {
@@ -460,7 +466,8 @@ mod tests {
     #[test]
     fn links_become_stubs_and_full_pages_replace_them() {
         let mut c = Catalog::default();
-        c.add_page(&page("Alpha", &["Beta", "Gamma"], Some("Delta")), Path::new("a.txt"), OnFullConflict::Error).unwrap();
+        c.add_page(&page("Alpha", &["Beta", "Gamma"], Some("Delta")), Path::new("a.txt"), OnFullConflict::Error)
+            .unwrap();
         assert_eq!(c.entries.len(), 4);
         assert!(c.get("beta").unwrap().is_stub());
         assert_eq!(c.get("alpha").unwrap().front.related, vec!["beta", "gamma"]);
@@ -486,7 +493,12 @@ mod tests {
     #[test]
     fn self_links_are_dropped() {
         let mut c = Catalog::default();
-        c.add_page(&page("Alpha", &["Alpha", "Beta", "Beta"], Some("Alpha")), Path::new("a.txt"), OnFullConflict::Error).unwrap();
+        c.add_page(
+            &page("Alpha", &["Alpha", "Beta", "Beta"], Some("Alpha")),
+            Path::new("a.txt"),
+            OnFullConflict::Error,
+        )
+        .unwrap();
         let a = c.get("alpha").unwrap();
         assert_eq!(a.front.related, vec!["beta"]);
         assert_eq!(a.front.next, None);

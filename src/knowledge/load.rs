@@ -154,7 +154,9 @@ fn load_site(path: &Path, errors: &mut Vec<Diagnostic>) -> SiteConfig {
             site
         }
         Err(e) => {
-            let line = e.span().map(|s| text.as_bytes()[..s.start.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1);
+            let line = e
+                .span()
+                .map(|s| text.as_bytes()[..s.start.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1);
             errors.push(Diagnostic::new(path, line, format!("bad site config: {}", format::toml_message(e.message()))));
             SiteConfig::default()
         }
@@ -165,9 +167,7 @@ fn load_site(path: &Path, errors: &mut Vec<Diagnostic>) -> SiteConfig {
 /// the table's header when the key is not written there.
 fn toml_key_line(text: &str, field: &str) -> Option<usize> {
     let (table, key) = field.rsplit_once('.').unwrap_or(("", field));
-    let sets = |line: &str, key: &str| {
-        line.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='))
-    };
+    let sets = |line: &str, key: &str| line.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='));
     let mut current = "";
     let mut header = None;
     for (i, raw) in text.lines().enumerate() {
@@ -249,13 +249,21 @@ fn build_articles(catalog: &Catalog, errors: &mut Vec<Diagnostic>, warnings: &mu
         }
         if let Some(u) = &f.url {
             if !(u.starts_with("https://") || u.starts_with("http://")) {
-                errors.push(Diagnostic::new(&e.source, at("url"), format!("url `{u}` must start with https:// or http://")));
+                errors.push(Diagnostic::new(
+                    &e.source,
+                    at("url"),
+                    format!("url `{u}` must start with https:// or http://"),
+                ));
             }
         }
         let mut resolve = |field: &str, id: &str| -> Option<ArticleIdx> {
             match index_of(id) {
                 Some(i) if entries[i].front.id == f.id => {
-                    warnings.push(Diagnostic::new(&e.source, at(field), format!("{field} `{id}` is the article itself: ignored")));
+                    warnings.push(Diagnostic::new(
+                        &e.source,
+                        at(field),
+                        format!("{field} `{id}` is the article itself: ignored"),
+                    ));
                     None
                 }
                 Some(i) => Some(i as ArticleIdx),
@@ -310,10 +318,9 @@ fn build_articles(catalog: &Catalog, errors: &mut Vec<Diagnostic>, warnings: &mu
 /// The line of an id in a front matter field: where it is quoted, else the field's line.
 fn value_line(e: &Entry, field: &str, id: &str) -> Option<usize> {
     match &e.origin {
-        import::Origin::File(f) => f
-            .find_line(&format!("\"{id}\""))
-            .or_else(|| f.find_line(&format!("'{id}'")))
-            .or(Some(f.line_of(field))),
+        import::Origin::File(f) => {
+            f.find_line(&format!("\"{id}\"")).or_else(|| f.find_line(&format!("'{id}'"))).or(Some(f.line_of(field)))
+        }
         import::Origin::Page => e.line,
     }
 }

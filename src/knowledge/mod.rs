@@ -216,7 +216,10 @@ mod tests {
 
     #[test]
     fn plain_text_drops_markup_only() {
-        assert_eq!(plain_text("Use **bold** and `code`, see [the docs](https://x/y)."), "Use bold and code, see the docs.");
+        assert_eq!(
+            plain_text("Use **bold** and `code`, see [the docs](https://x/y)."),
+            "Use bold and code, see the docs."
+        );
         assert_eq!(plain_text("- one\n- two"), "• one\n• two");
         assert_eq!(plain_text("a ![img](p.png) b"), "a  b");
         assert_eq!(plain_text("snake_case [unclosed"), "snake_case [unclosed");

@@ -95,11 +95,7 @@ fn blocks(text: &str) -> Vec<Block<'_>> {
 /// Folding good enough to see that the second block repeats the title.
 fn same_title(a: &str, b: &str) -> bool {
     let f = |s: &str| -> String {
-        s.split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase()
-            .replace(['\u{2019}', '\u{2018}'], "'")
+        s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase().replace(['\u{2019}', '\u{2018}'], "'")
     };
     f(a) == f(b)
 }
@@ -324,12 +320,8 @@ fn markdown_topics(lines: &[String]) -> Vec<Topic> {
         })
         .collect();
     if bullets.is_empty() {
-        let paragraphs: Vec<String> = lines
-            .join("\n")
-            .split("\n\n")
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty())
-            .collect();
+        let paragraphs: Vec<String> =
+            lines.join("\n").split("\n\n").map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect();
         return pair_topics(&paragraphs);
     }
     bullets

@@ -52,8 +52,20 @@ impl Default for SiteConfig {
 }
 
 pub const SUPPORTED_LANGUAGES: &[&str] = &[
-    "english", "french", "german", "spanish", "italian", "portuguese", "dutch", "swedish", "norwegian", "danish",
-    "finnish", "hungarian", "romanian", "turkish",
+    "english",
+    "french",
+    "german",
+    "spanish",
+    "italian",
+    "portuguese",
+    "dutch",
+    "swedish",
+    "norwegian",
+    "danish",
+    "finnish",
+    "hungarian",
+    "romanian",
+    "turkish",
 ];
 
 impl SiteConfig {
@@ -122,7 +134,8 @@ mod tests {
 
     #[test]
     fn problems_are_named() {
-        let c: SiteConfig = toml::from_str("language = \"klingon\"\n[matching]\nanswer = 0.2\nsuggest = 0.4\n").unwrap();
+        let c: SiteConfig =
+            toml::from_str("language = \"klingon\"\n[matching]\nanswer = 0.2\nsuggest = 0.4\n").unwrap();
         let p = c.problems().join("\n");
         assert!(p.contains("klingon"));
         assert!(p.contains("matching.suggest"));

@@ -60,9 +60,7 @@ pub const KEY_LEN: usize = 8;
 /// The short key of an id: 8 characters of URL-safe base64 over 48 bits of its hash.
 pub fn short_key(id: &str) -> String {
     let h = stable_hash(id);
-    (0..KEY_LEN)
-        .map(|i| KEY_ALPHABET[((h >> (i * 6)) & 63) as usize] as char)
-        .collect()
+    (0..KEY_LEN).map(|i| KEY_ALPHABET[((h >> (i * 6)) & 63) as usize] as char).collect()
 }
 
 /// The short key of `text` in id characters (lower case, `-`), to tell apart titles whose slugs
@@ -78,7 +76,10 @@ mod tests {
     #[test]
     fn slugs_are_ascii_and_readable() {
         assert_eq!(slugify("What causes knee pain when running?"), "what-causes-knee-pain-when-running");
-        assert_eq!(slugify("What should I do if I can’t play basketball?"), "what-should-i-do-if-i-cant-play-basketball");
+        assert_eq!(
+            slugify("What should I do if I can’t play basketball?"),
+            "what-should-i-do-if-i-cant-play-basketball"
+        );
         assert_eq!(slugify("6 \"self-torture\" fitness methods"), "6-self-torture-fitness-methods");
         assert_eq!(slugify("Что такое бег"), "chto-takoe-beg");
         assert_eq!(slugify("Crème brûlée"), "creme-brulee");

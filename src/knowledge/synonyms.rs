@@ -51,7 +51,9 @@ mod tests {
 
     #[test]
     fn groups_comments_and_bad_lines() {
-        let (s, issues) = parse_synonyms("# comment\njog = run=jogging\n\nhurt, pain , ache # trailing\nlonely\nevery  day = daily\n");
+        let (s, issues) = parse_synonyms(
+            "# comment\njog = run=jogging\n\nhurt, pain , ache # trailing\nlonely\nevery  day = daily\n",
+        );
         assert_eq!(s.groups.len(), 3);
         assert_eq!(s.groups[0].terms, vec!["jog", "run", "jogging"]);
         assert_eq!(s.groups[1].terms, vec!["hurt", "pain", "ache"]);

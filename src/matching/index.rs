@@ -390,7 +390,11 @@ fn unit_triples(g: &Gathered, idfs: &[f32]) -> Vec<(TermId, u32, f32)> {
 }
 
 /// Walks two lists sorted by term, calling `f(term, value in a, value in b)` once per term.
-fn merge_sorted<A: Copy, B: Copy>(a: &[(TermId, A)], b: &[(TermId, B)], mut f: impl FnMut(TermId, Option<A>, Option<B>)) {
+fn merge_sorted<A: Copy, B: Copy>(
+    a: &[(TermId, A)],
+    b: &[(TermId, B)],
+    mut f: impl FnMut(TermId, Option<A>, Option<B>),
+) {
     let (mut i, mut j) = (0, 0);
     while i < a.len() || j < b.len() {
         match (a.get(i), b.get(j)) {
@@ -469,7 +473,8 @@ impl Index {
         let idfs: Vec<f32> = df.iter().map(|&d| idf(n, d as f32)).collect();
         let mut terms: Vec<TermStats> =
             idfs.iter().zip(&df).map(|(&idf, &df)| TermStats { idf, df, ..Default::default() }).collect();
-        let (art_triples, unit_triples, titles) = (article_triples(&g, &idfs), unit_triples(&g, &idfs), title_table(&g));
+        let (art_triples, unit_triples, titles) =
+            (article_triples(&g, &idfs), unit_triples(&g, &idfs), title_table(&g));
         // The term lists are done with: free them before the postings arrays are allocated, which
         // lowers the peak memory of a build by their size.
         let Gathered { units, article_units, .. } = g;
@@ -551,10 +556,7 @@ impl Index {
 
     /// The term of a word exactly as written, or through its stem.
     pub fn exact_term(&self, surface: &str) -> Option<TermId> {
-        self.surfaces
-            .get(surface)
-            .or_else(|| self.stems.get(&*self.normalizer.stem_word(surface)))
-            .copied()
+        self.surfaces.get(surface).or_else(|| self.stems.get(&*self.normalizer.stem_word(surface))).copied()
     }
 
     /// The synonyms of a term (other members of its groups).
@@ -567,7 +569,9 @@ impl Index {
         if ids.first().is_none_or(|&t| !self.phrase_starts.get(t as usize).copied().unwrap_or(false)) {
             return None;
         }
-        (2..=MAX_PHRASE.min(ids.len())).rev().find_map(|len| self.phrases.get(&phrase_key(ids[..len].iter().copied())).map(|&t| (t, len)))
+        (2..=MAX_PHRASE.min(ids.len()))
+            .rev()
+            .find_map(|len| self.phrases.get(&phrase_key(ids[..len].iter().copied())).map(|&t| (t, len)))
     }
 
     /// Typo readings of a word: the in-budget vocabulary words at the lowest cost, most common

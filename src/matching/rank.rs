@@ -343,7 +343,8 @@ fn push_term(
     }
     // A word weighs what its own term weighs; a word known only through synonyms or typo
     // readings weighs what its best reading does, discounted by how sure that reading is.
-    let best = exps.iter().max_by(|x, y| (index.term(x.term).idf * x.weight).total_cmp(&(index.term(y.term).idf * y.weight)));
+    let best =
+        exps.iter().max_by(|x, y| (index.term(x.term).idf * x.weight).total_cmp(&(index.term(y.term).idf * y.weight)));
     let (weight, matched_weight) = match (exps.first(), best) {
         (Some(first), _) if first.weight >= 1.0 => (index.term(first.term).idf, index.term(first.term).idf),
         (_, Some(e)) => (index.term(e.term).idf, index.term(e.term).idf * e.weight),
@@ -359,7 +360,6 @@ fn push_term(
         exp: (a, expansions.len() as u32),
     });
 }
-
 
 fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {

@@ -15,18 +15,78 @@ pub enum Smalltalk {
 }
 
 const GREETING: &[&str] = &[
-    "hi", "hello", "hey", "heya", "hiya", "howdy", "yo", "greetings", "sup", "hallo", "hola", "bonjour", "salut",
-    "ciao", "ola", "hej", "moin", "servus", "namaste", "привет", "здравствуйте", "здравствуи", "приветствую",
-    "добрыи", "вечер", "утро", "morning", "afternoon", "evening", "gm",
+    "hi",
+    "hello",
+    "hey",
+    "heya",
+    "hiya",
+    "howdy",
+    "yo",
+    "greetings",
+    "sup",
+    "hallo",
+    "hola",
+    "bonjour",
+    "salut",
+    "ciao",
+    "ola",
+    "hej",
+    "moin",
+    "servus",
+    "namaste",
+    "привет",
+    "здравствуйте",
+    "здравствуи",
+    "приветствую",
+    "добрыи",
+    "вечер",
+    "утро",
+    "morning",
+    "afternoon",
+    "evening",
+    "gm",
 ];
 const THANKS: &[&str] = &[
-    "thanks", "thank", "thx", "thnx", "ty", "tysm", "cheers", "appreciate", "appreciated", "grateful", "спасибо",
-    "благодарю", "gracias", "merci", "danke", "grazie", "obrigado", "obrigada", "arigato", "谢谢", "감사합니다",
+    "thanks",
+    "thank",
+    "thx",
+    "thnx",
+    "ty",
+    "tysm",
+    "cheers",
+    "appreciate",
+    "appreciated",
+    "grateful",
+    "спасибо",
+    "благодарю",
+    "gracias",
+    "merci",
+    "danke",
+    "grazie",
+    "obrigado",
+    "obrigada",
+    "arigato",
+    "谢谢",
+    "감사합니다",
 ];
 const GOODBYE: &[&str] = &["bye", "goodbye", "byebye", "cya", "farewell", "пока", "adios", "tschuss", "goodnight"];
 const IDENTITY: &[&str] = &[
-    "name", "bot", "robot", "human", "ai", "person", "real", "yourself", "called", "made", "built", "created",
-    "работаешь", "зовут", "ты", "кто",
+    "name",
+    "bot",
+    "robot",
+    "human",
+    "ai",
+    "person",
+    "real",
+    "yourself",
+    "called",
+    "made",
+    "built",
+    "created",
+    "работаешь",
+    "зовут",
+    "ты",
+    "кто",
 ];
 /// Words that add nothing to small talk: contractions without their apostrophe, fillers.
 const FILLER: &[&str] = &[
@@ -60,7 +120,8 @@ pub fn detect(normalizer: &Normalizer, text: &str, analysis: &Analysis) -> Optio
         }
     }
     // "see you" is the only way FILLER words alone say goodbye.
-    let see_you = analysis.words.windows(2).any(|p| analysis.surface(&p[0]) == "see" && YOU.contains(&analysis.surface(&p[1])));
+    let see_you =
+        analysis.words.windows(2).any(|p| analysis.surface(&p[0]) == "see" && YOU.contains(&analysis.surface(&p[1])));
     let how = analysis.words.iter().any(|w| analysis.surface(w) == "how");
     if thanks {
         Some(Smalltalk::Thanks)

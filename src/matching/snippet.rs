@@ -155,11 +155,8 @@ pub fn snippet(index: &Index, text: &str, terms: &[TermId], max_chars: usize, an
     out.push_str(&text[s..e]);
     out.push_str(trail);
     let shift = lead.len();
-    let highlights = marks
-        .iter()
-        .filter(|m| m.0 >= s && m.1 <= e)
-        .map(|m| (m.0 - s + shift, m.1 - s + shift))
-        .collect();
+    let highlights =
+        marks.iter().filter(|m| m.0 >= s && m.1 <= e).map(|m| (m.0 - s + shift, m.1 - s + shift)).collect();
     Snippet { text: out, highlights }
 }
 

@@ -78,7 +78,8 @@ fn percent(part: u64, total: u64) -> String {
 
 fn stats_report(app: &App, s: &crate::conversation::Stats) -> Rendered {
     let lib = app.engine.library();
-    let title = |id: &str| lib.kb().by_id(id).map_or_else(|| id.to_string(), |i| lib.kb().articles[i as usize].title.clone());
+    let title =
+        |id: &str| lib.kb().by_id(id).map_or_else(|| id.to_string(), |i| lib.kb().articles[i as usize].title.clone());
     let mut lines = vec![
         format!("Users: {}", s.users),
         format!("Questions today: {} (answered {})", s.questions_today, percent(s.answered_today, s.questions_today)),

@@ -126,9 +126,21 @@ mod tests {
     #[test]
     fn forged_data_is_refused() {
         for bad in [
-            "", "1", "2:o:AbCd-_09:1", "1:o:AbCd-_09", "1:o:../etc/pa:1", "1:o:AbCd-_0:1", "1:x:AbCd-_09:1",
-            "1:t:-1", "1:t:99999999", "1:n:AbCd-_09:-", "1:f:AbCd-_09:1:x", "1:o:AbCd-_09:1:extra", "1:t:+5",
-            "1:o:AbCd/_09:1", "1:t:",
+            "",
+            "1",
+            "2:o:AbCd-_09:1",
+            "1:o:AbCd-_09",
+            "1:o:../etc/pa:1",
+            "1:o:AbCd-_0:1",
+            "1:x:AbCd-_09:1",
+            "1:t:-1",
+            "1:t:99999999",
+            "1:n:AbCd-_09:-",
+            "1:f:AbCd-_09:1:x",
+            "1:o:AbCd-_09:1:extra",
+            "1:t:+5",
+            "1:o:AbCd/_09:1",
+            "1:t:",
         ] {
             assert!(Action::decode(bad).is_err(), "{bad:?} must be refused");
         }

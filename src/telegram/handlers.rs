@@ -37,7 +37,12 @@ fn now_unix() -> u64 {
 
 /// Runs a handler body so that a panic is logged instead of taking a worker down (teloxide
 /// issue #1435), then takes the update out of the inbox: handled, whatever the outcome.
-async fn guarded(app: &Arc<App>, update: u32, what: &'static str, fut: impl Future<Output = HandlerResult>) -> HandlerResult {
+async fn guarded(
+    app: &Arc<App>,
+    update: u32,
+    what: &'static str,
+    fut: impl Future<Output = HandlerResult>,
+) -> HandlerResult {
     let result = AssertUnwindSafe(fut).catch_unwind().await;
     super::inbox::done(app, update);
     match result {
@@ -237,7 +242,12 @@ async fn on_inline(bot: TgBot, q: InlineQuery, upd: Update, app: Arc<App>) -> Ha
                 .into()
             })
             .collect();
-        tracing::info!(user = q.from.id.0, results = results.len(), ms = started.elapsed().as_millis() as u64, "inline query");
+        tracing::info!(
+            user = q.from.id.0,
+            results = results.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "inline query"
+        );
         bot.answer_inline_query(q.id.clone(), results).cache_time(30).await?;
         Ok(())
     })
@@ -284,7 +294,8 @@ async fn respond(
         tracing::warn!(chat = chat.0, error = %e, "storage error; answering anyway");
         super::metrics::count_error("storage");
     }
-    let intent = outcome.intent.map(|i| format!("{i:?}").to_lowercase()).unwrap_or_else(|| reply_kind(&outcome.reply).into());
+    let intent =
+        outcome.intent.map(|i| format!("{i:?}").to_lowercase()).unwrap_or_else(|| reply_kind(&outcome.reply).into());
     tracing::info!(
         chat = chat.0,
         intent = %intent,
@@ -334,12 +345,22 @@ async fn answer_callback(bot: &TgBot, q: &CallbackQuery, text: Option<&str>) {
 /// Errors worth retrying: the API or the network is having a bad moment.
 pub(crate) fn is_transient(e: &RequestError) -> bool {
     match e {
-        RequestError::Network(_) | RequestError::Io(_) | RequestError::RetryAfter(_) | RequestError::InvalidJson { .. } => true,
+        RequestError::Network(_)
+        | RequestError::Io(_)
+        | RequestError::RetryAfter(_)
+        | RequestError::InvalidJson { .. } => true,
         RequestError::Api(ApiError::Unknown(desc)) => {
             let d = desc.to_ascii_lowercase();
-            ["internal server error", "bad gateway", "service unavailable", "gateway timeout", "too many requests", "timeout"]
-                .iter()
-                .any(|s| d.contains(s))
+            [
+                "internal server error",
+                "bad gateway",
+                "service unavailable",
+                "gateway timeout",
+                "too many requests",
+                "timeout",
+            ]
+            .iter()
+            .any(|s| d.contains(s))
         }
         _ => false,
     }
@@ -391,7 +412,9 @@ pub(crate) async fn deliver(
         match result {
             Ok(()) => return Ok(()),
             Err(RequestError::Api(ApiError::MessageNotModified)) => return Ok(()),
-            Err(RequestError::Api(ApiError::MessageToEditNotFound | ApiError::MessageCantBeEdited)) if edit.is_some() => {
+            Err(RequestError::Api(ApiError::MessageToEditNotFound | ApiError::MessageCantBeEdited))
+                if edit.is_some() =>
+            {
                 edit = None;
             }
             Err(e) if is_transient(&e) && started.elapsed() < DELIVERY_WINDOW => {
@@ -421,7 +444,10 @@ mod tests {
     fn commands_and_mentions() {
         let q = |s: &str| Command::Conversation(Input::Question(s.into()));
         assert_eq!(parse_text("/start", "bot"), Command::Conversation(Input::Start(None)));
-        assert_eq!(parse_text("/start knee-pain", "bot"), Command::Conversation(Input::Start(Some("knee-pain".into()))));
+        assert_eq!(
+            parse_text("/start knee-pain", "bot"),
+            Command::Conversation(Input::Start(Some("knee-pain".into())))
+        );
         assert_eq!(parse_text("/help@Bot", "bot"), Command::Conversation(Input::Help));
         assert_eq!(parse_text("/help@other_bot", "bot"), Command::NotForUs);
         assert_eq!(parse_text("/reload", "bot"), Command::Reload);

@@ -16,7 +16,11 @@ pub struct SendLimits {
 
 impl Default for SendLimits {
     fn default() -> Self {
-        SendLimits { per_private_chat: Duration::from_secs(1), per_group_chat: Duration::from_secs(3), overall_per_sec: 30 }
+        SendLimits {
+            per_private_chat: Duration::from_secs(1),
+            per_group_chat: Duration::from_secs(3),
+            overall_per_sec: 30,
+        }
     }
 }
 

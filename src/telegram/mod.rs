@@ -138,9 +138,17 @@ impl FloodControl {
 /// Result of a knowledge reload.
 #[derive(Debug)]
 pub enum ReloadOutcome {
-    Loaded { stats: KbStats, warnings: Vec<Diagnostic>, elapsed: Duration, generation: u64 },
+    Loaded {
+        stats: KbStats,
+        warnings: Vec<Diagnostic>,
+        elapsed: Duration,
+        generation: u64,
+    },
     /// Nothing changed: the previous knowledge base keeps serving.
-    Failed { errors: Vec<String>, elapsed: Duration },
+    Failed {
+        errors: Vec<String>,
+        elapsed: Duration,
+    },
 }
 
 /// What the handlers share.
@@ -206,7 +214,12 @@ impl App {
             }
             ReloadOutcome::Failed { errors, .. } => {
                 metrics::count_error("reload");
-                tracing::warn!(source, errors = errors.len(), first = errors.first().map(String::as_str).unwrap_or(""), "knowledge reload failed; keeping the previous one")
+                tracing::warn!(
+                    source,
+                    errors = errors.len(),
+                    first = errors.first().map(String::as_str).unwrap_or(""),
+                    "knowledge reload failed; keeping the previous one"
+                )
             }
         }
         outcome
@@ -264,7 +277,8 @@ fn admin_commands() -> Vec<BotCommand> {
 pub fn build_bot(config: &ServeConfig) -> Result<TgBot, ServeError> {
     let mut bot = Bot::new(config.token.clone());
     if let Some(url) = &config.api_url {
-        let parsed = url::Url::parse(url).map_err(|e| ServeError::Config(format!("TELOXIDE_API_URL `{url}` is not a URL: {e}")))?;
+        let parsed = url::Url::parse(url)
+            .map_err(|e| ServeError::Config(format!("TELOXIDE_API_URL `{url}` is not a URL: {e}")))?;
         bot = bot.set_api_url(parsed);
     }
     Ok(bot)
@@ -304,13 +318,15 @@ async fn register_commands(bot: &TgBot, admins: &HashSet<i64>) {
 
 /// Loads the knowledge base and opens the database: the start-up checks that fail fast.
 pub fn prepare(config: &ServeConfig) -> Result<Engine<SledStore>, ServeError> {
-    let loaded = knowledge::load(&config.knowledge).map_err(|e| ServeError::Knowledge(e.to_string().replace('\n', "; ")))?;
+    let loaded =
+        knowledge::load(&config.knowledge).map_err(|e| ServeError::Knowledge(e.to_string().replace('\n', "; ")))?;
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
     let stats = loaded.kb.stats();
     let matcher = Matcher::new(loaded.kb);
-    let store = SledStore::open(&config.data).map_err(|e| ServeError::Database(format!("{}: {e}", config.data.display())))?;
+    let store =
+        SledStore::open(&config.data).map_err(|e| ServeError::Database(format!("{}: {e}", config.data.display())))?;
     metrics::set_knowledge(1, stats.articles + stats.stubs, stats.sections);
     tracing::info!(%stats, "knowledge loaded");
     Ok(Engine::new(matcher, store))
@@ -321,7 +337,9 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let engine = prepare(&config)?;
     let bot = build_bot(&config)?;
     if let Some(addr) = config.metrics {
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| ServeError::Io(format!("cannot listen on {addr} for metrics: {e}")))?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| ServeError::Io(format!("cannot listen on {addr} for metrics: {e}")))?;
         tokio::spawn(serve_metrics(listener));
     }
     let me = get_me_with_backoff(&bot).await?;
@@ -357,11 +375,15 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
                     && secret.len() <= 256
                     && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
                 if !valid {
-                    return Err(ServeError::Config("the webhook secret must be 1-256 characters of A-Z, a-z, 0-9, _ and -".into()));
+                    return Err(ServeError::Config(
+                        "the webhook secret must be 1-256 characters of A-Z, a-z, 0-9, _ and -".into(),
+                    ));
                 }
                 options = options.secret_token(secret.clone());
             }
-            let tcp = tokio::net::TcpListener::bind(listen).await.map_err(|e| ServeError::Io(format!("cannot listen on {listen}: {e}")))?;
+            let tcp = tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|e| ServeError::Io(format!("cannot listen on {listen}: {e}")))?;
             let (listener, stop, router) = webhooks::axum_to_router(bot.clone(), options)
                 .await
                 .map_err(|e| ServeError::Config(format!("setWebhook failed: {e}")))?;
@@ -372,7 +394,9 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             });
             tracing::info!(%listen, "receiving updates by webhook");
             let listener = inbox::DurableListener::new(listener, app.clone());
-            dispatcher.dispatch_with_listener(listener, LoggingErrorHandler::with_custom_text("webhook listener")).await;
+            dispatcher
+                .dispatch_with_listener(listener, LoggingErrorHandler::with_custom_text("webhook listener"))
+                .await;
         }
         (Some(_), None) | (None, Some(_)) => {
             return Err(ServeError::Config("webhook mode needs both --webhook-url and --listen".into()));

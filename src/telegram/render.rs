@@ -84,7 +84,12 @@ pub fn answer_html(a: &AnswerView, bot_username: &str) -> String {
 }
 
 /// The message an inline-mode result sends: title, snippet, link.
-pub fn inline_html(topic: &TopicRef, snippet: &crate::matching::Snippet, url: Option<&str>, bot_username: &str) -> String {
+pub fn inline_html(
+    topic: &TopicRef,
+    snippet: &crate::matching::Snippet,
+    url: Option<&str>,
+    bot_username: &str,
+) -> String {
     let link = match url {
         Some(u) => u.to_string(),
         None => deep_link(bot_username, &topic.key),
@@ -101,7 +106,10 @@ pub fn inline_html(topic: &TopicRef, snippet: &crate::matching::Snippet, url: Op
 fn answer(a: &AnswerView, bot_username: &str) -> Rendered {
     let mut rows = Vec::new();
     if let Some(next) = a.next {
-        rows.push(vec![button(&format!("{} ▶", text::NEXT_SECTION), Action::Next { key: a.article.key.clone(), section: next })]);
+        rows.push(vec![button(
+            &format!("{} ▶", text::NEXT_SECTION),
+            Action::Next { key: a.article.key.clone(), section: next },
+        )]);
     }
     rows.extend(topic_rows(&a.related));
     rows.push(vec![
@@ -127,7 +135,9 @@ pub fn render(reply: &Reply, bot_username: &str) -> Option<Rendered> {
             html: escape(text::DID_YOU_MEAN),
             keyboard: Some(InlineKeyboardMarkup::new(topic_rows(options))),
         },
-        Reply::Unknown => Rendered { html: escape(text::DONT_KNOW), keyboard: Some(InlineKeyboardMarkup::new(vec![topics_button()])) },
+        Reply::Unknown => {
+            Rendered { html: escape(text::DONT_KNOW), keyboard: Some(InlineKeyboardMarkup::new(vec![topics_button()])) }
+        }
         Reply::Smalltalk { kind, bot_name } => Rendered {
             html: escape(&text::smalltalk(*kind, bot_name)),
             keyboard: Some(InlineKeyboardMarkup::new(vec![topics_button()])),
@@ -156,7 +166,11 @@ pub fn render(reply: &Reply, bot_username: &str) -> Option<Rendered> {
             }
         }
         Reply::EndOfArticle { article, related } => Rendered {
-            html: format!("<b>{}</b>\n\n{}", escape(&cut(&article.title, MAX_TITLE_CHARS)), escape(text::END_OF_ARTICLE)),
+            html: format!(
+                "<b>{}</b>\n\n{}",
+                escape(&cut(&article.title, MAX_TITLE_CHARS)),
+                escape(text::END_OF_ARTICLE)
+            ),
             keyboard: Some(InlineKeyboardMarkup::new(topic_rows(related))),
         },
         Reply::NothingToContinue => plain(text::NOTHING_TO_CONTINUE),

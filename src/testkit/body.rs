@@ -40,7 +40,11 @@ const STRING_PARAMS: &[&str] = &[
 ];
 
 /// Merges the query string and the body into one JSON object.
-pub(crate) fn parse_params(content_type: Option<&str>, query: Option<&str>, body: &[u8]) -> Result<Map<String, Value>, String> {
+pub(crate) fn parse_params(
+    content_type: Option<&str>,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<Map<String, Value>, String> {
     let mut params = Map::new();
     if let Some(q) = query {
         for (k, v) in parse_urlencoded(q.as_bytes()) {

@@ -322,7 +322,11 @@ fn bad(description: impl Into<String>) -> ApiErr {
 }
 
 fn too_many(retry_after: u32) -> ApiErr {
-    ApiErr { status: 429, description: format!("Too Many Requests: retry after {retry_after}"), retry_after: Some(retry_after) }
+    ApiErr {
+        status: 429,
+        description: format!("Too Many Requests: retry after {retry_after}"),
+        retry_after: Some(retry_after),
+    }
 }
 
 struct UpdateRecord {
@@ -756,7 +760,10 @@ impl FakeTelegram {
     /// Messages sent to or edited in the chat, in order.
     pub fn replies(&self, chat_id: i64) -> Vec<Reply> {
         let st = self.state();
-        st.replies_by_chat.get(&chat_id).map(|ix| ix.iter().map(|&i| st.replies[i].clone()).collect()).unwrap_or_default()
+        st.replies_by_chat
+            .get(&chat_id)
+            .map(|ix| ix.iter().map(|&i| st.replies[i].clone()).collect())
+            .unwrap_or_default()
     }
 
     /// Every reply to every chat, in order.
@@ -921,7 +928,8 @@ impl FakeTelegram {
 
     /// The `n`-th (0-based) reply to the chat.
     pub async fn nth_reply(&self, chat_id: i64, n: usize, timeout: Duration) -> Option<Reply> {
-        self.wait_chat(chat_id, timeout, |st| st.replies_by_chat.get(&chat_id)?.get(n).map(|&i| st.replies[i].clone())).await
+        self.wait_chat(chat_id, timeout, |st| st.replies_by_chat.get(&chat_id)?.get(n).map(|&i| st.replies[i].clone()))
+            .await
     }
 
     /// Sends `text` and waits for the next reply to the chat (the first one after those already
@@ -975,7 +983,14 @@ impl Inner {
 
     fn record(&self, st: &mut State, method: &str, params: Value, received_at: Instant, outcome: Outcome) -> usize {
         let seq = st.calls.len();
-        st.calls.push(Call { seq, method: method.to_string(), params, received_at, answered_at: Instant::now(), outcome });
+        st.calls.push(Call {
+            seq,
+            method: method.to_string(),
+            params,
+            received_at,
+            answered_at: Instant::now(),
+            outcome,
+        });
         seq
     }
 }
@@ -1026,7 +1041,13 @@ impl State {
     fn push_update(&mut self, kind: &str, chat_id: Option<i64>, json: Value) -> i64 {
         let id = self.updates.len() as i64 + 1;
         let index = self.updates.len();
-        self.updates.push(UpdateRecord { id, kind: kind.to_string(), json, injected_at: Instant::now(), delivered_at: None });
+        self.updates.push(UpdateRecord {
+            id,
+            kind: kind.to_string(),
+            json,
+            injected_at: Instant::now(),
+            delivered_at: None,
+        });
         if let Some(c) = chat_id {
             self.injected_by_chat.entry(c).or_default().push(index);
         }
@@ -1150,7 +1171,10 @@ fn answer(result: Result<Value, ApiErr>) -> (Response<Full<Bytes>>, Outcome) {
 }
 
 fn canonical(method: &str) -> String {
-    IMPLEMENTED_METHODS.iter().find(|m| m.eq_ignore_ascii_case(method)).map_or_else(|| method.to_string(), |m| m.to_string())
+    IMPLEMENTED_METHODS
+        .iter()
+        .find(|m| m.eq_ignore_ascii_case(method))
+        .map_or_else(|| method.to_string(), |m| m.to_string())
 }
 
 fn percent_decode_path(s: &str) -> String {
@@ -1171,7 +1195,11 @@ fn percent_decode_path(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-async fn handle(inner: Arc<Inner>, drop_now: Arc<Notify>, req: Request<HyperBody>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    inner: Arc<Inner>,
+    drop_now: Arc<Notify>,
+    req: Request<HyperBody>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let received_at = Instant::now();
     let path = percent_decode_path(req.uri().path());
     let mut segments = path.trim_start_matches('/').splitn(2, '/');
@@ -1186,12 +1214,18 @@ async fn handle(inner: Arc<Inner>, drop_now: Arc<Notify>, req: Request<HyperBody
     let query = req.uri().query().map(str::to_string);
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
-        Err(_) => return Ok(response(413, &json!({"ok": false, "error_code": 413, "description": "Request Entity Too Large"}))),
+        Err(_) => {
+            return Ok(response(
+                413,
+                &json!({"ok": false, "error_code": 413, "description": "Request Entity Too Large"}),
+            ))
+        }
     };
     let params = parse_params(content_type.as_deref(), query.as_deref(), &body);
 
     if token != inner.opts.token {
-        let (resp, outcome) = answer(Err(ApiErr { status: 401, description: "Unauthorized".into(), retry_after: None }));
+        let (resp, outcome) =
+            answer(Err(ApiErr { status: 401, description: "Unauthorized".into(), retry_after: None }));
         let p = params.map(Value::Object).unwrap_or(Value::Null);
         inner.record(&mut inner.lock(), &method, p, received_at, outcome);
         inner.changed();
@@ -1245,7 +1279,8 @@ async fn handle(inner: Arc<Inner>, drop_now: Arc<Notify>, req: Request<HyperBody
         let result = match f {
             Fault::TooManyRequests { retry_after } => Err(too_many(retry_after)),
             Fault::ServerError { status } => {
-                let reason = StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Server Error");
+                let reason =
+                    StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Server Error");
                 Err(ApiErr { status, description: reason.to_string(), retry_after: None })
             }
             Fault::ApiError { code, description } => Err(ApiErr { status: code, description, retry_after: None }),
@@ -1389,7 +1424,11 @@ fn target_chat(st: &State, p: &Map<String, Value>) -> Result<TestChat, ApiErr> {
 
 fn check_not_blocked(st: &State, chat: &TestChat) -> Result<(), ApiErr> {
     if chat.is_private() && st.blocked.contains(&chat.id) {
-        return Err(ApiErr { status: 403, description: "Forbidden: bot was blocked by the user".into(), retry_after: None });
+        return Err(ApiErr {
+            status: 403,
+            description: "Forbidden: bot was blocked by the user".into(),
+            retry_after: None,
+        });
     }
     Ok(())
 }
@@ -1417,7 +1456,9 @@ fn render_text(inner: &Inner, text: &str, parse_mode: Option<&str>, too_long: &s
 fn check_markup(p: &Map<String, Value>) -> Result<Option<Value>, ApiErr> {
     let Some(markup) = p.get("reply_markup") else { return Ok(None) };
     let markup = match markup {
-        Value::String(s) => serde_json::from_str::<Value>(s).map_err(|_| bad("can't parse reply keyboard markup JSON object"))?,
+        Value::String(s) => {
+            serde_json::from_str::<Value>(s).map_err(|_| bad("can't parse reply keyboard markup JSON object"))?
+        }
         v => v.clone(),
     };
     let Some(keyboard) = markup.get("inline_keyboard") else { return Ok(None) };
@@ -1444,7 +1485,9 @@ fn check_markup(p: &Map<String, Value>) -> Result<Option<Value>, ApiErr> {
                 "pay",
             ];
             if !actions.iter().any(|a| b.get(*a).is_some()) {
-                return Err(bad("can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard"));
+                return Err(bad(
+                    "can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard",
+                ));
             }
             if let Some(data) = b.get("callback_data") {
                 let len = data.as_str().map_or(0, str::len);
@@ -1454,7 +1497,9 @@ fn check_markup(p: &Map<String, Value>) -> Result<Option<Value>, ApiErr> {
             }
             if let Some(url) = b.get("url") {
                 let ok = url.as_str().is_some_and(|u| {
-                    ["http://", "https://", "tg://"].iter().any(|s| u.len() > s.len() && u[..s.len()].eq_ignore_ascii_case(s))
+                    ["http://", "https://", "tg://"]
+                        .iter()
+                        .any(|s| u.len() > s.len() && u[..s.len()].eq_ignore_ascii_case(s))
                 });
                 if !ok {
                     return Err(bad("BUTTON_URL_INVALID"));
@@ -1468,7 +1513,13 @@ fn check_markup(p: &Map<String, Value>) -> Result<Option<Value>, ApiErr> {
     Ok(Some(markup))
 }
 
-fn dispatch(inner: &Inner, st: &mut State, method: &str, p: &Map<String, Value>, received_at: Instant) -> Result<Value, ApiErr> {
+fn dispatch(
+    inner: &Inner,
+    st: &mut State,
+    method: &str,
+    p: &Map<String, Value>,
+    received_at: Instant,
+) -> Result<Value, ApiErr> {
     match method {
         "getMe" => Ok(inner.me_json()),
         "logOut"
@@ -1540,7 +1591,12 @@ fn dispatch(inner: &Inner, st: &mut State, method: &str, p: &Map<String, Value>,
                 }
                 if let Some(content) = r.get("input_message_content") {
                     if let Some(text) = content.get("message_text").and_then(Value::as_str) {
-                        render_text(inner, text, content.get("parse_mode").and_then(Value::as_str), "MESSAGE_TOO_LONG")?;
+                        render_text(
+                            inner,
+                            text,
+                            content.get("parse_mode").and_then(Value::as_str),
+                            "MESSAGE_TOO_LONG",
+                        )?;
                     }
                 }
                 if let Some(m) = r.get("reply_markup") {
@@ -1606,12 +1662,14 @@ fn dispatch(inner: &Inner, st: &mut State, method: &str, p: &Map<String, Value>,
             }
             let secret_token = param_str(p, "secret_token").map(|s| s.to_string());
             if let Some(s) = &secret_token {
-                let ok = (1..=256).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                let ok = (1..=256).contains(&s.len())
+                    && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
                 if !ok {
                     return Err(bad("secret token contains unallowed characters"));
                 }
             }
-            st.webhook = Some(Webhook { url, secret_token, max_connections: p.get("max_connections").and_then(Value::as_i64) });
+            st.webhook =
+                Some(Webhook { url, secret_token, max_connections: p.get("max_connections").and_then(Value::as_i64) });
             st.webhook_error = None;
             Ok(json!(true))
         }
@@ -1726,7 +1784,8 @@ fn edit_target(st: &State, p: &Map<String, Value>) -> Result<Option<(i64, i32)>,
         return Ok(None);
     }
     let chat = target_chat(st, p)?;
-    let id = p.get("message_id").and_then(Value::as_i64).ok_or_else(|| bad("message identifier is not specified"))? as i32;
+    let id =
+        p.get("message_id").and_then(Value::as_i64).ok_or_else(|| bad("message identifier is not specified"))? as i32;
     match st.messages.get(&(chat.id, id)) {
         Some(m) if !m.deleted && m.from_bot => Ok(Some((chat.id, id))),
         Some(m) if !m.deleted => Err(bad("message can't be edited")),
@@ -1736,7 +1795,12 @@ fn edit_target(st: &State, p: &Map<String, Value>) -> Result<Option<(i64, i32)>,
 
 const NOT_MODIFIED: &str = "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message";
 
-fn edit_message_text(inner: &Inner, st: &mut State, p: &Map<String, Value>, received_at: Instant) -> Result<Value, ApiErr> {
+fn edit_message_text(
+    inner: &Inner,
+    st: &mut State,
+    p: &Map<String, Value>,
+    received_at: Instant,
+) -> Result<Value, ApiErr> {
     let text = param_str(p, "text").ok_or_else(|| bad("message text is empty"))?.to_string();
     let parse_mode = p.get("parse_mode").and_then(Value::as_str).map(str::to_string);
     let plain = render_text(inner, &text, parse_mode.as_deref(), "MESSAGE_TOO_LONG")?;

@@ -96,7 +96,12 @@ pub struct RateLimits {
 
 impl Default for RateLimits {
     fn default() -> Self {
-        RateLimits { per_chat_per_sec: 1, per_group_per_min: 20, overall_per_sec: 30, tolerance: Duration::from_millis(50) }
+        RateLimits {
+            per_chat_per_sec: 1,
+            per_group_per_min: 20,
+            overall_per_sec: 30,
+            tolerance: Duration::from_millis(50),
+        }
     }
 }
 
@@ -115,7 +120,9 @@ pub struct Counters {
 
 /// True for the methods Telegram's flood limits count.
 pub(crate) fn is_counted_send(method: &str) -> bool {
-    (method.starts_with("send") && method != "sendChatAction") || method.starts_with("forward") || method.starts_with("copy")
+    (method.starts_with("send") && method != "sendChatAction")
+        || method.starts_with("forward")
+        || method.starts_with("copy")
 }
 
 #[derive(Default)]

@@ -46,7 +46,9 @@ pub fn parse_html(text: &str, strict_ampersand: bool) -> Result<String, String> 
                     i += len;
                 }
                 None if strict_ampersand => {
-                    return Err(format!("Character '&' is reserved and must be escaped as \"&amp;\" at byte offset {i}"));
+                    return Err(format!(
+                        "Character '&' is reserved and must be escaped as \"&amp;\" at byte offset {i}"
+                    ));
                 }
                 None => {
                     out.push('&');
@@ -81,7 +83,8 @@ pub fn parse_html(text: &str, strict_ampersand: bool) -> Result<String, String> 
                 } else {
                     // Start tag: `<name attr="v" attr2='v' attr3=v flag>`.
                     let mut j = i + 1;
-                    while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'-' || bytes[j] == b'_') {
+                    while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'-' || bytes[j] == b'_')
+                    {
                         j += 1;
                     }
                     let name = text[i + 1..j].to_ascii_lowercase();
@@ -106,7 +109,9 @@ pub fn parse_html(text: &str, strict_ampersand: bool) -> Result<String, String> 
                             break;
                         }
                         let a0 = j;
-                        while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'-' || bytes[j] == b'_') {
+                        while j < bytes.len()
+                            && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'-' || bytes[j] == b'_')
+                        {
                             j += 1;
                         }
                         if a0 == j {
@@ -219,17 +224,25 @@ mod tests {
 
     #[test]
     fn well_formed() {
-        assert_eq!(parse_html("<b>bold</b> &lt;x&gt; &amp; &quot;q&quot; &#65;&#x42;", false).unwrap(), "bold <x> & \"q\" AB");
+        assert_eq!(
+            parse_html("<b>bold</b> &lt;x&gt; &amp; &quot;q&quot; &#65;&#x42;", false).unwrap(),
+            "bold <x> & \"q\" AB"
+        );
         assert_eq!(parse_html("<a href=\"https://e.com/?a=1&amp;b=2\">link</a>", false).unwrap(), "link");
         assert_eq!(parse_html("<B>x</B><pre><code class=\"language-rust\">fn</code></pre>", false).unwrap(), "xfn");
-        assert_eq!(parse_html("<span class=\"tg-spoiler\">s</span><blockquote expandable>q</blockquote>", false).unwrap(), "sq");
+        assert_eq!(
+            parse_html("<span class=\"tg-spoiler\">s</span><blockquote expandable>q</blockquote>", false).unwrap(),
+            "sq"
+        );
         assert_eq!(parse_html("Q&A", false).unwrap(), "Q&A");
         assert_eq!(parse_html("👍 <i>é</i>", false).unwrap(), "👍 é");
     }
 
     #[test]
     fn refused() {
-        for bad in ["<b>x", "x</b>", "<b>x</i>", "<br>", "a < b", "<div>x</div>", "<b x", "<span>s</span>", "<a href='x>y</a>"] {
+        for bad in
+            ["<b>x", "x</b>", "<b>x</i>", "<br>", "a < b", "<div>x</div>", "<b x", "<span>s</span>", "<a href='x>y</a>"]
+        {
             assert!(parse_html(bad, false).is_err(), "{bad}");
         }
         assert!(parse_html("Q&A", true).is_err());

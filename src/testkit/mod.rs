@@ -18,8 +18,8 @@ pub mod html;
 pub mod updates;
 
 pub use fake_telegram::{
-    Button, Call, ChatStats, FakeTelegram, MessageRef, Options, Outcome, QueryRef, Reply, ReplyKind, Stats, IMPLEMENTED_METHODS,
-    TEST_BOT_USERNAME, TEST_TOKEN,
+    Button, Call, ChatStats, FakeTelegram, MessageRef, Options, Outcome, QueryRef, Reply, ReplyKind, Stats,
+    IMPLEMENTED_METHODS, TEST_BOT_USERNAME, TEST_TOKEN,
 };
 pub use faults::{Counters, Fault, FaultRule, RateLimits};
 pub use updates::{ChatKind, Content, Incoming, TestChat, TestUser};

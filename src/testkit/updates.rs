@@ -297,7 +297,9 @@ pub fn entities(text: &str) -> Vec<Value> {
             }
             if (5..=32).contains(&(e - k - 1)) {
                 let end = chars.get(e).map_or(text.len(), |x| x.0);
-                out.push(json!({ "type": "mention", "offset": utf16_at(b), "length": text[b..end].encode_utf16().count() }));
+                out.push(
+                    json!({ "type": "mention", "offset": utf16_at(b), "length": text[b..end].encode_utf16().count() }),
+                );
                 k = e;
                 continue;
             }
@@ -316,7 +318,10 @@ mod tests {
         assert_eq!(entities("/start@test_articlebot hi"), vec![json!({"type":"bot_command","offset":0,"length":22})]);
         assert_eq!(
             entities("é @test_articlebot what is /help?"),
-            vec![json!({"type":"mention","offset":2,"length":16}), json!({"type":"bot_command","offset":27,"length":5})]
+            vec![
+                json!({"type":"mention","offset":2,"length":16}),
+                json!({"type":"bot_command","offset":27,"length":5})
+            ]
         );
         assert!(entities("a/b mail@host.com @abc").is_empty());
         assert_eq!(entities("👍 /x"), vec![json!({"type":"bot_command","offset":3,"length":2})]);

@@ -54,7 +54,8 @@ impl BotProcess {
     pub async fn start(fake: &FakeTelegram, opts: &BotOptions) -> BotProcess {
         let mark = fake.mark();
         let bot = Self::spawn(fake, opts);
-        let ready = |c: &articlebot::testkit::Call| matches!(c.method.as_str(), "getWebhookInfo" | "setWebhook" | "getUpdates");
+        let ready =
+            |c: &articlebot::testkit::Call| matches!(c.method.as_str(), "getWebhookInfo" | "setWebhook" | "getUpdates");
         if fake.wait_for_after(mark, ready, WAIT).await.is_none() {
             panic!("the bot did not start polling; its log:\n{}", bot.logs());
         }
