@@ -101,22 +101,7 @@ fn die(msg: &str) -> ! {
     std::process::exit(2);
 }
 
-/// A small deterministic generator: runs are repeatable.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use articlebot::testkit::rng::SplitMix as Rng;
 
 const QUESTIONS: &[&str] = &[
     "why do my knees hurt when I run",
@@ -200,7 +185,7 @@ async fn user_flow(
     deadline: Duration,
     think: Duration,
 ) -> UserResult {
-    let mut rng = Rng(user as u64 * 7919);
+    let mut rng = Rng::stream(user as u64, 0, 0);
     let mut res = UserResult::default();
     let mut seen = 0;
     let mut last: Option<Reply> = None;
@@ -450,7 +435,7 @@ async fn open_loop(fake: &Arc<FakeTelegram>, a: &Args, rate: f64) -> Vec<UserRes
     let mut waits = Vec::with_capacity(total);
     let counters: Vec<AtomicUsize> = (0..a.users).map(|_| AtomicUsize::new(0)).collect();
     let counters = Arc::new(counters);
-    let mut rng = Rng(42);
+    let mut rng = Rng::stream(42, 0, 0);
     for i in 0..total {
         let due = start + interval * i as u32;
         tokio::time::sleep_until(due.into()).await;
@@ -487,7 +472,7 @@ fn spawn_killer(
 ) -> tokio::task::JoinHandle<Bot> {
     let (a, data, log) = (a.clone(), data.to_path_buf(), log.to_path_buf());
     tokio::spawn(async move {
-        let mut rng = Rng(7);
+        let mut rng = Rng::stream(7, 0, 0);
         for k in 0..a.kill {
             tokio::time::sleep(Duration::from_millis(300 + rng.below(700) as u64)).await;
             current.kill9();

@@ -36,10 +36,10 @@ struct Read {
 async fn reader(fake: Arc<FakeTelegram>, user: i64) -> Result<Read, String> {
     let mut shown = Vec::new();
     let mut waited_for_restart = 0;
-    let mut seen = 0;
     let mut next = "/start what-causes-knee-pain-when-running";
     let mut pause = user as u64;
-    for step in 0..STEPS {
+    // One reply per step: the step number is also the index of the reply awaited.
+    for (step, seen) in (0..STEPS).zip(0..) {
         pause = pause.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         tokio::time::sleep(Duration::from_millis(120 + (pause >> 33) % 200)).await;
         let sent = std::time::Instant::now();
@@ -50,7 +50,6 @@ async fn reader(fake: Arc<FakeTelegram>, user: i64) -> Result<Read, String> {
         if r.at.duration_since(sent) > Duration::from_millis(100) {
             waited_for_restart += 1;
         }
-        seen += 1;
         let s = section_of(&r.text).ok_or_else(|| format!("user {user}: unexpected reply {:?}", r.text))?;
         shown.push(s);
         next = if s == 0 { "/start what-causes-knee-pain-when-running" } else { "/more" };

@@ -134,52 +134,7 @@ impl Drop for BenchDir {
 // ---------------------------------------------------------------------------------------------
 // Deterministic randomness.
 
-/// SplitMix64: tiny and fast, and its output has no pattern a text generator could show.
-#[derive(Debug, Clone)]
-struct Rng(u64);
-
-impl Rng {
-    /// An independent stream for one purpose (`a`, `b`) of one seed.
-    fn stream(seed: u64, a: u64, b: u64) -> Self {
-        let mut r = Rng(seed);
-        r.0 = r.next() ^ a;
-        r.0 = r.next() ^ b;
-        r.next();
-        r
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (0 when `n` is 0).
-    fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next()) * n as u128) >> 64) as usize
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn between(&mut self, lo: usize, hi: usize) -> usize {
-        lo + self.below(hi.saturating_sub(lo) + 1)
-    }
-
-    /// Uniform in `0.0..1.0`.
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-
-    /// A random item; `""` from an empty list.
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items.get(self.below(items.len())).copied().unwrap_or("")
-    }
-}
+use crate::testkit::rng::SplitMix as Rng;
 
 /// Ranks drawn with probability proportional to `1 / (rank + 1)^s`.
 struct Zipf {

@@ -163,24 +163,8 @@ pub fn snippet(index: &Index, text: &str, terms: &[TermId], max_chars: usize, an
 /// A window of about `max_chars` characters of `text[s..e]` containing `focus`, cut at spaces.
 fn crop(text: &str, s: usize, e: usize, focus: usize, max_chars: usize) -> (usize, usize) {
     let before = max_chars / 4;
-    let mut start = focus;
-    let mut count = 0;
-    for (i, _) in text[s..focus].char_indices().rev() {
-        if count >= before {
-            break;
-        }
-        start = s + i;
-        count += 1;
-    }
-    let mut end = start;
-    let mut n = 0;
-    for (i, c) in text[start..e].char_indices() {
-        if n >= max_chars {
-            break;
-        }
-        end = start + i + c.len_utf8();
-        n += 1;
-    }
+    let mut start = text[s..focus].char_indices().rev().take(before).last().map_or(focus, |(i, _)| s + i);
+    let mut end = text[start..e].char_indices().take(max_chars).last().map_or(start, |(i, c)| start + i + c.len_utf8());
     // Move inward to word boundaries.
     if start > s {
         if let Some(sp) = text[start..end].find(' ') {

@@ -15,6 +15,7 @@ mod body;
 pub mod fake_telegram;
 pub mod faults;
 pub mod html;
+pub mod rng;
 pub mod updates;
 
 pub use fake_telegram::{
