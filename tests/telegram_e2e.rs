@@ -255,3 +255,18 @@ async fn sighup_reloads_and_the_token_is_never_logged() {
     assert!(logs.contains("SIGHUP"), "the reload is logged");
     assert!(!logs.contains(w.fake.token()) && !logs.contains("TEST"), "the token must not appear in logs");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_topic_list_pages_in_place() {
+    let w = World::with_args(&["--no-rate-limit"]).await;
+    let first = w.fake.send_text_and_wait(USER, USER, "/topics", WAIT).await.unwrap();
+    assert!(first.plain.starts_with("Topics I can answer: (1/3)"), "{}", first.plain);
+    assert_eq!(first.buttons().iter().filter(|b| b.text != "Next ▶").count(), 8);
+    w.fake.press_button_labeled(USER, USER, first.message_id, "Next ▶").expect("a next page button");
+    let second = w.fake.nth_reply(USER, 1, WAIT).await.unwrap();
+    assert_eq!((second.kind, second.message_id), (ReplyKind::Edited, first.message_id));
+    assert!(second.plain.starts_with("Topics I can answer: (2/3)"), "{}", second.plain);
+    assert!(second.button_data("Previous").is_some());
+    let help = w.fake.send_text_and_wait(USER, USER, "/help", WAIT).await.unwrap();
+    assert!(help.plain.contains("/topics") && help.plain.contains("/forget"), "{}", help.plain);
+}

@@ -457,6 +457,21 @@ mod tests {
         assert_eq!(parse_text("İstanbul @BOT knees", "bot"), q("İstanbul knees"));
     }
 
+    #[tokio::test]
+    async fn a_panicking_handler_is_contained_and_its_update_leaves_the_inbox() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge");
+        let kb = crate::knowledge::load(&dir).unwrap().kb;
+        let store = crate::conversation::SledStore::temporary().unwrap();
+        store.inbox_put(5, b"{}").unwrap();
+        let engine = crate::conversation::Engine::new(crate::matching::Matcher::new(kb), store);
+        let app = Arc::new(App::new(engine, Default::default(), dir, "bot".into(), Default::default(), None));
+        let r = guarded(&app, 5, "test", async { panic!("boom") }).await;
+        assert!(r.is_ok(), "the panic does not escape");
+        assert!(app.engine.store().inbox_pending().unwrap().is_empty());
+        let r = guarded(&app, 6, "test", async { Err("an error".into()) }).await;
+        assert!(r.is_err(), "errors still reach teloxide's error handler");
+    }
+
     #[test]
     fn transient_errors() {
         assert!(is_transient(&RequestError::Api(ApiError::Unknown("Internal Server Error".into()))));
