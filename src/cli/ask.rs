@@ -57,7 +57,7 @@ struct Explain {
     terms: Vec<String>,
     query: [f32; 4],
     /// Per hit: raw, coverage, article coverage, title similarity, strength, fuzzy share.
-    hits: Vec<[f32; 9]>,
+    hits: Vec<[f32; 10]>,
 }
 
 fn round(x: f32) -> f32 {
@@ -113,6 +113,7 @@ fn json_line(m: &Matcher, query: &str, d: &Decision, explain: bool) -> String {
                             f.title_p,
                             f.title_r,
                             f.unit_coverage,
+                            f.evidence,
                         ]
                         .map(round)
                     })

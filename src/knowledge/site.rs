@@ -31,11 +31,14 @@ pub struct Thresholds {
     /// unless the best is at least `certain` (short questions are asked about whenever they tie).
     pub margin: f32,
     pub certain: f32,
+    /// Least evidence (the matched words' weight, in units of a word found in no article) to
+    /// answer; below it the bot asks instead.
+    pub evidence: f32,
 }
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds { answer: 0.36, suggest: 0.25, margin: 0.02, certain: 0.61 }
+        Thresholds { answer: 0.4, suggest: 0.25, margin: 0.02, certain: 0.65, evidence: 0.3 }
     }
 }
 
@@ -80,7 +83,14 @@ impl SiteConfig {
             ));
         }
         let t = &self.matching;
-        for (name, v) in [("answer", t.answer), ("suggest", t.suggest), ("margin", t.margin), ("certain", t.certain)] {
+        let fields = [
+            ("answer", t.answer),
+            ("suggest", t.suggest),
+            ("margin", t.margin),
+            ("certain", t.certain),
+            ("evidence", t.evidence),
+        ];
+        for (name, v) in fields {
             if !(0.0..=1.0).contains(&v) {
                 out.push(format!("matching.{name} = {v} is outside 0..1"));
             }
@@ -115,8 +125,10 @@ impl SiteConfig {
              # suggest = {}\n\
              # Ask instead of answering when the two best articles are this close, unless the best reaches `certain`.\n\
              # margin = {}\n\
-             # certain = {}\n",
-            d.answer, d.suggest, d.margin, d.certain
+             # certain = {}\n\
+             # Least weight of the question's words found in the best article to answer at all.\n\
+             # evidence = {}\n",
+            d.answer, d.suggest, d.margin, d.certain, d.evidence
         )
     }
 }

@@ -104,6 +104,9 @@ impl Matcher {
                 Intent::Smalltalk
             } else if best.is_none() || confidence < t.suggest {
                 Intent::Unknown
+            } else if best.is_some_and(|c| c.evidence < t.evidence) {
+                // Too little of the question found anywhere to answer with confidence.
+                Intent::Unknown
             } else if confidence < t.answer
                 || (confidence - second < t.margin && (confidence < t.certain || s.terms.len() <= SHORT_QUERY_TERMS))
             {

@@ -251,6 +251,10 @@ pub struct Normalizer {
     greek: Stemmer,
     stop: FxHashSet<String>,
     english: bool,
+    /// Stems of the thousand most used English words (English sites only): a question word the
+    /// knowledge base has never seen says little about the topic when it is one of these
+    /// ("started", "weeks", "wrong"), and a lot when it is not ("headaches", "puppy").
+    common: FxHashSet<String>,
     irregular: FxHashMap<&'static str, &'static str>,
 }
 
@@ -352,19 +356,30 @@ impl Normalizer {
         for code in ["ru", "el", "ar", "he", "kk", "be", "tg", "ne", "bn", "zh"] {
             add(code);
         }
-        Normalizer {
+        let mut n = Normalizer {
             latin: latin.map(|l| Stemmer::create(l.0)),
             russian: Stemmer::create(Algorithm::Russian),
             greek: Stemmer::create(Algorithm::Greek),
             stop,
             english: language == "english",
+            common: FxHashSet::default(),
             irregular: IRREGULAR.iter().copied().collect(),
+        };
+        if n.english {
+            let words: Vec<String> = top_english_words::get_words();
+            n.common = words.iter().map(|w| n.stem_word(&fold(w.trim())).into_owned()).collect();
         }
+        n
     }
 
     /// Whether a folded query word only frames the question (English sites only).
     pub fn is_framing_word(&self, folded: &str) -> bool {
         self.english && FRAMING_EN.contains(&folded)
+    }
+
+    /// Whether a folded word is among the most used words of English (English sites only).
+    pub fn is_common_word(&self, folded: &str) -> bool {
+        self.english && self.common.contains(&*self.stem_word(folded))
     }
 
     pub fn is_stop_word(&self, folded: &str) -> bool {
@@ -606,6 +621,18 @@ mod tests {
     fn unknown_language_leaves_words_unstemmed() {
         let n = Normalizer::new("klingon");
         assert_eq!(terms(&n, "running"), vec!["running"]);
+    }
+
+    #[test]
+    fn common_english_words() {
+        let n = Normalizer::new("english");
+        for w in ["started", "weeks", "ago", "wrong", "life"] {
+            assert!(n.is_common_word(w), "{w}");
+        }
+        for w in ["headaches", "puppy", "chess", "strikethrough"] {
+            assert!(!n.is_common_word(w), "{w}");
+        }
+        assert!(!Normalizer::new("german").is_common_word("started"));
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct QueryTerm {
     pub weight: f32,
     /// What matching it earns: `weight`, less for a typo reading.
     pub matched_weight: f32,
+    /// What matching it says about the question being in scope: `matched_weight`, less for
+    /// one of the most used words of the language ("life", "daily").
+    pub evidence: f32,
     exp: (u32, u32),
 }
 
@@ -49,6 +52,10 @@ pub struct Candidate {
     pub title_r: f32,
     /// Share of the query's weight the best unit alone matches.
     pub unit_coverage: f32,
+    /// Evidence of the query words the article matches (their idf, common words discounted),
+    /// in units of the weight of a word found in no article, so comparable across knowledge
+    /// bases of any size.
+    pub evidence: f32,
     /// Share of the query's weight matched by typo readings only.
     pub fuzzy_share: f32,
     /// `raw` over the score of a unit matching every known query word, 0..1.
@@ -247,7 +254,7 @@ pub fn resolve_query(index: &Index, query: &str, s: &mut Scratch) {
         if let Some((t, len)) = (known >= 2).then(|| index.phrase(&window[..known])).flatten() {
             add_with_synonyms(index, t, 1.0, 0, exps);
             if !exps.is_empty() {
-                push_term(index, &mut s.terms, &mut s.expansions, w.start, words[i + len - 1].end, exps, 1.0);
+                push_term(index, &mut s.terms, &mut s.expansions, w.start, words[i + len - 1].end, exps, 1.0, false);
                 i += len;
                 continue;
             }
@@ -264,7 +271,7 @@ pub fn resolve_query(index: &Index, query: &str, s: &mut Scratch) {
                 let second_known = exact[i + 1].is_some_and(|t| index.has_postings(t));
                 if words[i + 1].stop || !second_known {
                     add_with_synonyms(index, t, 1.0, 0, exps);
-                    push_term(index, &mut s.terms, &mut s.expansions, w.start, words[i + 1].end, exps, 1.0);
+                    push_term(index, &mut s.terms, &mut s.expansions, w.start, words[i + 1].end, exps, 1.0, false);
                     i += 2;
                     continue;
                 }
@@ -297,8 +304,15 @@ pub fn resolve_query(index: &Index, query: &str, s: &mut Scratch) {
         if let Some(t) = also_joined {
             add_with_synonyms(index, t, 1.0, 0, exps);
         }
-        let factor = if index.normalizer.is_framing_word(surface) { weight::FRAMING } else { 1.0 };
-        push_term(index, &mut s.terms, &mut s.expansions, w.start, w.end, exps, factor);
+        let factor = if index.normalizer.is_framing_word(surface) {
+            weight::FRAMING
+        } else if exps.is_empty() && index.normalizer.is_common_word(surface) {
+            weight::UNKNOWN_COMMON
+        } else {
+            1.0
+        };
+        let common = index.normalizer.is_common_word(surface);
+        push_term(index, &mut s.terms, &mut s.expansions, w.start, w.end, exps, factor, common);
     }
     s.reading = b;
 }
@@ -331,6 +345,7 @@ fn push_term(
     end: u32,
     exps: &[Expansion],
     factor: f32,
+    common: bool,
 ) {
     // The same term twice ("knee knee", or "run" and "jog") counts once.
     if let [e] = exps {
@@ -357,6 +372,7 @@ fn push_term(
         end,
         weight: weight * factor,
         matched_weight: matched_weight * factor,
+        evidence: matched_weight * factor * if common { weight::COMMON_EVIDENCE } else { 1.0 },
         exp: (a, expansions.len() as u32),
     });
 }
@@ -511,6 +527,7 @@ fn candidate(index: &Index, s: &Scratch, p: &Shortlisted, total_weight: f32) -> 
         title_p: 0.0,
         title_r: 0.0,
         unit_coverage: masked_weight(&s.terms, unit_mask) / total_weight,
+        evidence: masked_sum(&s.terms, art_mask | agg.mask, |t| t.evidence) / index.unknown_idf,
         fuzzy_share: 0.0,
         strength: 0.0,
         score: 0.0,
@@ -536,8 +553,9 @@ fn score(index: &Index, s: &Scratch, c: &mut Candidate, total_weight: f32, max_r
         + weight::STRENGTH * c.strength
         + weight::TITLE_PRECISION * c.title_p
         + weight::TITLE_RECALL * c.title_r
-        + weight::UNIT_COVERAGE * c.unit_coverage)
-        .clamp(0.0, 1.0);
+        + weight::UNIT_COVERAGE * c.unit_coverage
+        + weight::EVIDENCE * c.evidence.min(1.0))
+    .clamp(0.0, 1.0);
 }
 
 /// Best first; exact ties go to the lower article index, so the order is total.
@@ -560,16 +578,23 @@ impl Agg {
 /// (a one-article page with its linked topics; a 125-page FAQ site) together with out-of-scope
 /// questions, and kept few so they carry over to other sites.
 mod weight {
-    pub const COVERAGE: f32 = 0.02;
-    pub const ARTICLE_COVERAGE: f32 = 0.3;
-    pub const TITLE_F1: f32 = 0.19;
-    pub const TITLE_PRECISION: f32 = 0.3;
-    pub const TITLE_RECALL: f32 = 0.13;
-    pub const UNIT_COVERAGE: f32 = 0.05;
-    pub const STRENGTH: f32 = 0.02;
-    /// An unknown word counts for this share of a never-seen word's idf: questions carry words
-    /// the knowledge base cannot know ("started", "weeks") without being off topic.
-    pub const UNKNOWN: f32 = 0.5;
+    pub const COVERAGE: f32 = 0.22;
+    pub const ARTICLE_COVERAGE: f32 = 0.05;
+    pub const TITLE_F1: f32 = 0.31;
+    pub const TITLE_PRECISION: f32 = 0.15;
+    pub const TITLE_RECALL: f32 = 0.03;
+    pub const UNIT_COVERAGE: f32 = 0.0;
+    pub const STRENGTH: f32 = 0.05;
+    pub const EVIDENCE: f32 = 0.18;
+    /// An unknown word counts as a word found in no article: a question about something the
+    /// knowledge base never mentions is out of scope...
+    pub const UNKNOWN: f32 = 1.0;
+    /// ...unless it is one of the most used words of the language: questions carry words like
+    /// "started", "weeks", "wrong" that no article needs to contain.
+    pub const UNKNOWN_COMMON: f32 = 0.5;
+    /// A matched word among the most used of the language says this much about the question
+    /// being in scope.
+    pub const COMMON_EVIDENCE: f32 = 0.5;
     /// Share of its weight a question-framing word keeps.
     pub const FRAMING: f32 = 0.3;
 }
@@ -592,11 +617,15 @@ fn max_raw_score(index: &Index, s: &Scratch) -> f32 {
 /// The matched weight of the terms in `mask`, summed in term order (as `Iterator::sum` would,
 /// from -0.0) but visiting only the set bits: this runs for every article a query touches.
 fn masked_weight(terms: &[QueryTerm], mask: u64) -> f32 {
+    masked_sum(terms, mask, |t| t.matched_weight)
+}
+
+fn masked_sum(terms: &[QueryTerm], mask: u64, f: impl Fn(&QueryTerm) -> f32) -> f32 {
     let mut sum = -0.0f32;
     let mut rest = mask;
     while rest != 0 {
         if let Some(t) = terms.get(rest.trailing_zeros() as usize) {
-            sum += t.matched_weight;
+            sum += f(t);
         }
         rest &= rest - 1;
     }
