@@ -254,7 +254,7 @@ pub fn resolve_query(index: &Index, query: &str, s: &mut Scratch) {
         if let Some((t, len)) = (known >= 2).then(|| index.phrase(&window[..known])).flatten() {
             add_with_synonyms(index, t, 1.0, 0, exps);
             if !exps.is_empty() {
-                push_term(index, &mut s.terms, &mut s.expansions, w.start, words[i + len - 1].end, exps, 1.0, false);
+                push_term(index, &mut s.terms, &mut s.expansions, (w.start, words[i + len - 1].end), exps, 1.0, false);
                 i += len;
                 continue;
             }
@@ -271,7 +271,7 @@ pub fn resolve_query(index: &Index, query: &str, s: &mut Scratch) {
                 let second_known = exact[i + 1].is_some_and(|t| index.has_postings(t));
                 if words[i + 1].stop || !second_known {
                     add_with_synonyms(index, t, 1.0, 0, exps);
-                    push_term(index, &mut s.terms, &mut s.expansions, w.start, words[i + 1].end, exps, 1.0, false);
+                    push_term(index, &mut s.terms, &mut s.expansions, (w.start, words[i + 1].end), exps, 1.0, false);
                     i += 2;
                     continue;
                 }
@@ -312,7 +312,7 @@ pub fn resolve_query(index: &Index, query: &str, s: &mut Scratch) {
             1.0
         };
         let common = index.normalizer.is_common_word(surface);
-        push_term(index, &mut s.terms, &mut s.expansions, w.start, w.end, exps, factor, common);
+        push_term(index, &mut s.terms, &mut s.expansions, (w.start, w.end), exps, factor, common);
     }
     s.reading = b;
 }
@@ -341,8 +341,7 @@ fn push_term(
     index: &Index,
     terms: &mut Vec<QueryTerm>,
     expansions: &mut Vec<Expansion>,
-    start: u32,
-    end: u32,
+    (start, end): (u32, u32),
     exps: &[Expansion],
     factor: f32,
     common: bool,
