@@ -198,6 +198,11 @@ pub(crate) fn has_text(markdown: &str) -> bool {
 }
 
 fn push_unmarked(out: &mut String, s: &str) {
+    // Most text has no markup at all: copy it in one go (a third of load time otherwise).
+    if !s.contains(['`', '*', '_']) {
+        out.push_str(s);
+        return;
+    }
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
