@@ -71,3 +71,99 @@ fn huge_and_degenerate_questions() {
         check(&q);
     }
 }
+
+#[test]
+fn a_smaller_knowledge_base_after_a_bigger_one_on_the_same_thread() {
+    // Per-thread buffers sized for the first index must not leak into the second (a reload).
+    check("my knees hurt after jogging");
+    let dir = tempfile::tempdir().unwrap();
+    for (id, title) in [("a", "Alpha tea"), ("b", "Beta coffee")] {
+        std::fs::write(
+            dir.path().join(format!("{id}.md")),
+            format!("+++\nid = \"{id}\"\ntitle = \"{title}\"\n+++\n\n{title} text.\n"),
+        )
+        .unwrap();
+    }
+    let small = Matcher::new(knowledge::load(dir.path()).unwrap().kb);
+    for q in ["alpha tea", "coffee", "my knees hurt after jogging"] {
+        let d = small.decide(q, 3);
+        assert!(d.hits.len() <= 2);
+    }
+    check("knee pain running");
+}
+
+/// Pieces whose folding changes their length or that combine (Thai, Lao, Khmer signs, kana
+/// digraphs, ligatures, compatibility forms): highlights must still fall on character boundaries.
+const TRICKY: &[&str] = &[
+    "knee",
+    " ",
+    "-",
+    "'",
+    "’s",
+    ".",
+    "\n\n",
+    "ヿ",
+    "ゟ",
+    "ア",
+    "膝",
+    "盖",
+    "น้ำ",
+    "ทำ",
+    "ำ",
+    "ﬁ",
+    "ß",
+    "İ",
+    "ǅ",
+    "e\u{301}",
+    "\u{301}",
+    "🏃‍♂️",
+    "Ｋ",
+    "ｶﾞ",
+    "한국",
+    "ﷺ",
+    "㍿",
+    "…",
+    "。",
+    "ΐ",
+    "ﬃ",
+    "ẞ",
+    "Ⅻ",
+    "½",
+    "\u{200d}",
+    "ຳ",
+    "ា",
+    "ើ",
+    "ꦲ",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn tricky_knowledge_text_never_breaks_snippets(
+        title in proptest::collection::vec(0..TRICKY.len(), 1..5),
+        body in proptest::collection::vec(0..TRICKY.len(), 1..60),
+        queries in proptest::collection::vec((0..60usize, 1..6usize), 1..20),
+    ) {
+        let title: String = title.iter().map(|&i| TRICKY[i]).collect::<String>().replace(['\n', '"', '\\'], " ");
+        let body: String = body.iter().map(|&i| TRICKY[i]).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let title = if title.trim().is_empty() { "t".to_string() } else { title };
+        std::fs::write(dir.path().join("a.md"), format!("+++\nid = \"a\"\ntitle = \"{title}\"\n+++\n\n{body}\nplain end.\n")).unwrap();
+        let Ok(loaded) = knowledge::load(dir.path()) else { return Ok(()) };
+        let m = Matcher::new(loaded.kb);
+        let chars: Vec<char> = body.chars().collect();
+        for (start, len) in queries {
+            let s = start.min(chars.len().saturating_sub(1));
+            let q: String = chars[s..(s + len).min(chars.len())].iter().collect();
+            let d = m.decide(&q, 3);
+            for h in &d.hits {
+                let snip = m.snippet(h, &d.terms, 25);
+                for &(a, b) in &snip.highlights {
+                    prop_assert!(snip.text.is_char_boundary(a) && snip.text.is_char_boundary(b));
+                }
+                let _ = snip.render("<b>", "</b>", |t| t.to_string());
+            }
+        }
+    }
+}

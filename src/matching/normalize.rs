@@ -391,7 +391,7 @@ impl Normalizer {
         out.clear();
         let mut state = Segmenting::default();
         for_each_segment(text, |start, seg| self.segment(start, seg, &mut state, out));
-        self.merge_unspaced_runs(out);
+        self.merge_unspaced_runs(text, out);
     }
 
     /// Adds one word-boundary segment: a word, the characters of an unspaced script, or
@@ -507,7 +507,7 @@ impl Normalizer {
     /// Rewrites runs of adjacent unspaced segments as overlapping character bigrams, the usual
     /// way to match Chinese, Japanese or Thai without a dictionary. A lone character stays a
     /// unigram.
-    fn merge_unspaced_runs(&self, out: &mut Analysis) {
+    fn merge_unspaced_runs(&self, text: &str, out: &mut Analysis) {
         if !out.words.iter().any(|w| w.bigram) {
             return;
         }
@@ -523,17 +523,19 @@ impl Normalizer {
             while j + 1 < words.len() && words[j + 1].bigram && words[j + 1].start == words[j].end {
                 j += 1;
             }
-            // Characters of the run with their source offsets.
+            // Folded characters of the run, each with the source character it came from: folding
+            // one character can give several ("ヿ" is "コト"), and highlights must cut the source
+            // text on its character boundaries.
             let mut chars: Vec<(u32, u32, String)> = Vec::new();
+            let mut one = String::new();
             for w in &words[i..=j] {
-                let folded = out.buf[w.surface.0 as usize..w.surface.1 as usize].to_string();
-                let n = folded.chars().count().max(1) as u32;
-                for (k, c) in folded.chars().enumerate() {
-                    // Folding can change lengths; spread the segment's span over its characters.
-                    let span = w.end - w.start;
-                    let s = w.start + span * k as u32 / n;
-                    let e = w.start + span * (k as u32 + 1) / n;
-                    chars.push((s, e, c.to_string()));
+                let source = text.get(w.start as usize..w.end as usize).unwrap_or("");
+                for (offset, c) in source.char_indices() {
+                    let (s, e) = (w.start + offset as u32, w.start + (offset + c.len_utf8()) as u32);
+                    one.clear();
+                    let mut buf = [0u8; 4];
+                    fold_into(c.encode_utf8(&mut buf), &mut one);
+                    chars.extend(one.chars().map(|f| (s, e, f.to_string())));
                 }
             }
             let grams: Vec<(u32, u32, String)> = if chars.len() == 1 {
@@ -615,6 +617,22 @@ mod tests {
         assert_eq!(terms(&n, "膝盖疼"), vec!["膝盖", "盖疼"]);
         assert_eq!(terms(&n, "痛"), vec!["痛"]);
         assert!(terms(&n, "🏃‍♂️ 👍").is_empty());
+    }
+
+    #[test]
+    fn unspaced_spans_are_on_character_boundaries() {
+        let n = Normalizer::new("english");
+        for text in ["ヿア", "ทำงาน", "ｶﾞｷﾞ", "膝盖疼", "ﾊﾟﾝ ブ"] {
+            let mut a = Analysis::default();
+            n.analyze(text, &mut a);
+            for w in &a.words {
+                assert!(
+                    text.is_char_boundary(w.start as usize) && text.is_char_boundary(w.end as usize),
+                    "{text:?} {w:?}"
+                );
+                assert!(w.start < w.end);
+            }
+        }
     }
 
     #[test]

@@ -85,12 +85,14 @@ struct Acc {
 
 impl Acc {
     fn prepare(&mut self, n: usize) {
-        if self.slots.len() != n {
+        if self.slots.len() == n {
+            for &d in &self.touched {
+                self.slots[d as usize] = Slot::default();
+            }
+        } else {
+            // Another index (a reload): fresh buffers; the touched list belongs to the old one.
             self.slots = vec![Slot::default(); n];
             self.tmp = vec![0.0; n];
-        }
-        for &d in &self.touched {
-            self.slots[d as usize] = Slot::default();
         }
         self.touched.clear();
     }

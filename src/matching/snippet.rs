@@ -18,6 +18,10 @@ impl Snippet {
         let mut out = String::with_capacity(self.text.len() + self.highlights.len() * 8);
         let mut at = 0;
         for &(s, e) in &self.highlights {
+            // Highlights come from word spans; one that does not fit is dropped, never a panic.
+            if s < at || e < s || !self.text.is_char_boundary(s) || self.text.get(s..e).is_none() {
+                continue;
+            }
             out.push_str(&escape(&self.text[at..s]));
             out.push_str(open);
             out.push_str(&escape(&self.text[s..e]));
