@@ -279,7 +279,7 @@ impl<S: Store> Engine<S> {
             }
         };
         if let Some(u) = update {
-            if u != 0 && u <= state.last_replied {
+            if u != 0 && state.has_replied(u) {
                 return Outcome {
                     reply: Reply::Duplicate,
                     stored,
@@ -301,7 +301,8 @@ impl<S: Store> Engine<S> {
         }
         // The same update again, applied but never answered (the process died in between): a
         // step forward must not be taken twice, so show where the user already is.
-        let redelivered = update.is_some_and(|u| u != 0 && u == state.last_update && u > state.last_replied);
+        let redelivered = update.is_some_and(|u| u != 0 && u == state.last_update && !state.has_replied(u));
+        let input = typed_command(input, &state);
         let input = match input {
             Input::More | Input::Back | Input::Pick(_) if redelivered => Input::Current,
             other => other,
@@ -319,7 +320,7 @@ impl<S: Store> Engine<S> {
             state.language.clone_from(&user.language);
         }
         if let Some(u) = update {
-            state.last_update = state.last_update.max(u);
+            state.last_update = u;
         }
         let article = match &reply {
             Reply::Answer(a) => Some(a.article.id.clone()),
@@ -335,8 +336,8 @@ impl<S: Store> Engine<S> {
     pub fn replied(&self, user: i64, update: u64) -> Result<(), StoreError> {
         let _guard = self.lock(user);
         let Some(mut state) = self.store.load_user(user)? else { return Ok(()) };
-        if update > state.last_replied {
-            state.last_replied = update;
+        if !state.has_replied(update) {
+            state.mark_replied(update);
             self.store.save_user(user, &state, false)?;
         }
         Ok(())
@@ -421,15 +422,6 @@ impl<'a, S: Store> Turn<'a, S> {
         let q = text.trim();
         if q.is_empty() {
             return Reply::Empty;
-        }
-        // A number answers the last choices; "more" continues the article.
-        if let Ok(n) = q.trim_end_matches('.').parse::<usize>() {
-            if !self.state.offers.is_empty() {
-                return self.pick(n);
-            }
-        }
-        if q.eq_ignore_ascii_case("more") || q.eq_ignore_ascii_case("next") {
-            return self.more();
         }
         self.state.counts.questions += 1;
         let m = &self.lib.matcher;
@@ -616,6 +608,24 @@ impl<'a, S: Store> Turn<'a, S> {
         ids.sort_by_key(|&i| self.state.has_seen(&kb.articles[i as usize].id));
         ids.truncate(self.settings.related_max);
         ids.into_iter().map(|i| TopicRef::of(i, &kb.articles[i as usize])).collect()
+    }
+}
+
+/// Text that is a command in every front end: "more"/"next", "back", and a number answering the
+/// choices of the last reply. Decided before anything else, so that a redelivered step is
+/// recognised whether it came as a button, a command or typed text.
+fn typed_command(input: Input, state: &UserState) -> Input {
+    let Input::Question(text) = &input else { return input };
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("more") || t.eq_ignore_ascii_case("next") {
+        return Input::More;
+    }
+    if t.eq_ignore_ascii_case("back") {
+        return Input::Back;
+    }
+    match t.trim_end_matches('.').parse::<usize>() {
+        Ok(n) if !state.offers.is_empty() => Input::Pick(n),
+        _ => input,
     }
 }
 

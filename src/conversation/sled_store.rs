@@ -31,7 +31,6 @@ const MAX_NORMALIZED_BYTES: usize = 200;
 /// one makes the bookkeeping after a reply ("replied", inbox removal) durable soon, so a crash
 /// repeats at most the replies of the last few milliseconds.
 const FLUSH_EVERY_MS: u64 = 20;
-const INBOX_HIGH_WATER: &[u8] = b"inbox:high-water";
 const MAX_EXAMPLE_CHARS: usize = 300;
 
 pub struct SledStore {
@@ -212,23 +211,9 @@ impl SledStore {
 /// The inbox of received updates (see the module doc). Front ends put an update before
 /// handling it and take it out when done; whatever is left after a crash is handled again.
 impl SledStore {
-    /// Keeps a received update; durable once `flush_async` returns. Also raises the inbox's
-    /// high-water mark: every update up to it was received (and is either handled or pending).
+    /// Keeps a received update; durable once `flush_async` returns.
     pub fn inbox_put(&self, update_id: u32, update: &[u8]) -> Result<(), StoreError> {
-        self.inbox.insert(update_id.to_be_bytes(), update).map_err(db_err)?;
-        self.counters
-            .fetch_and_update(INBOX_HIGH_WATER, |old| {
-                let old = old.and_then(|b| b.try_into().ok()).map_or(0, u32::from_be_bytes);
-                Some(old.max(update_id).to_be_bytes().to_vec())
-            })
-            .map(|_| ())
-            .map_err(db_err)
-    }
-
-    /// The highest update id ever put in the inbox (0 if none).
-    pub fn inbox_high_water(&self) -> Result<u32, StoreError> {
-        let v = self.counters.get(INBOX_HIGH_WATER).map_err(db_err)?;
-        Ok(v.and_then(|b| b.as_ref().try_into().ok()).map_or(0, u32::from_be_bytes))
+        self.inbox.insert(update_id.to_be_bytes(), update).map(|_| ()).map_err(db_err)
     }
 
     pub fn inbox_done(&self, update_id: u32) -> Result<(), StoreError> {
@@ -478,7 +463,6 @@ mod tests {
         let s = SledStore::open(dir.path()).unwrap();
         let pending = s.inbox_pending().unwrap();
         assert_eq!(pending, vec![(7, b"seven".to_vec()), (300, b"three hundred".to_vec())]);
-        assert_eq!(s.inbox_high_water().unwrap(), 300);
     }
 
     #[test]

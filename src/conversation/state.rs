@@ -16,6 +16,8 @@ pub const MAX_SEEN: usize = 200;
 pub const MAX_HISTORY: usize = 10;
 /// Feedback entries kept per user.
 pub const MAX_FEEDBACK: usize = 50;
+/// Replied update ids kept per user.
+pub const MAX_REPLIED: usize = 16;
 /// Longest question text kept in the history.
 pub const MAX_QUESTION_CHARS: usize = 300;
 
@@ -90,12 +92,17 @@ pub struct UserState {
     pub first_seen: u64,
     #[serde(default)]
     pub last_seen: u64,
-    /// Last Telegram update applied to this state, and last one whose reply was sent: an update
-    /// delivered again after a restart is not answered twice.
+    /// Last Telegram update applied to this state.
     #[serde(default)]
     pub last_update: u64,
-    #[serde(default)]
+    /// Written by version 1 before `replied` existed; read into `replied`.
+    #[serde(default, skip_serializing)]
     pub last_replied: u64,
+    /// The updates whose replies were sent, most recent last: an update delivered again after a
+    /// restart is not answered twice. Exact ids, not "up to": Telegram may start its ids anew,
+    /// and one user's updates can finish out of order.
+    #[serde(default)]
+    pub replied: VecDeque<u64>,
 }
 
 /// A stored state that cannot be read.
@@ -166,8 +173,28 @@ impl UserState {
         }
     }
 
+    pub fn has_replied(&self, update: u64) -> bool {
+        self.replied.contains(&update)
+    }
+
+    pub fn mark_replied(&mut self, update: u64) {
+        if !self.has_replied(update) {
+            self.replied.push_back(update);
+        }
+        while self.replied.len() > MAX_REPLIED {
+            self.replied.pop_front();
+        }
+    }
+
     /// Enforces the caps on state written by a version with larger ones.
     fn cap(&mut self) {
+        if self.last_replied != 0 {
+            let old = std::mem::take(&mut self.last_replied);
+            self.mark_replied(old);
+        }
+        while self.replied.len() > MAX_REPLIED {
+            self.replied.pop_front();
+        }
         while self.history.len() > MAX_HISTORY {
             self.history.pop_front();
         }
@@ -209,6 +236,9 @@ mod tests {
         let newer = br#"{"v":9,"position":{"article":"x","section":1},"mood":"happy"}"#;
         assert_eq!(UserState::decode(newer).unwrap().position.unwrap().section, Some(1));
         assert!(UserState::decode(b"\xff\x00garbage").is_err());
+        // Version 1 kept only the last replied update.
+        let v1 = UserState::decode(br#"{"v":1,"last_replied":41}"#).unwrap();
+        assert!(v1.has_replied(41) && !v1.has_replied(40));
         assert!(UserState::decode(br#"{"position":5}"#).is_err());
     }
 

@@ -275,3 +275,25 @@ fn a_redelivered_step_past_the_end_shows_the_end_again() {
     e.replied(18, 6).unwrap();
     assert!(matches!(e.handle(&u, Input::More, Some(7), 1).reply, Reply::EndOfArticle { .. }));
 }
+
+#[test]
+fn typed_steps_are_not_taken_twice_when_redelivered() {
+    let e = engine();
+    let u = user(19);
+    e.handle(&u, Input::Start(Some("what-causes-knee-pain-when-running".into())), Some(1), 1);
+    e.replied(19, 1).unwrap();
+    assert_eq!(answer(e.handle(&u, Input::Question("more".into()), Some(2), 1).reply).section, Some(1));
+    assert_eq!(answer(e.handle(&u, Input::Question(" More ".into()), Some(2), 1).reply).section, Some(1));
+}
+
+#[test]
+fn replies_are_remembered_by_exact_id() {
+    let e = engine();
+    let u = user(20);
+    e.handle(&u, Input::Question("knee pain".into()), Some(31), 1);
+    e.replied(20, 31).unwrap();
+    // An earlier update finishing later (another worker), or ids starting anew after a week.
+    assert!(matches!(e.handle(&u, Input::Question("knee pain".into()), Some(30), 1).reply, Reply::Answer(_)));
+    assert!(matches!(e.handle(&u, Input::Question("knee pain".into()), Some(5), 1).reply, Reply::Answer(_)));
+    assert!(matches!(e.handle(&u, Input::Question("knee pain".into()), Some(31), 1).reply, Reply::Duplicate));
+}

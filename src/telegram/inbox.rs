@@ -17,9 +17,10 @@ pub struct DurableListener<L> {
     inner: L,
     app: Arc<App>,
     replay: Vec<Update>,
-    /// Updates up to this id were received before the restart: Telegram may deliver them again
-    /// (their receipt was not confirmed yet), but they are either handled or in `replay`.
-    received: u32,
+    /// Ids of the replayed updates: Telegram delivers them again too (their receipt was not
+    /// confirmed before the stop), and one copy is enough. Updates handled but not confirmed
+    /// come again as well; the conversation recognises those by their ids.
+    replayed: std::collections::HashSet<u32>,
 }
 
 impl<L> DurableListener<L> {
@@ -44,8 +45,8 @@ impl<L> DurableListener<L> {
         if !replay.is_empty() {
             tracing::info!(updates = replay.len(), "handling updates received before the last stop");
         }
-        let received = engine.store().inbox_high_water().unwrap_or(0);
-        DurableListener { inner, app, replay, received }
+        let replayed = replay.iter().map(|u| u.id.0).collect();
+        DurableListener { inner, app, replay, replayed }
     }
 }
 
@@ -60,9 +61,9 @@ where
     fn as_stream(&'a mut self) -> Self::Stream {
         let replay = std::mem::take(&mut self.replay);
         let app = self.app.clone();
-        let received = self.received;
+        let replayed = std::mem::take(&mut self.replayed);
         let live = self.inner.as_stream().filter(move |r| {
-            let fresh = !matches!(r, Ok(u) if u.id.0 <= received);
+            let fresh = !matches!(r, Ok(u) if replayed.contains(&u.id.0));
             futures::future::ready(fresh)
         });
         let live = live.then(move |r| {
