@@ -346,6 +346,29 @@ fn markdown_pages_are_imported() {
     assert_eq!(snapshot(&out), before);
 }
 
+/// Site-relative links ("/green") are common in Markdown exports; they have no site to resolve
+/// against, so the stub keeps its title and teaser and drops the link instead of failing `check`.
+#[test]
+fn relative_links_are_dropped_and_the_import_still_checks() {
+    let tmp = TempDir::new().unwrap();
+    let page = tmp.path().join("tea.md");
+    fs::write(
+        &page,
+        "# Tea\n\nSteep it briefly.\n\n<<: [Coffee](../coffee)\n\n## Related\n\n- [Green tea](/green) — grassy\n- [Oolong](https://example.com/oolong)\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("kb");
+    let r = import(std::slice::from_ref(&page), &out).unwrap();
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let kb = knowledge::load(&out).unwrap().kb;
+    let green = article(&kb, "green-tea");
+    assert_eq!((green.url.as_deref(), green.teaser.as_deref()), (None, Some("grassy")));
+    assert_eq!(article(&kb, "coffee").url, None);
+    assert_eq!(article(&kb, "oolong").url.as_deref(), Some("https://example.com/oolong"));
+    let check = run(&["check".as_ref(), "--knowledge".as_ref(), out.as_os_str()]);
+    assert!(check.status.success(), "{}", s(&check.stderr));
+}
+
 #[test]
 fn pages_that_cannot_be_imported_are_reported_and_the_rest_still_import() {
     let tmp = TempDir::new().unwrap();

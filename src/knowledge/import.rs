@@ -161,7 +161,7 @@ impl Catalog {
         let mut front = FrontMatter {
             id: id.clone(),
             title: page.title.clone(),
-            url: page.url.clone(),
+            url: absolute_url(page.url.as_deref()),
             related,
             prev,
             next,
@@ -217,7 +217,7 @@ impl Catalog {
                         e.front.teaser = teaser.map(str::to_string);
                     }
                     if e.front.url.is_none() {
-                        e.front.url = url.map(str::to_string);
+                        e.front.url = absolute_url(url);
                     }
                 }
             }
@@ -227,7 +227,7 @@ impl Catalog {
                     front: FrontMatter {
                         id: id.clone(),
                         title: title.to_string(),
-                        url: url.map(str::to_string),
+                        url: absolute_url(url),
                         stub: true,
                         teaser: teaser.map(str::to_string),
                         ..Default::default()
@@ -241,6 +241,12 @@ impl Catalog {
         }
         id
     }
+}
+
+/// Only absolute links become an article's `url`: a relative one ("/green-tea") has no site to
+/// resolve against, and `check` rightly refuses it.
+fn absolute_url(url: Option<&str>) -> Option<String> {
+    url.map(str::trim).filter(|u| u.starts_with("https://") || u.starts_with("http://")).map(str::to_string)
 }
 
 /// A file read as text, or why it could not be.

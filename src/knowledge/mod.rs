@@ -90,7 +90,11 @@ impl KnowledgeBase {
     /// The link to read an article: its own url, else the site's base url + id.
     pub fn url_of(&self, idx: ArticleIdx) -> Option<String> {
         let a = self.article(idx)?;
-        a.url.clone().or_else(|| self.site.base_url.as_ref().map(|b| format!("{b}{}", a.id)))
+        a.url.clone().or_else(|| {
+            let base = self.site.base_url.as_ref()?;
+            let sep = if base.ends_with('/') { "" } else { "/" };
+            Some(format!("{base}{sep}{}", a.id))
+        })
     }
 
     pub fn stats(&self) -> KbStats {
