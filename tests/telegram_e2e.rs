@@ -140,10 +140,20 @@ async fn in_groups_only_commands_mentions_and_replies_are_answered() {
     w.fake.send_text(group, USER, "/help@test_articlebot");
     assert!(w.fake.nth_reply(group, 2, WAIT).await.is_some(), "a command is answered");
     w.fake.send_text(group, USER, "/help@some_other_bot");
+    w.fake.send_text(group, USER, "/roll_dice");
     w.fake.send_text(group, USER, "just chatting about sportswear");
+    w.fake.send_text(group, USER, "ask @test_articlebot_fan about knee pain");
     assert!(w.fake.wait_all_confirmed(WAIT).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(w.fake.replies(group).len(), 3, "plain group chatter and other bots' commands are ignored");
+    assert_eq!(
+        w.fake.replies(group).len(),
+        3,
+        "plain group chatter, other bots' commands, unknown commands and a longer username are ignored"
+    );
+    // What people asked is not shown to a whole group, even to an admin.
+    let stats = w.fake.send_text_and_wait(group, ADMIN, "/stats", WAIT).await.expect("a reply");
+    assert!(stats.plain.contains("private chat"), "{}", stats.plain);
+    assert!(!stats.plain.contains("Users:"), "{}", stats.plain);
 }
 
 #[tokio::test(flavor = "multi_thread")]

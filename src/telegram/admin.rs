@@ -11,12 +11,19 @@ use super::{App, ReloadOutcome, TgBot};
 use crate::conversation::Store;
 
 pub const NOT_ALLOWED: &str = "Sorry, this command is for admins only.";
+pub const PRIVATE_ONLY: &str = "Statistics list what people asked: send this command to me in a private chat.";
 
 pub(crate) async fn run(bot: &TgBot, app: &Arc<App>, msg: &Message, user: i64, cmd: Command) -> HandlerResult {
     if !app.admins.contains(&user) {
         tracing::info!(user, "refused an admin command from a non-admin");
         super::metrics::count_error("not_admin");
         let r = Rendered { html: super::render::escape(NOT_ALLOWED), keyboard: None };
+        deliver(bot, app, msg.chat.id, &r, None).await?;
+        return Ok(());
+    }
+    // What people asked is for the admin's eyes, not for everyone in a group.
+    if !msg.chat.is_private() && matches!(cmd, Command::Stats | Command::Unanswered) {
+        let r = Rendered { html: super::render::escape(PRIVATE_ONLY), keyboard: None };
         deliver(bot, app, msg.chat.id, &r, None).await?;
         return Ok(());
     }

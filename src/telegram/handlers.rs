@@ -67,6 +67,9 @@ pub(crate) enum Command {
     Reload,
     Stats,
     Unanswered,
+    /// A command this bot does not have: help in a private chat, ignored in a group (it is
+    /// probably another bot's).
+    Unknown,
     /// A command for another bot in a group.
     NotForUs,
 }
@@ -92,30 +95,37 @@ pub(crate) fn parse_text(text: &str, bot_username: &str) -> Command {
             "reload" => Command::Reload,
             "stats" => Command::Stats,
             "unanswered" => Command::Unanswered,
-            _ => Command::Conversation(Input::Help),
+            _ => Command::Unknown,
         };
     }
-    let mention = format!("@{bot_username}");
-    let cleaned = if bot_username.is_empty() { t.to_string() } else { replace_ignore_case(t, &mention, " ") };
+    let cleaned = strip_mentions(t, bot_username);
     Command::Conversation(Input::Question(cleaned.split_whitespace().collect::<Vec<_>>().join(" ")))
 }
 
-/// Replaces an ASCII needle (a bot mention) ignoring ASCII case; any Unicode around it is kept.
-fn replace_ignore_case(haystack: &str, needle: &str, with: &str) -> String {
-    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
-    let mut out = String::with_capacity(haystack.len());
-    let (mut at, mut i) = (0, 0);
-    while i + n.len() <= h.len() {
-        if haystack.is_char_boundary(i) && h[i..i + n.len()].eq_ignore_ascii_case(n) {
-            out.push_str(&haystack[at..i]);
-            out.push_str(with);
-            i += n.len();
-            at = i;
-        } else {
-            i += 1;
-        }
+/// Byte offsets of `@bot_username` mentions, ignoring ASCII case. A mention ends where the
+/// username does: `@botanist` is not a mention of `@bot` (usernames are `[A-Za-z0-9_]`).
+fn mentions<'a>(text: &'a str, bot_username: &'a str) -> impl Iterator<Item = usize> + 'a {
+    let (h, n) = (text.as_bytes(), bot_username.as_bytes());
+    let is_name_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    (0..h.len()).filter(move |&i| {
+        !n.is_empty()
+            && h[i] == b'@'
+            && h.len() >= i + 1 + n.len()
+            && h[i + 1..i + 1 + n.len()].eq_ignore_ascii_case(n)
+            && h.get(i + 1 + n.len()).is_none_or(|&b| !is_name_byte(b))
+    })
+}
+
+/// The text with every mention of the bot replaced by a space; any Unicode around it is kept.
+fn strip_mentions(text: &str, bot_username: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for i in mentions(text, bot_username) {
+        out.push_str(&text[at..i]);
+        out.push(' ');
+        at = i + 1 + bot_username.len();
     }
-    out.push_str(&haystack[at..]);
+    out.push_str(&text[at..]);
     out
 }
 
@@ -128,8 +138,7 @@ fn addressed_to_us(msg: &Message, bot_username: &str) -> bool {
     if text.trim_start().starts_with('/') {
         return true;
     }
-    let mention = format!("@{}", bot_username.to_lowercase());
-    if !bot_username.is_empty() && text.to_lowercase().contains(&mention) {
+    if mentions(text, bot_username).next().is_some() {
         return true;
     }
     msg.reply_to_message()
@@ -161,6 +170,8 @@ async fn on_message(bot: TgBot, msg: Message, upd: Update, app: Arc<App>) -> Han
         };
         let input = match command {
             Command::NotForUs => return Ok(()),
+            Command::Unknown if !msg.chat.is_private() => return Ok(()),
+            Command::Unknown => Input::Help,
             Command::Reload | Command::Stats | Command::Unanswered => {
                 return admin::run(&bot, &app, &msg, user_id, command).await;
             }
@@ -451,8 +462,10 @@ mod tests {
         assert_eq!(parse_text("/help@Bot", "bot"), Command::Conversation(Input::Help));
         assert_eq!(parse_text("/help@other_bot", "bot"), Command::NotForUs);
         assert_eq!(parse_text("/reload", "bot"), Command::Reload);
-        assert_eq!(parse_text("/whatever", "bot"), Command::Conversation(Input::Help));
+        assert_eq!(parse_text("/whatever", "bot"), Command::Unknown);
         assert_eq!(parse_text("@Bot why do knees hurt", "bot"), q("why do knees hurt"));
+        assert_eq!(parse_text("ask @botanist, not @bot_2", "bot"), q("ask @botanist, not @bot_2"));
+        assert_eq!(parse_text("@bot, knees?@bot", "bot"), q(", knees?"));
         assert_eq!(parse_text("  knee   pain  ", "bot"), q("knee pain"));
         assert_eq!(parse_text("İstanbul @BOT knees", "bot"), q("İstanbul knees"));
     }
