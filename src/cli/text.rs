@@ -59,7 +59,12 @@ pub fn render(reply: &Reply, style: Style, hints: bool) -> String {
         Reply::Answer(a) => answer(a, style, hints),
         Reply::Suggest(options) => {
             let mut out = text::DID_YOU_MEAN.to_string();
-            numbered(&mut out, options);
+            for (i, c) in options.iter().enumerate() {
+                match &c.heading {
+                    Some(h) => out.push_str(&format!("\n  {}. {} — {h}", i + 1, c.topic.title)),
+                    None => out.push_str(&format!("\n  {}. {}", i + 1, c.topic.title)),
+                }
+            }
             out
         }
         Reply::Unknown => {

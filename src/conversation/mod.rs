@@ -115,6 +115,14 @@ impl TopicRef {
     }
 }
 
+/// A did-you-mean option: the article and the section that matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    pub topic: TopicRef,
+    pub section: Option<usize>,
+    pub heading: Option<String>,
+}
+
 /// Where "Read the full article" goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Link {
@@ -143,7 +151,7 @@ pub struct AnswerView {
 pub enum Reply {
     Answer(AnswerView),
     /// Did you mean one of these?
-    Suggest(Vec<TopicRef>),
+    Suggest(Vec<Choice>),
     /// Out of scope: a polite don't-know.
     Unknown,
     Smalltalk {
@@ -442,7 +450,18 @@ impl<'a, S: Store> Turn<'a, S> {
                 self.open(hit.article, hit.section, &d.terms, Some((d.confidence, &hit)))
             }
             (Intent::Suggest, _) => {
-                let options: Vec<TopicRef> = d.hits.iter().map(|h| TopicRef::of(h.article, m.article(h))).collect();
+                let options: Vec<Choice> = d
+                    .hits
+                    .iter()
+                    .map(|h| Choice {
+                        topic: TopicRef::of(h.article, m.article(h)),
+                        section: h.section,
+                        heading: h
+                            .section
+                            .and_then(|s| m.article(h).sections.get(s))
+                            .and_then(|s| s.heading.clone()),
+                    })
+                    .collect();
                 self.state.offers =
                     d.hits.iter().map(|h| Offer { article: m.article(h).id.clone(), section: h.section }).collect();
                 Reply::Suggest(options)

@@ -4,7 +4,7 @@
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 
 use super::callback::Action;
-use crate::conversation::{text, AnswerView, Link, Reply, TopicRef};
+use crate::conversation::{text, AnswerView, Choice, Link, Reply, TopicRef};
 
 /// Telegram's limit on a message's text.
 pub const MAX_MESSAGE_CHARS: usize = 4096;
@@ -48,6 +48,22 @@ fn button(label: &str, action: Action) -> InlineKeyboardButton {
 
 fn topic_rows(topics: &[TopicRef]) -> Vec<Vec<InlineKeyboardButton>> {
     topics.iter().map(|t| vec![button(&t.title, Action::Open { key: t.key.clone(), section: None })]).collect()
+}
+
+/// Did-you-mean buttons open the section that matched; two sections of one article are told
+/// apart by their headings.
+fn choice_rows(choices: &[Choice]) -> Vec<Vec<InlineKeyboardButton>> {
+    choices
+        .iter()
+        .map(|c| {
+            let twice = choices.iter().filter(|o| o.topic.idx == c.topic.idx).count() > 1;
+            let label = match (&c.heading, twice) {
+                (Some(h), true) => format!("{} — {h}", c.topic.title),
+                _ => c.topic.title.clone(),
+            };
+            vec![button(&label, Action::Open { key: c.topic.key.clone(), section: c.section })]
+        })
+        .collect()
 }
 
 /// The deep link that opens an article in a chat with the bot.
@@ -133,7 +149,7 @@ pub fn render(reply: &Reply, bot_username: &str) -> Option<Rendered> {
         Reply::Answer(a) => answer(a, bot_username),
         Reply::Suggest(options) => Rendered {
             html: escape(text::DID_YOU_MEAN),
-            keyboard: Some(InlineKeyboardMarkup::new(topic_rows(options))),
+            keyboard: Some(InlineKeyboardMarkup::new(choice_rows(options))),
         },
         Reply::Unknown => {
             Rendered { html: escape(text::DONT_KNOW), keyboard: Some(InlineKeyboardMarkup::new(vec![topics_button()])) }
@@ -244,6 +260,41 @@ mod tests {
         let kb = r.keyboard.unwrap().inline_keyboard;
         assert_eq!(kb.len(), 3, "next, one related, feedback");
         assert_eq!(kb[2].len(), 2);
+    }
+
+    #[test]
+    fn did_you_mean_buttons_open_the_matched_section() {
+        let choice = |idx, title: &str, section, heading: Option<&str>| Choice {
+            topic: TopicRef { idx, key: format!("K{idx}AAAAAA"), ..topic(title) },
+            section,
+            heading: heading.map(str::to_string),
+        };
+        let options = vec![
+            choice(1, "Knees", Some(2), Some("Shoes")),
+            choice(1, "Knees", Some(4), Some("Stretching")),
+            choice(2, "Calves", Some(0), Some("Intro")),
+            choice(3, "Stub", None, None),
+        ];
+        let kb = render(&Reply::Suggest(options), "b").unwrap().keyboard.unwrap().inline_keyboard;
+        let buttons: Vec<(String, Action)> = kb
+            .iter()
+            .map(|row| match &row[0].kind {
+                teloxide::types::InlineKeyboardButtonKind::CallbackData(d) => {
+                    (row[0].text.clone(), Action::decode(d).unwrap())
+                }
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let open = |k: &str, section| Action::Open { key: k.into(), section };
+        assert_eq!(
+            buttons,
+            vec![
+                ("Knees — Shoes".to_string(), open("K1AAAAAA", Some(2))),
+                ("Knees — Stretching".to_string(), open("K1AAAAAA", Some(4))),
+                ("Calves".to_string(), open("K2AAAAAA", Some(0))),
+                ("Stub".to_string(), open("K3AAAAAA", None)),
+            ]
+        );
     }
 
     #[test]
