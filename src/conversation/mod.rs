@@ -562,8 +562,14 @@ impl<'a, S: Store> Turn<'a, S> {
 
     fn feedback(&mut self, key: &str, section: Option<usize>, up: bool) -> Reply {
         let Some(idx) = self.kb().by_key(key) else { return Reply::Gone };
-        let id = self.kb().articles[idx as usize].id.clone();
-        if let Err(e) = self.store.record_feedback(&id, section, up) {
+        let article = &self.kb().articles[idx as usize];
+        if section.is_some_and(|s| s >= article.sections.len()) {
+            return Reply::Gone;
+        }
+        let id = article.id.clone();
+        // A second tap on the same button is not a second vote; the other button changes it.
+        let previous = self.state.feedback.iter().find(|g| g.article == id && g.section == section).map(|g| g.up);
+        if let Err(e) = self.store.record_feedback(&id, section, up, previous) {
             tracing::warn!(error = %e, "could not record feedback");
         }
         self.state.log_feedback(GivenFeedback { article: id, section, up, at: self.now });

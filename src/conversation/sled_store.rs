@@ -292,15 +292,24 @@ impl Store for SledStore {
         Ok(())
     }
 
-    fn record_feedback(&self, article: &str, section: Option<usize>, up: bool) -> Result<(), StoreError> {
+    fn record_feedback(
+        &self,
+        article: &str,
+        section: Option<usize>,
+        up: bool,
+        previous: Option<bool>,
+    ) -> Result<(), StoreError> {
+        if previous == Some(up) {
+            return Ok(());
+        }
         let key = format!("{article}\0{}", section.map_or("-".to_string(), |s| s.to_string()));
         self.feedback
             .update_and_fetch(key.as_bytes(), |old| {
                 let mut v: Votes = old.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
-                if up {
-                    v.up += 1;
-                } else {
-                    v.down += 1;
+                let (add, take) = if up { (&mut v.up, &mut v.down) } else { (&mut v.down, &mut v.up) };
+                *add += 1;
+                if previous.is_some() {
+                    *take = take.saturating_sub(1);
                 }
                 serde_json::to_vec(&v).ok()
             })
@@ -409,8 +418,8 @@ mod tests {
         s.record_question(&q("bake bread", "unknown", day + 5)).unwrap();
         s.record_question(&q("knee pain", "answer", day + 6)).unwrap();
         s.record_question(&q("hi", "smalltalk", day + 7)).unwrap();
-        s.record_feedback("a", Some(0), true).unwrap();
-        s.record_feedback("a", Some(1), false).unwrap();
+        s.record_feedback("a", Some(0), true, None).unwrap();
+        s.record_feedback("a", Some(1), false, None).unwrap();
         let st = s.stats(day + 10, 10).unwrap();
         assert_eq!(st.questions_total, 4);
         assert_eq!(st.questions_today, 4);

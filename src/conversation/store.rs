@@ -58,7 +58,15 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes everything kept about the user; whether there was anything.
     fn delete_user(&self, user: i64) -> Result<bool, StoreError>;
     fn record_question(&self, q: &QuestionRecord) -> Result<(), StoreError>;
-    fn record_feedback(&self, article: &str, section: Option<usize>, up: bool) -> Result<(), StoreError>;
+    /// Counts a 👍 or 👎; `previous` is the user's earlier vote on the same section, which this
+    /// one replaces (the same vote again changes nothing).
+    fn record_feedback(
+        &self,
+        article: &str,
+        section: Option<usize>,
+        up: bool,
+        previous: Option<bool>,
+    ) -> Result<(), StoreError>;
     fn stats(&self, now: u64, top: usize) -> Result<Stats, StoreError>;
     fn unanswered(&self, top: usize) -> Result<Vec<Unanswered>, StoreError>;
     /// Makes everything written so far durable.

@@ -200,6 +200,24 @@ fn statistics_count_questions_and_feedback() {
 }
 
 #[test]
+fn a_vote_counts_once_and_can_be_changed() {
+    let e = engine();
+    let a = answer(ask(&e, 18, Input::Question("knee pain when running".into())));
+    let vote = |id, up| ask(&e, id, Input::Feedback { key: a.article.key.clone(), section: a.section, up });
+    let totals = || e.store().stats(1_700_000_000, 5).unwrap().feedback;
+    vote(18, true);
+    vote(18, true);
+    assert_eq!(totals(), vec![(a.article.id.clone(), 1, 0)], "the same vote twice is one vote");
+    vote(18, false);
+    assert_eq!(totals(), vec![(a.article.id.clone(), 0, 1)], "a changed vote moves");
+    vote(19, false);
+    assert_eq!(totals(), vec![(a.article.id.clone(), 0, 2)], "another user's vote counts");
+    let forged = Input::Feedback { key: a.article.key.clone(), section: Some(a.sections), up: true };
+    assert!(matches!(ask(&e, 18, forged), Reply::Gone), "a section the article does not have");
+    assert_eq!(totals(), vec![(a.article.id.clone(), 0, 2)]);
+}
+
+#[test]
 fn a_redelivered_step_is_not_taken_twice() {
     let e = engine();
     let u = user(17);
@@ -230,7 +248,7 @@ impl Store for FullDisk {
     fn record_question(&self, _: &QuestionRecord) -> Result<(), StoreError> {
         Err(StoreError::Db("No space left on device".into()))
     }
-    fn record_feedback(&self, _: &str, _: Option<usize>, _: bool) -> Result<(), StoreError> {
+    fn record_feedback(&self, _: &str, _: Option<usize>, _: bool, _: Option<bool>) -> Result<(), StoreError> {
         Err(StoreError::Db("No space left on device".into()))
     }
     fn stats(&self, now: u64, top: usize) -> Result<Stats, StoreError> {
