@@ -182,8 +182,9 @@ pub enum Reply {
     /// A number typed with no choices pending, or out of range.
     NoSuchChoice,
     Reset,
+    /// After /forget: whether anything was kept; `None` when deleting failed.
     Forgotten {
-        existed: bool,
+        existed: Option<bool>,
     },
     FeedbackThanks {
         up: bool,
@@ -299,10 +300,10 @@ impl<S: Store> Engine<S> {
         }
         if let Input::Forget = input {
             let reply = match self.store.delete_user(user.id) {
-                Ok(existed) => Reply::Forgotten { existed },
+                Ok(existed) => Reply::Forgotten { existed: Some(existed) },
                 Err(e) => {
                     stored = Err(e);
-                    Reply::Forgotten { existed: false }
+                    Reply::Forgotten { existed: None }
                 }
             };
             return Outcome { reply, stored, intent: None, article: None, elapsed: started.elapsed() };
@@ -414,7 +415,8 @@ impl<'a, S: Store> Turn<'a, S> {
                 self.state.offers.clear();
                 Reply::Reset
             }
-            Input::Forget => Reply::Forgotten { existed: false },
+            // Taken before any state is loaded (see `handle`); here only to keep the match total.
+            Input::Forget => Reply::Forgotten { existed: Some(false) },
             Input::NotText => Reply::TextOnly,
             Input::Current => match self.state.position.clone() {
                 Some(pos) => match self.kb().by_id(&pos.article) {

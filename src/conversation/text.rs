@@ -43,11 +43,16 @@ pub fn help(bot_name: &str) -> String {
     )
 }
 
-pub fn forgotten(existed: bool) -> &'static str {
-    if existed {
-        "Done: I've deleted everything I kept about you (your questions, position and feedback)."
-    } else {
-        "I don't keep anything about you."
+/// After /forget: `None` when the deletion failed.
+pub fn forgotten(existed: Option<bool>) -> &'static str {
+    match existed {
+        Some(true) => {
+            "Done: I've deleted everything I kept about you (your questions, position and feedback). \
+             Only anonymous totals remain, such as how often a question was asked and the votes per article; \
+             nothing in them points to you."
+        }
+        Some(false) => "I don't keep anything about you.",
+        None => "Sorry, I could not delete your data just now. Please send /forget again in a minute.",
     }
 }
 
