@@ -458,10 +458,7 @@ impl<'a, S: Store> Turn<'a, S> {
                     .map(|h| Choice {
                         topic: TopicRef::of(h.article, m.article(h)),
                         section: h.section,
-                        heading: h
-                            .section
-                            .and_then(|s| m.article(h).sections.get(s))
-                            .and_then(|s| s.heading.clone()),
+                        heading: h.section.and_then(|s| m.article(h).sections.get(s)).and_then(|s| s.heading.clone()),
                     })
                     .collect();
                 self.state.offers =
@@ -500,8 +497,8 @@ impl<'a, S: Store> Turn<'a, S> {
         }
         let kb = self.kb();
         let mut popular: Vec<TopicRef> = Vec::new();
-        if let Ok(stats) = self.store.stats(self.now, self.settings.related_max) {
-            for (id, _) in stats.top_articles {
+        if let Ok(top) = self.store.top_articles(self.settings.related_max) {
+            for (id, _) in top {
                 if let Some(i) = kb.by_id(&id) {
                     popular.push(TopicRef::of(i, &kb.articles[i as usize]));
                 }

@@ -12,6 +12,8 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +34,9 @@ const MAX_NORMALIZED_BYTES: usize = 200;
 /// repeats at most the replies of the last few milliseconds.
 const FLUSH_EVERY_MS: u64 = 20;
 const MAX_EXAMPLE_CHARS: usize = 300;
+/// /start shows the most read articles; their order changes slowly, so a snapshot this old is
+/// fine and a burst of /start does not scan the counters each time.
+const POPULAR_TTL: Duration = Duration::from_secs(60);
 
 pub struct SledStore {
     db: sled::Db,
@@ -44,6 +49,8 @@ pub struct SledStore {
     /// Approximate entry counts of the capped trees, so pruning needs no full scan per write.
     questions_len: AtomicU64,
     unanswered_len: AtomicU64,
+    /// The last `top_articles` answer: when, for how many, what.
+    popular: Mutex<Option<(Instant, usize, Vec<(String, u64)>)>>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -119,11 +126,24 @@ impl SledStore {
             inbox: tree("inbox")?,
             questions_len: AtomicU64::new(0),
             unanswered_len: AtomicU64::new(0),
+            popular: Mutex::new(None),
             db,
         };
         store.questions_len.store(store.questions.len() as u64, Ordering::Relaxed);
         store.unanswered_len.store(store.unanswered.len() as u64, Ordering::Relaxed);
         Ok(store)
+    }
+
+    /// The most answered articles, reading only the `article:` counters.
+    fn scan_top_articles(&self, top: usize) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut articles = Vec::new();
+        for item in self.counters.scan_prefix(b"article:") {
+            let (k, v) = item.map_err(db_err)?;
+            articles.push((String::from_utf8_lossy(&k["article:".len()..]).into_owned(), read_u64(Some(&v))));
+        }
+        articles.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        articles.truncate(top);
+        Ok(articles)
     }
 
     fn add(&self, key: &str, delta: i64) -> Result<u64, StoreError> {
@@ -337,14 +357,7 @@ impl Store for SledStore {
             }
         }
         s.top_questions = Self::top(&self.questions, top)?.into_iter().map(|(k, t)| (k, t.count)).collect();
-        let mut articles = Vec::new();
-        for item in self.counters.scan_prefix(b"article:") {
-            let (k, v) = item.map_err(db_err)?;
-            articles.push((String::from_utf8_lossy(&k["article:".len()..]).into_owned(), read_u64(Some(&v))));
-        }
-        articles.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        articles.truncate(top);
-        s.top_articles = articles;
+        s.top_articles = self.scan_top_articles(top)?;
         let mut votes: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
         for item in self.feedback.iter() {
             let (k, v) = item.map_err(db_err)?;
@@ -360,6 +373,18 @@ impl Store for SledStore {
         fb.truncate(top);
         s.feedback = fb;
         Ok(s)
+    }
+
+    fn top_articles(&self, top: usize) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut cache = self.popular.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, n, list)) = cache.as_ref() {
+            if *n >= top && at.elapsed() < POPULAR_TTL {
+                return Ok(list.iter().take(top).cloned().collect());
+            }
+        }
+        let list = self.scan_top_articles(top)?;
+        *cache = Some((Instant::now(), top, list.clone()));
+        Ok(list)
     }
 
     fn unanswered(&self, top: usize) -> Result<Vec<Unanswered>, StoreError> {
@@ -427,6 +452,7 @@ mod tests {
         assert_eq!(st.unknown_total, 2);
         assert_eq!(st.top_questions[0], ("bake bread".to_string(), 2));
         assert_eq!(st.top_articles, vec![("a".to_string(), 1)]);
+        assert_eq!(s.top_articles(3).unwrap(), st.top_articles);
         assert_eq!(st.feedback, vec![("a".to_string(), 1, 1)]);
         assert_eq!(s.stats(day + 86_400, 10).unwrap().questions_today, 0);
         let un = s.unanswered(10).unwrap();

@@ -68,6 +68,8 @@ pub trait Store: Send + Sync + 'static {
         previous: Option<bool>,
     ) -> Result<(), StoreError>;
     fn stats(&self, now: u64, top: usize) -> Result<Stats, StoreError>;
+    /// The most answered article ids with their counts, best first; may be a minute old.
+    fn top_articles(&self, top: usize) -> Result<Vec<(String, u64)>, StoreError>;
     fn unanswered(&self, top: usize) -> Result<Vec<Unanswered>, StoreError>;
     /// Makes everything written so far durable.
     fn flush(&self) -> Result<(), StoreError>;

@@ -254,6 +254,9 @@ impl Store for FullDisk {
     fn stats(&self, now: u64, top: usize) -> Result<Stats, StoreError> {
         self.0.stats(now, top)
     }
+    fn top_articles(&self, top: usize) -> Result<Vec<(String, u64)>, StoreError> {
+        self.0.top_articles(top)
+    }
     fn unanswered(&self, top: usize) -> Result<Vec<Unanswered>, StoreError> {
         self.0.unanswered(top)
     }
@@ -314,4 +317,17 @@ fn replies_are_remembered_by_exact_id() {
     assert!(matches!(e.handle(&u, Input::Question("knee pain".into()), Some(30), 1).reply, Reply::Answer(_)));
     assert!(matches!(e.handle(&u, Input::Question("knee pain".into()), Some(5), 1).reply, Reply::Answer(_)));
     assert!(matches!(e.handle(&u, Input::Question("knee pain".into()), Some(31), 1).reply, Reply::Duplicate));
+}
+
+#[test]
+fn start_offers_the_most_read_articles_first() {
+    let e = engine();
+    let hub = e.library().hubs.first().copied();
+    let read = answer(ask(&e, 41, Input::Question("the correct way to do sit-ups".into())));
+    assert_ne!(Some(read.article.idx), hub, "the test needs an article that is not offered first anyway");
+    for u in 42..44 {
+        assert_eq!(answer(ask(&e, u, Input::Question("correct way to do sit ups".into()))).article, read.article);
+    }
+    let Reply::Welcome { popular, .. } = ask(&e, 45, Input::Start(None)) else { panic!("welcome expected") };
+    assert_eq!(popular[0], read.article, "{popular:?}");
 }
