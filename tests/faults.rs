@@ -104,6 +104,32 @@ async fn a_flooding_user_is_slowed_with_one_notice_and_others_are_not() {
         "five answers and the notice: {:?}",
         replies.iter().map(|r| &r.plain).collect::<Vec<_>>()
     );
+
+    // Button taps count too: every tap is answered (the spinner stops), the first over the
+    // limit with the notice, and none of them sends a message.
+    let mark = w.fake.mark();
+    let next = replies[0].button_data("Next section").expect("a next-section button");
+    let taps: Vec<_> = (0..3).map(|_| w.fake.press_button(40, 40, replies[0].message_id, &next)).collect();
+    for q in &taps {
+        assert!(w.fake.wait_query_answered(&q.id, WAIT).await, "every tap is answered");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(w.fake.replies(40).len(), 6, "taps over the limit change nothing");
+    let tapper = w.fake.send_text_and_wait(42, 42, "knee pain", WAIT).await.unwrap();
+    let next = tapper.button_data("Next section").unwrap();
+    for _ in 0..6 {
+        let q = w.fake.press_button(42, 42, tapper.message_id, &next);
+        assert!(w.fake.wait_query_answered(&q.id, WAIT).await);
+    }
+    let notice = w
+        .fake
+        .wait_for_after(
+            mark,
+            |c| c.method == "answerCallbackQuery" && c.str_param("text").is_some_and(|t| t.contains("very fast")),
+            WAIT,
+        )
+        .await;
+    assert!(notice.is_some(), "the sixth update of a flooding tapper gets the notice");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -193,6 +193,19 @@ async fn on_message(bot: TgBot, msg: Message, upd: Update, app: Arc<App>) -> Han
 async fn on_callback(bot: TgBot, q: CallbackQuery, upd: Update, app: Arc<App>) -> HandlerResult {
     guarded(&app.clone(), upd.id.0, "callback", async move {
         let user_id = q.from.id.0 as i64;
+        // Button taps count against the same per-user budget as messages; every tap is still
+        // answered, so the client stops its spinner.
+        match app.flood.check(user_id, Instant::now()) {
+            FloodVerdict::Allow => {}
+            verdict => {
+                if verdict == FloodVerdict::Notice {
+                    super::metrics::count_error("flood");
+                }
+                let notice = (verdict == FloodVerdict::Notice).then_some(super::FLOOD_NOTICE);
+                answer_callback(&bot, &q, notice).await;
+                return Ok(());
+            }
+        }
         let action = match Action::decode(q.data.as_deref().unwrap_or("")) {
             Ok(a) => a,
             Err(e) => {

@@ -8,13 +8,15 @@ pub mod callback;
 pub mod handlers;
 pub mod inbox;
 pub mod limits;
+
+pub use limits::{FloodControl, FloodLimits, FloodVerdict};
 pub mod metrics;
 pub mod render;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use teloxide::prelude::*;
@@ -80,59 +82,6 @@ pub enum ServeError {
     BadToken,
     #[error("{0}")]
     Io(String),
-}
-
-/// Per-user flood control: more than `max_messages` in `window` gets one notice, then silence
-/// until the window passes. Other users are not affected.
-#[derive(Debug, Clone, Copy)]
-pub struct FloodLimits {
-    pub max_messages: u32,
-    pub window: Duration,
-}
-
-impl Default for FloodLimits {
-    fn default() -> Self {
-        FloodLimits { max_messages: 20, window: Duration::from_secs(10) }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FloodVerdict {
-    Allow,
-    /// Over the limit for the first time in this window: tell the user once.
-    Notice,
-    Drop,
-}
-
-#[derive(Debug)]
-pub struct FloodControl {
-    limits: FloodLimits,
-    users: Mutex<HashMap<i64, (Instant, u32)>>,
-}
-
-impl FloodControl {
-    pub fn new(limits: FloodLimits) -> Self {
-        FloodControl { limits, users: Mutex::new(HashMap::new()) }
-    }
-
-    pub fn check(&self, user: i64, now: Instant) -> FloodVerdict {
-        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
-        // Forget idle users now and then, so the map stays as small as the active crowd.
-        if users.len() > 10_000 {
-            let window = self.limits.window;
-            users.retain(|_, (start, _)| now.duration_since(*start) < window);
-        }
-        let entry = users.entry(user).or_insert((now, 0));
-        if now.duration_since(entry.0) >= self.limits.window {
-            *entry = (now, 0);
-        }
-        entry.1 = entry.1.saturating_add(1);
-        match entry.1.cmp(&(self.limits.max_messages + 1)) {
-            std::cmp::Ordering::Less => FloodVerdict::Allow,
-            std::cmp::Ordering::Equal => FloodVerdict::Notice,
-            std::cmp::Ordering::Greater => FloodVerdict::Drop,
-        }
-    }
 }
 
 /// Result of a knowledge reload.
@@ -485,17 +434,6 @@ pub fn spawn_db_size_gauge(app: Arc<App>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn flood_control_notices_once_then_drops_then_recovers() {
-        let f = FloodControl::new(FloodLimits { max_messages: 3, window: Duration::from_secs(10) });
-        let t0 = Instant::now();
-        let verdicts: Vec<FloodVerdict> = (0..6).map(|_| f.check(1, t0)).collect();
-        use FloodVerdict::*;
-        assert_eq!(verdicts, vec![Allow, Allow, Allow, Notice, Drop, Drop]);
-        assert_eq!(f.check(2, t0), Allow, "other users are not affected");
-        assert_eq!(f.check(1, t0 + Duration::from_secs(11)), Allow);
-    }
 
     #[test]
     fn dates() {

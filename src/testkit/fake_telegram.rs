@@ -912,6 +912,11 @@ impl FakeTelegram {
         .await
     }
 
+    /// Waits until the callback query `id` has been answered.
+    pub async fn wait_query_answered(&self, id: &str, timeout: Duration) -> bool {
+        self.wait_state(timeout, |st| st.queries.get(id).copied().filter(|&answered| answered)).await.is_some()
+    }
+
     /// The first call of `method` with `seq >= mark`.
     pub async fn wait_for_method(&self, mark: usize, method: &str, timeout: Duration) -> Option<Call> {
         self.wait_for_after(mark, |c| c.method.eq_ignore_ascii_case(method), timeout).await
