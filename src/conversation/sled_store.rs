@@ -38,6 +38,13 @@ const MAX_EXAMPLE_CHARS: usize = 300;
 /// fine and a burst of /start does not scan the counters each time.
 const POPULAR_TTL: Duration = Duration::from_secs(60);
 
+/// The last `top_articles` answer.
+struct PopularSnapshot {
+    taken: Instant,
+    top: usize,
+    articles: Vec<(String, u64)>,
+}
+
 pub struct SledStore {
     db: sled::Db,
     users: sled::Tree,
@@ -49,8 +56,7 @@ pub struct SledStore {
     /// Approximate entry counts of the capped trees, so pruning needs no full scan per write.
     questions_len: AtomicU64,
     unanswered_len: AtomicU64,
-    /// The last `top_articles` answer: when, for how many, what.
-    popular: Mutex<Option<(Instant, usize, Vec<(String, u64)>)>>,
+    popular: Mutex<Option<PopularSnapshot>>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -377,14 +383,12 @@ impl Store for SledStore {
 
     fn top_articles(&self, top: usize) -> Result<Vec<(String, u64)>, StoreError> {
         let mut cache = self.popular.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, n, list)) = cache.as_ref() {
-            if *n >= top && at.elapsed() < POPULAR_TTL {
-                return Ok(list.iter().take(top).cloned().collect());
-            }
+        if let Some(p) = cache.as_ref().filter(|p| p.top >= top && p.taken.elapsed() < POPULAR_TTL) {
+            return Ok(p.articles.iter().take(top).cloned().collect());
         }
-        let list = self.scan_top_articles(top)?;
-        *cache = Some((Instant::now(), top, list.clone()));
-        Ok(list)
+        let articles = self.scan_top_articles(top)?;
+        *cache = Some(PopularSnapshot { taken: Instant::now(), top, articles: articles.clone() });
+        Ok(articles)
     }
 
     fn unanswered(&self, top: usize) -> Result<Vec<Unanswered>, StoreError> {

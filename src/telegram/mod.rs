@@ -383,8 +383,9 @@ fn spawn_signal_handlers(app: Arc<App>, shutdown: teloxide::dispatching::Shutdow
             _ = term.recv() => tracing::info!("SIGTERM: finishing updates in flight"),
             _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: finishing updates in flight"),
         }
-        // Before dispatching has started the token refuses; try until it takes.
-        for _ in 0..100 {
+        // Before dispatching has started the token refuses; try until it takes, however long
+        // the start (a slow first getUpdates, a large inbox to replay) is.
+        loop {
             match stop.shutdown() {
                 Ok(done) => {
                     done.await;
