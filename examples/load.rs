@@ -101,7 +101,7 @@ fn die(msg: &str) -> ! {
     std::process::exit(2);
 }
 
-use articlebot::testkit::rng::SplitMix as Rng;
+use articlebot::rng::SplitMix as Rng;
 
 const QUESTIONS: &[&str] = &[
     "why do my knees hurt when I run",

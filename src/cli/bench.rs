@@ -134,7 +134,7 @@ impl Drop for BenchDir {
 // ---------------------------------------------------------------------------------------------
 // Deterministic randomness.
 
-use crate::testkit::rng::SplitMix as Rng;
+use crate::rng::SplitMix as Rng;
 
 /// Ranks drawn with probability proportional to `1 / (rank + 1)^s`.
 struct Zipf {

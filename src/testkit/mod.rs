@@ -15,7 +15,6 @@ mod body;
 pub mod fake_telegram;
 pub mod faults;
 pub mod html;
-pub mod rng;
 pub mod updates;
 
 pub use fake_telegram::{
