@@ -12,8 +12,8 @@ pub struct ImportArgs {
     /// Page files (.txt, .md) or dirs of them
     #[arg(required = true, value_name = "PAGE_OR_DIR")]
     inputs: Vec<PathBuf>,
-    /// Knowledge dir to write (created if missing)
-    #[arg(long, value_name = "DIR", env = "ARTICLEBOT_KNOWLEDGE")]
+    /// Knowledge dir to write (created if missing); `--knowledge` works too, like everywhere else
+    #[arg(long, visible_alias = "knowledge", value_name = "DIR", env = "ARTICLEBOT_KNOWLEDGE")]
     out: PathBuf,
 }
 
