@@ -55,8 +55,10 @@ struct JsonAnswer<'a> {
 #[derive(Serialize)]
 struct Explain {
     terms: Vec<String>,
+    /// Query terms, known terms, total weight, known weight.
     query: [f32; 4],
-    /// Per hit: raw, coverage, article coverage, title similarity, strength, fuzzy share.
+    /// Per hit: raw, coverage, article coverage, title similarity, strength, fuzzy share,
+    /// title precision, title recall, unit coverage, evidence.
     hits: Vec<[f32; 10]>,
 }
 
@@ -142,8 +144,8 @@ pub fn run(args: AskArgs) -> Result<(), Failure> {
             let bytes = line.map_err(|e| Failure::usage(format!("cannot read stdin: {e}")))?;
             let line = String::from_utf8_lossy(&bytes);
             let line = line.strip_suffix('\r').unwrap_or(&line);
-            let d = matcher.decide(line, top);
             if args.json {
+                let d = matcher.decide(line, top);
                 writeln!(out, "{}", json_line(matcher, line, &d, args.explain)).map_err(io_err)?;
             } else {
                 writeln!(out, "{}\n", human(&engine, n as i64, line)).map_err(io_err)?;
@@ -153,8 +155,8 @@ pub fn run(args: AskArgs) -> Result<(), Failure> {
         return Ok(());
     }
     let q = args.question.join(" ");
-    let d = matcher.decide(&q, top);
     if args.json {
+        let d = matcher.decide(&q, top);
         writeln!(out, "{}", json_line(matcher, &q, &d, args.explain)).map_err(io_err)?;
     } else {
         writeln!(out, "{}", human(&engine, 0, &q)).map_err(io_err)?;

@@ -78,7 +78,7 @@ pub fn run(args: ChatArgs) -> Result<(), Failure> {
         let Some(line) = lines.next() else { break };
         let line = line.map_err(|e| Failure::usage(format!("cannot read input: {e}")))?;
         let Some(input) = parse(&line, current.as_ref()) else { break };
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now = crate::conversation::now_unix();
         let outcome = engine.handle(&user, input, None, now);
         if let Err(e) = &outcome.stored {
             eprintln!("warning: {e}");

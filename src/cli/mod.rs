@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::knowledge::{self, LoadError};
+use crate::knowledge::LoadError;
 use crate::matching::Matcher;
 
 #[derive(Parser, Debug)]
@@ -73,11 +73,11 @@ impl From<LoadError> for Failure {
 
 /// Loads and indexes the knowledge base, printing warnings to stderr.
 pub fn load_matcher(dir: &std::path::Path) -> Result<Matcher, Failure> {
-    let loaded = knowledge::load(dir)?;
+    let loaded = crate::matching::load(dir)?;
     for w in &loaded.warnings {
         eprintln!("warning: {w}");
     }
-    Ok(Matcher::new(loaded.kb))
+    Ok(loaded.matcher)
 }
 
 /// Structured logs on stderr, level from `RUST_LOG` (default `info`).

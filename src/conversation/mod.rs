@@ -1,7 +1,9 @@
 //! The conversation: a state machine over per-user state. Front ends (`articlebot chat`, the
 //! Telegram bot) turn what the user did into an `Input`, call `Engine::handle`, and render the
 //! `Reply`; they never touch the matcher or the store themselves. The user's new position is
-//! stored before `handle` returns, so a reply is only ever sent for a saved state.
+//! stored and flushed before `handle` returns. If storing fails (disk full), the reply is still
+//! given and `Outcome::stored` carries the error for the front end to log: an answer matters
+//! more than a remembered position.
 
 pub mod sled_store;
 pub mod state;
@@ -17,7 +19,7 @@ use crate::knowledge::{Article, ArticleIdx, KnowledgeBase};
 use crate::matching::{Hit, Intent, Matcher, Smalltalk, Snippet};
 pub use sled_store::SledStore;
 use state::{GivenFeedback, Offer, Position, UserState};
-pub use store::{QuestionRecord, Stats, Store, StoreError, Unanswered};
+pub use store::{now_unix, QuestionRecord, Stats, Store, StoreError, Unanswered};
 
 /// A knowledge base ready to serve: the matcher and what the conversation derives from it.
 #[derive(Debug)]

@@ -78,6 +78,12 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// Day number (days since 1970-01-01, UTC) of a unix time.
+/// The wall clock as the engine's `now` arguments take it: seconds since 1970 (0 if the clock
+/// is before that).
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 pub fn day_of(unix: u64) -> u64 {
     unix / 86_400
 }

@@ -32,7 +32,7 @@ pub struct Thresholds {
     pub margin: f32,
     pub certain: f32,
     /// Least evidence (the matched words' weight, in units of a word found in no article) to
-    /// answer; below it the bot asks instead.
+    /// answer; below it the question is out of scope (`unknown`), however high the score.
     pub evidence: f32,
 }
 

@@ -67,6 +67,22 @@ impl Decision {
     }
 }
 
+/// A knowledge dir loaded and indexed: what `ask`, `chat`, `serve` and `/reload` start from.
+#[derive(Debug)]
+pub struct Loaded {
+    pub matcher: Matcher,
+    pub stats: crate::knowledge::KbStats,
+    /// Problems that did not stop the load, for the caller to show.
+    pub warnings: Vec<crate::knowledge::Diagnostic>,
+}
+
+/// Loads, validates and indexes the knowledge dir.
+pub fn load(dir: &std::path::Path) -> Result<Loaded, crate::knowledge::LoadError> {
+    let loaded = crate::knowledge::load(dir)?;
+    let stats = loaded.kb.stats();
+    Ok(Loaded { matcher: Matcher::new(loaded.kb), stats, warnings: loaded.warnings })
+}
+
 /// A knowledge base and its index.
 #[derive(Debug)]
 pub struct Matcher {

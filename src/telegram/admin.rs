@@ -31,7 +31,7 @@ pub(crate) async fn run(bot: &TgBot, app: &Arc<App>, msg: &Message, user: i64, c
         Command::Reload => reload_report(&app.reload("/reload").await),
         Command::Stats => {
             let app2 = app.clone();
-            let now = super::now_unix();
+            let now = crate::conversation::now_unix();
             match tokio::task::spawn_blocking(move || app2.engine.store().stats(now, 10)).await? {
                 Ok(s) => stats_report(app, &s),
                 Err(e) => report("Statistics are not available", &[e.to_string()]),

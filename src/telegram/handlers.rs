@@ -31,10 +31,6 @@ pub fn schema() -> teloxide::dispatching::UpdateHandler<Box<dyn std::error::Erro
         .branch(Update::filter_inline_query().endpoint(on_inline))
 }
 
-fn now_unix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 /// Runs a handler body so that a panic is logged instead of taking a worker down (teloxide
 /// issue #1435), then takes the update out of the inbox: handled, whatever the outcome.
 async fn guarded(
@@ -282,7 +278,7 @@ async fn on_inline(bot: TgBot, q: InlineQuery, upd: Update, app: Arc<App>) -> Ha
 async fn handle(app: &Arc<App>, user: ConvUser, input: Input, update: u64) -> Result<Outcome, tokio::task::JoinError> {
     let app = app.clone();
     tokio::task::spawn_blocking(move || {
-        let outcome = app.engine.handle(&user, input, Some(update), now_unix());
+        let outcome = app.engine.handle(&user, input, Some(update), crate::conversation::now_unix());
         if !matches!(outcome.reply, Reply::Duplicate) {
             if let Err(e) = crate::conversation::Store::flush(app.engine.store()) {
                 tracing::warn!(error = %e, "could not flush the database; answering anyway");

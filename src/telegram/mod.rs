@@ -25,8 +25,7 @@ use teloxide::update_listeners::{webhooks, Polling};
 use teloxide::{ApiError, RequestError};
 
 use crate::conversation::{Engine, SledStore, Store};
-use crate::knowledge::{self, Diagnostic, KbStats, LoadError};
-use crate::matching::Matcher;
+use crate::knowledge::{Diagnostic, KbStats, LoadError};
 
 /// The bot as handlers use it. Telegram's sending limits are kept by `limits::RateLimiter`
 /// (teloxide's `Throttle` releases requests on a 250 ms tick, which adds that much to every
@@ -137,16 +136,10 @@ impl App {
         let _one = self.reloading.lock().await;
         let started = Instant::now();
         let dir = self.knowledge_dir.clone();
-        let built = tokio::task::spawn_blocking(move || {
-            knowledge::load(&dir).map(|loaded| {
-                let stats = loaded.kb.stats();
-                (Matcher::new(loaded.kb), stats, loaded.warnings)
-            })
-        })
-        .await;
+        let built = tokio::task::spawn_blocking(move || crate::matching::load(&dir)).await;
         let elapsed = started.elapsed();
         let outcome = match built {
-            Ok(Ok((matcher, stats, warnings))) => {
+            Ok(Ok(crate::matching::Loaded { matcher, stats, warnings })) => {
                 let generation = self.engine.reload(matcher);
                 metrics::set_knowledge(generation, stats.articles + stats.stubs, stats.sections);
                 ReloadOutcome::Loaded { stats, warnings, elapsed, generation }
@@ -173,10 +166,6 @@ impl App {
         }
         outcome
     }
-}
-
-pub(crate) fn now_unix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// `YYYY-MM-DD` of a unix time (UTC).
@@ -267,13 +256,11 @@ async fn register_commands(bot: &TgBot, admins: &HashSet<i64>) {
 
 /// Loads the knowledge base and opens the database: the start-up checks that fail fast.
 pub fn prepare(config: &ServeConfig) -> Result<Engine<SledStore>, ServeError> {
-    let loaded =
-        knowledge::load(&config.knowledge).map_err(|e| ServeError::Knowledge(e.to_string().replace('\n', "; ")))?;
-    for w in &loaded.warnings {
+    let crate::matching::Loaded { matcher, stats, warnings } = crate::matching::load(&config.knowledge)
+        .map_err(|e| ServeError::Knowledge(e.to_string().replace('\n', "; ")))?;
+    for w in &warnings {
         tracing::warn!("{w}");
     }
-    let stats = loaded.kb.stats();
-    let matcher = Matcher::new(loaded.kb);
     let store =
         SledStore::open(&config.data).map_err(|e| ServeError::Database(format!("{}: {e}", config.data.display())))?;
     metrics::set_knowledge(1, stats.articles + stats.stubs, stats.sections);
