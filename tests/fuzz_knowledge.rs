@@ -746,3 +746,19 @@ proptest! {
         }
     }
 }
+
+/// Found in review: a line of a million `[` with no link to close them took two minutes to
+/// load (each `[` searched the rest of the line). The deadline is a hang guard, far above the
+/// milliseconds it takes now.
+#[test]
+fn a_line_of_open_brackets_loads_in_linear_time() {
+    let tmp = TempDir::new().unwrap();
+    fs::create_dir_all(tmp.path().join("articles")).unwrap();
+    let line = format!("{}](x", "[".repeat(1_000_000));
+    fs::write(tmp.path().join("articles/a.md"), format!("+++\nid = \"a\"\ntitle = \"A\"\n+++\n\n{line}\n")).unwrap();
+    let started = std::time::Instant::now();
+    let kb = knowledge::load(tmp.path()).expect("loads").kb;
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "took {:?}", started.elapsed());
+    assert_eq!(kb.articles[0].sections[0].text, line, "no link: the text stays as written");
+    assert_eq!(plain_text("[a [b](u) [c"), "[a b [c");
+}

@@ -169,27 +169,22 @@ pub fn plain_text(markdown: &str) -> String {
         } else {
             trimmed.trim_start_matches('#').trim_start_matches('>').trim_start()
         };
+        // A link is the nearest `[` before a `](` up to the next `)`. Every search starts where
+        // the last one ended, so a line costs its length, whatever brackets it holds.
         let mut rest = line;
-        while let Some(open) = rest.find('[') {
-            let after = &rest[open + 1..];
-            let link = after.find("](").and_then(|close| {
-                let url_part = &after[close + 2..];
-                url_part.find(')').map(|end| (close, close + 2 + end + 1))
-            });
-            match link {
-                Some((close, end)) => {
-                    let text_start = if rest[..open].ends_with('!') { open - 1 } else { open };
-                    push_unmarked(&mut out, &rest[..text_start]);
-                    if text_start == open {
-                        push_unmarked(&mut out, &after[..close]);
-                    }
-                    rest = &after[end..];
-                }
-                None => {
-                    push_unmarked(&mut out, &rest[..=open]);
-                    rest = after;
-                }
+        while let Some(mid) = rest.find("](") {
+            let Some(open) = rest[..mid].rfind('[') else {
+                push_unmarked(&mut out, &rest[..mid + 2]);
+                rest = &rest[mid + 2..];
+                continue;
+            };
+            let Some(close) = rest[mid + 2..].find(')') else { break };
+            let text_start = if rest[..open].ends_with('!') { open - 1 } else { open };
+            push_unmarked(&mut out, &rest[..text_start]);
+            if text_start == open {
+                push_unmarked(&mut out, &rest[open + 1..mid]);
             }
+            rest = &rest[mid + 2 + close + 1..];
         }
         push_unmarked(&mut out, rest);
     }
