@@ -545,7 +545,14 @@ impl<'a, S: Store> Turn<'a, S> {
             if let Some(idx) = self.kb().by_id(&pos.article) {
                 // Going back must not push the current article onto the history again.
                 self.state.position = None;
-                return self.open(idx, pos.section, &[], None);
+                // A reader who finished an article left it "past the end": back shows its last
+                // section, not the end notice again.
+                let last = self.kb().articles[idx as usize].sections.len().checked_sub(1);
+                let section = match (pos.section, last) {
+                    (Some(s), Some(last)) => Some(s.min(last)),
+                    (s, _) => s,
+                };
+                return self.open(idx, section, &[], None);
             }
         }
         Reply::NothingToContinue

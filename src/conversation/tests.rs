@@ -110,6 +110,17 @@ fn back_returns_to_the_previous_article() {
 }
 
 #[test]
+fn back_after_finishing_an_article_shows_its_last_section() {
+    let e = engine();
+    let first = answer(ask(&e, 9, Input::Question("knee pain when running".into())));
+    while !matches!(ask(&e, 9, Input::More), Reply::EndOfArticle { .. }) {}
+    answer(ask(&e, 9, Input::Question("sportswear for running".into())));
+    let back = answer(ask(&e, 9, Input::Back));
+    assert_eq!(back.article.id, first.article.id);
+    assert_eq!(back.section, Some(first.sections - 1));
+}
+
+#[test]
 fn related_topics_put_unseen_first() {
     let e = engine();
     let a = answer(ask(&e, 9, Input::Question("knee pain when running".into())));

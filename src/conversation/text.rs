@@ -48,8 +48,9 @@ pub fn forgotten(existed: Option<bool>) -> &'static str {
     match existed {
         Some(true) => {
             "Done: I've deleted everything I kept about you (your questions, position and feedback). \
-             Only anonymous totals remain, such as how often a question was asked and the votes per article; \
-             nothing in them points to you."
+             What remains has no link to you: totals such as votes per article and how often a question \
+             was asked, and, for questions I could not answer, their text so that an article can be \
+             written."
         }
         Some(false) => "I don't keep anything about you.",
         None => "Sorry, I could not delete your data just now. Please send /forget again in a minute.",
