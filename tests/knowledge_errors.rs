@@ -332,6 +332,23 @@ fn bad_url() {
     assert_errors(tmp.path(), &[exp("articles/a.md", 4, &["url `ftp://example.com/a`", "must start with https://"])]);
 }
 
+/// Telegram refuses a message with a malformed link, so these would cost every answer.
+#[test]
+fn malformed_urls() {
+    let file = |u: &str| format!("+++\nid = \"a\"\ntitle = \"A\"\nurl = \"{u}\"\n+++\n\nBody.\n");
+    for (url, says) in [
+        ("https://", "empty host"),
+        ("http://exa mple.com/a", "contains ' '"),
+        ("https://example.com/a\\\"b", "contains '\"'"),
+        ("https://[::1/x", "not a valid link"),
+    ] {
+        let tmp = dir_with(&[("articles/a.md", file(url).as_bytes())]);
+        assert_errors(tmp.path(), &[exp("articles/a.md", 4, &[says])]);
+    }
+    let ok = dir_with(&[("articles/a.md", file("https://example.com/a%20b?x=1#y").as_bytes())]);
+    assert!(articlebot::knowledge::load(ok.path()).is_ok());
+}
+
 #[test]
 fn bad_site_toml_unknown_key() {
     let site = "bot_name = \"Bot\"\nlanguage = \"english\"\nbot_nmae = \"typo\"\n";

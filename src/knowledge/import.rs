@@ -243,10 +243,10 @@ impl Catalog {
     }
 }
 
-/// Only absolute links become an article's `url`: a relative one ("/green-tea") has no site to
-/// resolve against, and `check` rightly refuses it.
+/// Only absolute, valid links become an article's `url`: a relative one ("/green-tea") has no
+/// site to resolve against, and `check` rightly refuses it and malformed ones.
 fn absolute_url(url: Option<&str>) -> Option<String> {
-    url.map(str::trim).filter(|u| u.starts_with("https://") || u.starts_with("http://")).map(str::to_string)
+    url.map(str::trim).filter(|u| super::url_problem(u).is_none()).map(str::to_string)
 }
 
 /// A file read as text, or why it could not be.

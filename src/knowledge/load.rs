@@ -247,14 +247,8 @@ fn build_articles(catalog: &Catalog, errors: &mut Vec<Diagnostic>, warnings: &mu
                 "`stub = true` but the file has a body: the body is used; remove `stub = true`",
             ));
         }
-        if let Some(u) = &f.url {
-            if !(u.starts_with("https://") || u.starts_with("http://")) {
-                errors.push(Diagnostic::new(
-                    &e.source,
-                    at("url"),
-                    format!("url `{u}` must start with https:// or http://"),
-                ));
-            }
+        if let Some(problem) = f.url.as_deref().and_then(super::url_problem) {
+            errors.push(Diagnostic::new(&e.source, at("url"), problem));
         }
         let mut resolve = |field: &str, id: &str| -> Option<ArticleIdx> {
             match index_of(id) {

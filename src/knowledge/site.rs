@@ -98,10 +98,8 @@ impl SiteConfig {
         if t.suggest > t.answer {
             out.push(format!("matching.suggest ({}) must not be above matching.answer ({})", t.suggest, t.answer));
         }
-        if let Some(u) = &self.base_url {
-            if !(u.starts_with("https://") || u.starts_with("http://")) {
-                out.push(format!("base_url `{u}` must start with https:// or http://"));
-            }
+        if let Some(problem) = self.base_url.as_deref().and_then(super::url_problem) {
+            out.push(format!("base_url: {problem}"));
         }
         out
     }
