@@ -173,3 +173,96 @@ async fn webhook_mode_checks_the_secret_token() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(fake.replies(9).len(), 1, "the forged updates were not answered");
 }
+
+/// `articlebot serve` with `args`, its output captured; killed (and the test failed) if it is
+/// still running after `limit`.
+fn serve_until(envs: &[(&str, &str)], args: &[&str], limit: Duration) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr.log");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_articlebot"));
+    cmd.arg("serve").args(args).env_remove("ARTICLEBOT_KNOWLEDGE");
+    cmd.env("ARTICLEBOT_DATA", dir.path().join("data")).env("RUST_LOG", "info");
+    cmd.env("ARTICLEBOT_KNOWLEDGE", concat!(env!("CARGO_MANIFEST_DIR"), "/knowledge"));
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child =
+        cmd.stdout(std::process::Stdio::null()).stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status.code(), std::fs::read_to_string(&log).unwrap_or_default());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("still running after {limit:?}: {}", std::fs::read_to_string(&log).unwrap_or_default());
+}
+
+/// A port nothing listens on: the Bot API is down.
+fn dead_api() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    format!("http://127.0.0.1:{port}")
+}
+
+#[test]
+fn webhook_mistakes_are_refused_before_the_network_is_tried() {
+    let api = dead_api();
+    let envs = [("TELOXIDE_TOKEN", "1:x"), ("TELOXIDE_API_URL", api.as_str())];
+    for (args, says) in [
+        (vec!["--webhook-url", "https://bot.example.com/hook"], "needs both --webhook-url and --listen"),
+        (vec!["--listen", "127.0.0.1:0"], "needs both --webhook-url and --listen"),
+        (
+            vec![
+                "--webhook-url",
+                "https://bot.example.com/hook",
+                "--listen",
+                "127.0.0.1:0",
+                "--webhook-secret",
+                "bad secret!",
+            ],
+            "webhook secret",
+        ),
+        (vec!["--webhook-url", "not a url", "--listen", "127.0.0.1:0"], "--webhook-url `not a url`"),
+    ] {
+        let (code, err) = serve_until(&envs, &args, Duration::from_secs(20));
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert!(lines.len() == 1 && lines[0].contains(says), "{args:?}: {err}");
+        assert!(!err.contains("getMe failed"), "{args:?}: the network was not tried: {err}");
+    }
+}
+
+#[test]
+fn sigterm_stops_a_bot_still_waiting_for_the_api() {
+    let api = dead_api();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_articlebot"))
+        .args(["serve", "--knowledge", concat!(env!("CARGO_MANIFEST_DIR"), "/knowledge")])
+        .env("TELOXIDE_TOKEN", "1:x")
+        .env("TELOXIDE_API_URL", &api)
+        .env("ARTICLEBOT_DATA", dir.path().join("data"))
+        .env("RUST_LOG", "info")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    let started = std::time::Instant::now();
+    while !read().contains("getMe failed; retrying") && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(read().contains("getMe failed; retrying"), "{}", read());
+    assert!(Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap().success());
+    let stopped = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() && stopped.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = child.try_wait().unwrap();
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    assert!(status.is_some(), "SIGTERM stopped it while it waited for getMe: {}", read());
+    assert!(read().contains("stopped before the bot could start"), "{}", read());
+}

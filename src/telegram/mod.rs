@@ -223,17 +223,30 @@ pub fn build_bot(config: &ServeConfig) -> Result<TgBot, ServeError> {
 }
 
 /// getMe until it works: the network or the API may be down at start. A rejected token is final.
+/// SIGTERM (`docker stop`) and Ctrl-C stop it too: as PID 1 in a container the process gets no
+/// default signal handling, so an unhandled SIGTERM would wait for the kill.
 async fn get_me_with_backoff(bot: &TgBot) -> Result<teloxide::types::Me, ServeError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let stopped = || ServeError::Io("stopped before the bot could start".into());
+    // One stream for the whole wait: a SIGTERM during a request must not be missed.
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| ServeError::Io(format!("cannot listen for SIGTERM: {e}")))?;
     let mut delay = Duration::from_millis(500);
     loop {
-        match bot.get_me().await {
+        let result = tokio::select! {
+            r = bot.get_me() => r,
+            _ = term.recv() => return Err(stopped()),
+            _ = tokio::signal::ctrl_c() => return Err(stopped()),
+        };
+        match result {
             Ok(me) => return Ok(me),
             Err(RequestError::Api(ApiError::InvalidToken)) => return Err(ServeError::BadToken),
             Err(e) => {
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "getMe failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
-                    _ = tokio::signal::ctrl_c() => return Err(ServeError::Io("stopped before the bot could start".into())),
+                    _ = term.recv() => return Err(stopped()),
+                    _ = tokio::signal::ctrl_c() => return Err(stopped()),
                 }
                 delay = (delay * 2).min(Duration::from_secs(30));
             }
@@ -268,8 +281,36 @@ pub fn prepare(config: &ServeConfig) -> Result<Engine<SledStore>, ServeError> {
     Ok(Engine::new(matcher, store))
 }
 
+fn webhook_url(url: &str) -> Result<url::Url, ServeError> {
+    url::Url::parse(url).map_err(|e| ServeError::Config(format!("--webhook-url `{url}`: {e}")))
+}
+
+/// The webhook settings, checked before anything touches the network: a mistake there is one
+/// clear error at start, not a bot that retries getMe and then fails.
+fn check_webhook_config(config: &ServeConfig) -> Result<(), ServeError> {
+    match (&config.webhook_url, config.listen) {
+        (Some(url), Some(_)) => {
+            webhook_url(url)?;
+        }
+        (None, None) => {}
+        _ => return Err(ServeError::Config("webhook mode needs both --webhook-url and --listen".into())),
+    }
+    if let Some(secret) = &config.webhook_secret {
+        let valid = !secret.is_empty()
+            && secret.len() <= 256
+            && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid {
+            return Err(ServeError::Config(
+                "the webhook secret must be 1-256 characters of A-Z, a-z, 0-9, _ and -".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Runs the bot until SIGTERM or Ctrl-C.
 pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
+    check_webhook_config(&config)?;
     let engine = prepare(&config)?;
     let bot = build_bot(&config)?;
     if let Some(addr) = config.metrics {
@@ -304,17 +345,9 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
 
     match (&config.webhook_url, config.listen) {
         (Some(url), Some(listen)) => {
-            let url = url::Url::parse(url).map_err(|e| ServeError::Config(format!("--webhook-url `{url}`: {e}")))?;
+            let url = webhook_url(url)?;
             let mut options = webhooks::Options::new(listen, url);
             if let Some(secret) = &config.webhook_secret {
-                let valid = !secret.is_empty()
-                    && secret.len() <= 256
-                    && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-                if !valid {
-                    return Err(ServeError::Config(
-                        "the webhook secret must be 1-256 characters of A-Z, a-z, 0-9, _ and -".into(),
-                    ));
-                }
                 options = options.secret_token(secret.clone());
             }
             let tcp = tokio::net::TcpListener::bind(listen)
@@ -334,10 +367,8 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
                 .dispatch_with_listener(listener, LoggingErrorHandler::with_custom_text("webhook listener"))
                 .await;
         }
-        (Some(_), None) | (None, Some(_)) => {
-            return Err(ServeError::Config("webhook mode needs both --webhook-url and --listen".into()));
-        }
-        (None, None) => {
+        // Half a webhook configuration was refused by `check_webhook_config`.
+        _ => {
             let listener = Polling::builder(bot.clone())
                 .timeout(Duration::from_secs(10))
                 .backoff_strategy(|errors| Duration::from_millis(250u64 << errors.min(4)))
