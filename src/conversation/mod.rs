@@ -313,7 +313,7 @@ impl<S: Store> Engine<S> {
         // The same update again, applied but never answered (the process died in between): a
         // step forward must not be taken twice, so show where the user already is.
         let redelivered = update.is_some_and(|u| u != 0 && u == state.last_update && !state.has_replied(u));
-        let input = typed_command(input, &state);
+        let input = typed_command(input);
         let input = match input {
             Input::More | Input::Back | Input::Pick(_) if redelivered => Input::Current,
             other => other,
@@ -647,7 +647,7 @@ impl<'a, S: Store> Turn<'a, S> {
 /// Text that is a command in every front end: "more"/"next", "back", and a number answering the
 /// choices of the last reply. Decided before anything else, so that a redelivered step is
 /// recognised whether it came as a button, a command or typed text.
-fn typed_command(input: Input, state: &UserState) -> Input {
+fn typed_command(input: Input) -> Input {
     let Input::Question(text) = &input else { return input };
     let t = text.trim();
     if t.eq_ignore_ascii_case("more") || t.eq_ignore_ascii_case("next") {
@@ -656,10 +656,13 @@ fn typed_command(input: Input, state: &UserState) -> Input {
     if t.eq_ignore_ascii_case("back") {
         return Input::Back;
     }
-    match t.trim_end_matches('.').parse::<usize>() {
-        Ok(n) if !state.offers.is_empty() => Input::Pick(n),
-        _ => input,
+    // A number with no words is a choice, never a question: it would match whatever text
+    // happens to hold that digit. With nothing to choose from it gets "no such choice".
+    if t.chars().any(|c| c.is_numeric()) && !t.chars().any(char::is_alphabetic) {
+        let n = t.trim_end_matches(['.', ')']).parse::<usize>().unwrap_or(0);
+        return Input::Pick(n);
     }
+    input
 }
 
 /// A deep-link parameter must be 1–64 characters of `[A-Za-z0-9_-]`: the id when it fits,

@@ -342,3 +342,26 @@ fn start_offers_the_most_read_articles_first() {
     let Reply::Welcome { popular, .. } = ask(&e, 45, Input::Start(None)) else { panic!("welcome expected") };
     assert_eq!(popular[0], read.article, "{popular:?}");
 }
+
+#[test]
+fn a_bare_number_is_a_choice_never_a_question() {
+    let e = engine();
+    for typed in ["1", "-1", "2.", "3)", "2024"] {
+        assert!(matches!(ask(&e, 50, Input::Question(typed.into())), Reply::NoSuchChoice), "{typed}");
+    }
+    let Reply::Welcome { popular, .. } = ask(&e, 50, Input::Start(None)) else { panic!("welcome expected") };
+    assert_eq!(answer(ask(&e, 50, Input::Question("1.".into()))).article, popular[0]);
+}
+
+#[test]
+fn a_common_word_the_site_covers_gets_choices_not_a_dont_know() {
+    let e = engine();
+    for word in ["running", "muscle"] {
+        match ask(&e, 51, Input::Question(word.into())) {
+            Reply::Suggest(choices) => assert!(choices.len() >= 2, "{word}: {choices:?}"),
+            other => panic!("{word}: {other:?}"),
+        }
+    }
+    assert!(matches!(ask(&e, 51, Input::Question("bread".into())), Reply::Unknown));
+    assert!(matches!(ask(&e, 51, Input::Question("running bread recipes".into())), Reply::Unknown));
+}

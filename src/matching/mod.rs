@@ -121,8 +121,15 @@ impl Matcher {
             } else if best.is_none() || confidence < t.suggest {
                 Intent::Unknown
             } else if best.is_some_and(|c| c.evidence < t.evidence) {
-                // Too little of the question found anywhere to answer with confidence.
-                Intent::Unknown
+                // Too little of the question found anywhere to answer with confidence. But a
+                // question of one or two words, all of them in the knowledge base ("running"),
+                // names a topic the site has: offer the choices instead of a don't-know.
+                let q = s.stats();
+                if q.terms > 0 && q.terms <= SHORT_QUERY_TERMS && q.known == q.terms {
+                    Intent::Suggest
+                } else {
+                    Intent::Unknown
+                }
             } else if confidence < t.answer
                 || (confidence - second < t.margin && (confidence < t.certain || s.terms.len() <= SHORT_QUERY_TERMS))
             {
