@@ -105,6 +105,32 @@ async fn inline_queries_list_matching_articles() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_album_gets_one_notice_and_service_messages_none() {
+    let w = World::with_args(&["--no-rate-limit"]).await;
+    let user = USER + 40;
+    let chat = serde_json::json!({"id": user, "type": "private", "first_name": "Ann"});
+    let from = serde_json::json!({"id": user, "is_bot": false, "first_name": "Ann"});
+    let photo = serde_json::json!([{"file_id": "f", "file_unique_id": "u", "width": 90, "height": 90}]);
+    for i in 0..5 {
+        w.fake.push_raw_update(serde_json::json!({"message": {
+            "message_id": 9000 + i, "date": 1_700_000_000, "chat": chat, "from": from,
+            "media_group_id": "album-1", "photo": photo,
+        }}));
+    }
+    w.fake.push_raw_update(serde_json::json!({"message": {
+        "message_id": 9100, "date": 1_700_000_000, "chat": chat, "from": from,
+        "pinned_message": {"message_id": 9000, "date": 1_700_000_000, "chat": chat, "from": from, "text": "hi"},
+    }}));
+    assert!(w.fake.wait_all_confirmed(WAIT).await);
+    let after = w.fake.send_text_and_wait(user, user, "knee pain", WAIT).await.expect("still answered");
+    assert!(after.plain.starts_with("What causes knee pain"), "{}", after.plain);
+    let replies = w.fake.replies(user);
+    let texts: Vec<&str> = replies.iter().map(|r| r.plain.as_str()).collect();
+    assert_eq!(texts.len(), 2, "one notice for the album, none for the pin, then the answer: {texts:?}");
+    assert!(texts[0].contains("text message"), "{texts:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn non_text_empty_huge_and_edited_messages() {
     let w = World::with_args(&["--no-rate-limit"]).await;
     w.fake.send_sticker(USER, USER, "👍");

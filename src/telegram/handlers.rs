@@ -148,6 +148,16 @@ async fn on_message(bot: TgBot, msg: Message, upd: Update, app: Arc<App>) -> Han
         if from.is_bot || !addressed_to_us(&msg, &app.bot_username) {
             return Ok(());
         }
+        // Service messages (a pin, a member joining, a topic created) are not the user talking.
+        if !matches!(msg.kind, teloxide::types::MessageKind::Common(_) | teloxide::types::MessageKind::Dice(_)) {
+            return Ok(());
+        }
+        // An album arrives as one message per photo: "send text" once is enough.
+        if let Some(album) = msg.media_group_id() {
+            if !app.first_of_album(&album.0) {
+                return Ok(());
+            }
+        }
         let user_id = from.id.0 as i64;
         match app.flood.check(user_id, Instant::now()) {
             FloodVerdict::Allow => {}

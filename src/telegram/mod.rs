@@ -108,6 +108,9 @@ pub struct App {
     pub bot_username: String,
     pub flood: FloodControl,
     reloading: tokio::sync::Mutex<()>,
+    /// Media group ids already answered, newest last (a few hundred are plenty: an album's
+    /// messages arrive together).
+    albums: std::sync::Mutex<std::collections::VecDeque<String>>,
 }
 
 impl App {
@@ -126,12 +129,27 @@ impl App {
             knowledge_dir,
             bot_username,
             flood: FloodControl::new(flood),
+            albums: Default::default(),
             reloading: tokio::sync::Mutex::new(()),
         }
     }
 
     /// Re-reads and validates the knowledge dir, then swaps it in; on any error the old one
     /// keeps serving. One reload at a time.
+    /// Whether this is the first message of the album seen (recently).
+    pub fn first_of_album(&self, album: &str) -> bool {
+        const REMEMBERED: usize = 512;
+        let mut seen = self.albums.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.iter().any(|a| a == album) {
+            return false;
+        }
+        if seen.len() >= REMEMBERED {
+            seen.pop_front();
+        }
+        seen.push_back(album.to_string());
+        true
+    }
+
     pub async fn reload(self: &Arc<Self>, source: &str) -> ReloadOutcome {
         let _one = self.reloading.lock().await;
         let started = Instant::now();
