@@ -51,6 +51,23 @@ async fn next_section_edits_in_place_and_more_continues() {
     assert!(more.text.contains("(3/5)"), "{}", more.text);
 }
 
+/// With Telegram's limits on, a chat's replies go out one a second; a tap must not wait behind
+/// them to be answered.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tap_is_answered_while_earlier_replies_still_wait_for_their_slot() {
+    let w = World::with_args(&[]).await;
+    let first = w.fake.send_text_and_wait(USER, USER, "knee pain when running", WAIT).await.unwrap();
+    for q in ["sportswear for running", "sit-ups", "calves running"] {
+        w.fake.send_text(USER, USER, q);
+    }
+    let next = first.button_data("Next section").unwrap();
+    let tap = w.fake.press_button(USER, USER, first.message_id, &next);
+    assert!(w.fake.wait_query_answered(&tap.id, WAIT).await);
+    let sent = w.fake.replies(USER).len();
+    assert!(sent <= 2, "the tap was answered before the queued replies went out ({sent} of 4 sent)");
+    assert!(w.fake.wait_for_replies(USER, 5, WAIT).await.is_some(), "and every reply still arrives");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn tapping_a_topic_answers_the_callback_and_shows_the_stub() {
     let w = World::with_args(&["--no-rate-limit"]).await;

@@ -357,6 +357,14 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             }
         })
         .error_handler(LoggingErrorHandler::with_custom_text("an update handler failed"))
+        // A chat's messages are handled in order. Button taps are not queued behind them: a
+        // tap must be answered within a second, while the chat's earlier replies may be
+        // waiting for Telegram's one-message-a-second slot. The engine's per-user lock keeps
+        // the state consistent either way.
+        .distribution_function(|upd| match upd.kind {
+            teloxide::types::UpdateKind::CallbackQuery(_) => None,
+            _ => upd.chat().map(|c| c.id),
+        })
         .build();
     let shutdown = dispatcher.shutdown_token();
     spawn_signal_handlers(app.clone(), shutdown);
