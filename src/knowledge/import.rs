@@ -246,7 +246,7 @@ impl Catalog {
 /// Only absolute, valid links become an article's `url`: a relative one ("/green-tea") has no
 /// site to resolve against, and `check` rightly refuses it and malformed ones.
 fn absolute_url(url: Option<&str>) -> Option<String> {
-    url.map(str::trim).filter(|u| super::url_problem(u).is_none()).map(str::to_string)
+    url.map(str::trim).filter(|u| super::url_problem("url", u).is_none()).map(str::to_string)
 }
 
 /// A file read as text, or why it could not be.

@@ -247,7 +247,7 @@ fn build_articles(catalog: &Catalog, errors: &mut Vec<Diagnostic>, warnings: &mu
                 "`stub = true` but the file has a body: the body is used; remove `stub = true`",
             ));
         }
-        if let Some(problem) = f.url.as_deref().and_then(super::url_problem) {
+        if let Some(problem) = f.url.as_deref().and_then(|u| super::url_problem("url", u)) {
             errors.push(Diagnostic::new(&e.source, at("url"), problem));
         }
         let mut resolve = |field: &str, id: &str| -> Option<ArticleIdx> {

@@ -149,19 +149,19 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// What is wrong with a link a reply will carry, if anything. Telegram refuses a message whose
+/// What is wrong with a link a reply will carry, if anything, worded for the `field` it is in. Telegram refuses a message whose
 /// link is malformed, so a bad url would silently cost every answer from its article.
-pub fn url_problem(u: &str) -> Option<String> {
+pub fn url_problem(field: &str, u: &str) -> Option<String> {
     if !(u.starts_with("https://") || u.starts_with("http://")) {
-        return Some(format!("url `{u}` must start with https:// or http://"));
+        return Some(format!("{field} `{u}` must start with https:// or http://"));
     }
     if let Some(c) = u.chars().find(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '<' | '>')) {
-        return Some(format!("url `{u}` contains {c:?}: write spaces as %20 and leave out quotes and <>"));
+        return Some(format!("{field} `{u}` contains {c:?}: write spaces as %20 and leave out quotes and <>"));
     }
     match url::Url::parse(u) {
         Ok(parsed) if parsed.host_str().is_some_and(|h| !h.is_empty()) => None,
-        Ok(_) => Some(format!("url `{u}` has no host: write it like https://example.com/page")),
-        Err(e) => Some(format!("url `{u}` is not a valid link ({e})")),
+        Ok(_) => Some(format!("{field} `{u}` has no host: write it like https://example.com/page")),
+        Err(e) => Some(format!("{field} `{u}` is not a valid link ({e})")),
     }
 }
 

@@ -98,8 +98,8 @@ impl SiteConfig {
         if t.suggest > t.answer {
             out.push(format!("matching.suggest ({}) must not be above matching.answer ({})", t.suggest, t.answer));
         }
-        if let Some(problem) = self.base_url.as_deref().and_then(super::url_problem) {
-            out.push(format!("base_url: {problem}"));
+        if let Some(problem) = self.base_url.as_deref().and_then(|u| super::url_problem("base_url", u)) {
+            out.push(problem);
         }
         out
     }
