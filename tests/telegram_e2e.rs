@@ -200,6 +200,21 @@ async fn in_groups_only_commands_mentions_and_replies_are_answered() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn in_a_forum_the_answer_goes_to_the_topic_asked_in() {
+    let w = World::with_args(&["--no-rate-limit"]).await;
+    let forum = serde_json::json!({"id": -5002, "type": "supergroup", "title": "Runners", "is_forum": true});
+    let from = serde_json::json!({"id": USER, "is_bot": false, "first_name": "Ann"});
+    let mark = w.fake.mark();
+    w.fake.push_raw_update(serde_json::json!({"message": {
+        "message_id": 77, "message_thread_id": 12, "is_topic_message": true, "date": 1_700_000_000,
+        "chat": forum, "from": from, "text": "@test_articlebot knee pain when running",
+    }}));
+    let sent = w.fake.wait_for_after(mark, |c| c.method == "sendMessage", WAIT).await.expect("an answer");
+    assert_eq!(sent.param("message_thread_id").and_then(|v| v.as_i64()), Some(12), "{sent:?}");
+    assert!(sent.str_param("text").is_some_and(|t| t.contains("What causes knee pain")), "{sent:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn admins_reload_and_a_broken_dir_keeps_the_old_knowledge() {
     let w = World::with_args(&["--no-rate-limit"]).await;
     let new = article_file(

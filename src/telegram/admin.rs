@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use teloxide::prelude::*;
 
-use super::handlers::{deliver, Command, HandlerResult};
+use super::handlers::{deliver, Command, Dest, HandlerResult};
 use super::render::{report, Rendered};
 use super::{App, ReloadOutcome, TgBot};
 use crate::conversation::Store;
@@ -18,13 +18,13 @@ pub(crate) async fn run(bot: &TgBot, app: &Arc<App>, msg: &Message, user: i64, c
         tracing::info!(user, "refused an admin command from a non-admin");
         super::metrics::count_error("not_admin");
         let r = Rendered { html: super::render::escape(NOT_ALLOWED), keyboard: None };
-        deliver(bot, app, msg.chat.id, &r, None).await?;
+        deliver(bot, app, Dest::of(msg), &r, None).await?;
         return Ok(());
     }
     // What people asked is for the admin's eyes, not for everyone in a group.
     if !msg.chat.is_private() && matches!(cmd, Command::Stats | Command::Unanswered) {
         let r = Rendered { html: super::render::escape(PRIVATE_ONLY), keyboard: None };
-        deliver(bot, app, msg.chat.id, &r, None).await?;
+        deliver(bot, app, Dest::of(msg), &r, None).await?;
         return Ok(());
     }
     let r = match cmd {
@@ -46,7 +46,7 @@ pub(crate) async fn run(bot: &TgBot, app: &Arc<App>, msg: &Message, user: i64, c
         }
         _ => return Ok(()),
     };
-    deliver(bot, app, msg.chat.id, &r, None).await?;
+    deliver(bot, app, Dest::of(msg), &r, None).await?;
     Ok(())
 }
 

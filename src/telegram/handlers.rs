@@ -11,7 +11,7 @@ use teloxide::dispatching::UpdateFilterExt;
 use teloxide::prelude::*;
 use teloxide::types::{
     ChatAction, InlineQueryResult, InlineQueryResultArticle, InputMessageContent, InputMessageContentText,
-    LinkPreviewOptions, MessageId, ParseMode,
+    LinkPreviewOptions, MessageId, ParseMode, ThreadId,
 };
 use teloxide::{ApiError, RequestError};
 
@@ -164,7 +164,7 @@ async fn on_message(bot: TgBot, msg: Message, upd: Update, app: Arc<App>) -> Han
             FloodVerdict::Notice => {
                 super::metrics::count_error("flood");
                 let r = Rendered { html: render::escape(super::FLOOD_NOTICE), keyboard: None };
-                return deliver(&bot, &app, msg.chat.id, &r, None).await.map_err(Into::into);
+                return deliver(&bot, &app, Dest::of(&msg), &r, None).await.map_err(Into::into);
             }
             FloodVerdict::Drop => return Ok(()),
         }
@@ -185,13 +185,17 @@ async fn on_message(bot: TgBot, msg: Message, upd: Update, app: Arc<App>) -> Han
         };
         // Typing shows while the answer is prepared; it must never delay or fail the answer.
         let typing = bot.clone();
-        let chat = msg.chat.id;
+        let to = Dest::of(&msg);
         tokio::spawn(async move {
-            let _ = typing.send_chat_action(chat, ChatAction::Typing).await;
+            let mut req = typing.send_chat_action(to.chat, ChatAction::Typing);
+            if let Some(thread) = to.thread {
+                req = req.message_thread_id(thread);
+            }
+            let _ = req.await;
         });
         let user = ConvUser { id: user_id, language: from.language_code.clone() };
         let outcome = handle(&app, user, input, upd.id.0 as u64).await?;
-        respond(&bot, &app, chat, None, user_id, upd.id.0 as u64, &outcome).await
+        respond(&bot, &app, Dest::of(&msg), None, user_id, upd.id.0 as u64, &outcome).await
     })
     .await
 }
@@ -223,7 +227,7 @@ async fn on_callback(bot: TgBot, q: CallbackQuery, upd: Update, app: Arc<App>) -
         };
         let message = q.regular_message().map(|m| (m.chat.id, m.id));
         // Replies go where the button was; an inline-mode message has no chat: the user's own.
-        let chat = message.map_or(ChatId(user_id), |m| m.0);
+        let to = q.regular_message().map_or(Dest::chat(ChatId(user_id)), Dest::of);
         let (input, edit) = match action {
             Action::Open { key, section } => (Input::Open { key, section }, None),
             Action::Next { key, section } => (Input::Open { key, section: Some(section) }, message.map(|m| m.1)),
@@ -245,7 +249,7 @@ async fn on_callback(bot: TgBot, q: CallbackQuery, upd: Update, app: Arc<App>) -
             }
             _ => {
                 answer_callback(&bot, &q, None).await;
-                respond(&bot, &app, chat, edit, user_id, upd.id.0 as u64, &outcome).await
+                respond(&bot, &app, to, edit, user_id, upd.id.0 as u64, &outcome).await
             }
         }
     })
@@ -310,16 +314,36 @@ async fn mark_replied(app: &Arc<App>, user: i64, update: u64) {
     .await;
 }
 
+/// Where a reply goes: the chat, and in a forum supergroup the topic the user wrote in (else it
+/// would land in the General topic).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dest {
+    pub chat: ChatId,
+    pub thread: Option<ThreadId>,
+}
+
+impl Dest {
+    pub fn chat(chat: ChatId) -> Self {
+        Dest { chat, thread: None }
+    }
+
+    /// The chat and topic of a message, to answer it there.
+    pub fn of(msg: &Message) -> Self {
+        Dest { chat: msg.chat.id, thread: msg.thread_id.filter(|_| msg.is_topic_message) }
+    }
+}
+
 /// Logs the outcome (no message text at info level) and sends the reply.
 async fn respond(
     bot: &TgBot,
     app: &Arc<App>,
-    chat: ChatId,
+    to: Dest,
     edit: Option<MessageId>,
     user: i64,
     update: u64,
     outcome: &Outcome,
 ) -> HandlerResult {
+    let chat = to.chat;
     if let Err(e) = &outcome.stored {
         tracing::warn!(chat = chat.0, error = %e, "storage error; answering anyway");
         super::metrics::count_error("storage");
@@ -335,7 +359,7 @@ async fn respond(
     );
     super::metrics::count_reply(&intent, outcome.elapsed);
     let Some(r) = render::render(&outcome.reply, &app.bot_username) else { return Ok(()) };
-    deliver(bot, app, chat, &r, edit).await?;
+    deliver(bot, app, to, &r, edit).await?;
     mark_replied(app, user, update).await;
     Ok(())
 }
@@ -406,10 +430,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(20);
 pub(crate) async fn deliver(
     bot: &TgBot,
     app: &App,
-    chat: ChatId,
+    to: Dest,
     r: &Rendered,
     mut edit: Option<MessageId>,
 ) -> Result<(), RequestError> {
+    let chat = to.chat;
     let started = Instant::now();
     let mut delay = Duration::from_millis(200);
     let no_preview = LinkPreviewOptions {
@@ -433,6 +458,9 @@ pub(crate) async fn deliver(
             None => {
                 let mut req = bot.send_message(chat, r.html.clone()).parse_mode(ParseMode::Html);
                 req = req.link_preview_options(no_preview.clone());
+                if let Some(thread) = to.thread {
+                    req = req.message_thread_id(thread);
+                }
                 if let Some(k) = &r.keyboard {
                     req = req.reply_markup(k.clone());
                 }
