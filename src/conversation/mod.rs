@@ -318,11 +318,20 @@ impl<S: Store> Engine<S> {
             Input::More | Input::Back | Input::Pick(_) if redelivered => Input::Current,
             other => other,
         };
-        let mut turn =
-            Turn { lib: &lib, settings: &self.settings, state: &mut state, store: &self.store, now, intent: None };
+        let mut turn = Turn {
+            lib: &lib,
+            settings: &self.settings,
+            state: &mut state,
+            store: &self.store,
+            now,
+            intent: None,
+            replay: redelivered,
+        };
         let reply = turn.apply(input);
         let intent = turn.intent;
-        state.counts.messages += 1;
+        if !redelivered {
+            state.counts.messages += 1;
+        }
         state.last_seen = now;
         if state.first_seen == 0 {
             state.first_seen = now;
@@ -384,6 +393,9 @@ struct Turn<'a, S: Store> {
     store: &'a S,
     now: u64,
     intent: Option<Intent>,
+    /// The update was applied before and is only being answered now (a crash in between): the
+    /// reply is rebuilt, nothing is counted twice.
+    replay: bool,
 }
 
 impl<'a, S: Store> Turn<'a, S> {
@@ -401,14 +413,14 @@ impl<'a, S: Store> Turn<'a, S> {
             Input::Back => self.back(),
             Input::Pick(n) => self.pick(n),
             Input::Open { key, section } => {
-                self.state.counts.buttons += 1;
+                self.state.counts.buttons += u64::from(!self.replay);
                 match self.kb().by_key(&key) {
                     Some(idx) => self.open(idx, section, &[], None),
                     None => Reply::Gone,
                 }
             }
             Input::Feedback { key, section, up } => {
-                self.state.counts.buttons += 1;
+                self.state.counts.buttons += u64::from(!self.replay);
                 self.feedback(&key, section, up)
             }
             Input::Reset => {
@@ -435,7 +447,6 @@ impl<'a, S: Store> Turn<'a, S> {
         if q.is_empty() {
             return Reply::Empty;
         }
-        self.state.counts.questions += 1;
         let m = &self.lib.matcher;
         let d = m.decide(q, self.settings.suggest_max.max(1));
         self.intent = Some(d.intent);
@@ -445,11 +456,8 @@ impl<'a, S: Store> Turn<'a, S> {
             Intent::Smalltalk => "smalltalk",
             Intent::Unknown => "unknown",
         };
-        self.state.log_question(q, intent_name, self.now);
-        let normalized = normalized_question(m, q);
         let reply = match (d.intent, d.hits.first()) {
             (Intent::Answer, Some(hit)) => {
-                self.state.counts.answered += 1;
                 let hit = hit.clone();
                 self.open(hit.article, hit.section, &d.terms, Some((d.confidence, &hit)))
             }
@@ -471,11 +479,19 @@ impl<'a, S: Store> Turn<'a, S> {
                 kind: d.smalltalk.unwrap_or(Smalltalk::Greeting),
                 bot_name: self.kb().site.bot_name.clone(),
             },
-            _ => {
-                self.state.counts.unknown += 1;
-                Reply::Unknown
-            }
+            _ => Reply::Unknown,
         };
+        if self.replay {
+            return reply;
+        }
+        self.state.counts.questions += 1;
+        match &reply {
+            Reply::Answer(_) => self.state.counts.answered += 1,
+            Reply::Unknown => self.state.counts.unknown += 1,
+            _ => {}
+        }
+        self.state.log_question(q, intent_name, self.now);
+        let normalized = normalized_question(m, q);
         let article = match &reply {
             Reply::Answer(a) => Some(a.article.id.clone()),
             _ => None,

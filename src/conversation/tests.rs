@@ -365,3 +365,17 @@ fn a_common_word_the_site_covers_gets_choices_not_a_dont_know() {
     assert!(matches!(ask(&e, 51, Input::Question("bread".into())), Reply::Unknown));
     assert!(matches!(ask(&e, 51, Input::Question("running bread recipes".into())), Reply::Unknown));
 }
+
+#[test]
+fn a_question_answered_again_after_a_crash_is_counted_once() {
+    let e = engine();
+    let u = user(60);
+    let first = e.handle(&u, Input::Question("knee pain when running".into()), Some(7), 1_700_000_000);
+    // The process died before the reply went out: the same update comes again.
+    let again = e.handle(&u, Input::Question("knee pain when running".into()), Some(7), 1_700_000_001);
+    assert_eq!(answer(again.reply).article, answer(first.reply).article, "the user still gets the answer");
+    let s = e.store().stats(1_700_000_001, 5).unwrap();
+    assert_eq!((s.questions_total, s.answered_total), (1, 1));
+    let state = e.store().load_user(60).unwrap().unwrap();
+    assert_eq!((state.counts.questions, state.questions.len()), (1, 1));
+}
