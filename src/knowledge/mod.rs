@@ -183,7 +183,7 @@ pub fn plain_text(markdown: &str) -> String {
             out.push_str("• ");
             rest
         } else {
-            trimmed.trim_start_matches('#').trim_start_matches('>').trim_start()
+            strip_block_marker(strip_block_marker(trimmed, '#'), '>')
         };
         // A link is the nearest `[` before a `](` up to the next `)`. Every search starts where
         // the last one ended, so a line costs its length, whatever brackets it holds.
@@ -212,6 +212,16 @@ pub(crate) fn has_text(markdown: &str) -> bool {
     !plain_text(markdown).trim().is_empty()
 }
 
+/// A heading (`## `) or quote (`> `) marker at the start of a line, with the space after it. A
+/// marker needs that space or the end of the line: "#1 tip" and ">5 km" are text.
+fn strip_block_marker(line: &str, marker: char) -> &str {
+    let rest = line.trim_start_matches(marker);
+    if rest.len() == line.len() || !(rest.is_empty() || rest.starts_with(char::is_whitespace)) {
+        return line;
+    }
+    rest.trim_start()
+}
+
 fn push_unmarked(out: &mut String, s: &str) {
     // Most text has no markup at all: copy it in one go (a third of load time otherwise).
     if !s.contains(['`', '*', '_']) {
@@ -219,10 +229,12 @@ fn push_unmarked(out: &mut String, s: &str) {
         return;
     }
     let mut chars = s.chars().peekable();
+    let mut in_code = false;
     while let Some(c) = chars.next() {
         match c {
-            '`' => {}
-            '*' | '_' if chars.peek() == Some(&c) => {
+            '`' => in_code = !in_code,
+            // Inside `code` everything is literal: `__init__` keeps its underscores.
+            '*' | '_' if !in_code && chars.peek() == Some(&c) => {
                 chars.next();
             }
             _ => out.push(c),
@@ -246,6 +258,8 @@ mod tests {
         assert_eq!(plain_text("Use ~~tildes around the words~~."), "Use ~~tildes around the words~~.");
         assert_eq!(plain_text("\\## not a heading\n\\```"), "## not a heading\n");
         assert_eq!(plain_text("\\n stays"), "\\n stays");
+        assert_eq!(plain_text("#1 tip\n>5 km\n> quoted\n### Heading"), "#1 tip\n>5 km\nquoted\nHeading");
+        assert_eq!(plain_text("call `__init__` or __bold__"), "call __init__ or bold");
         assert!(!has_text("```\n```\n**"));
     }
 }
