@@ -60,10 +60,8 @@ pub fn render(reply: &Reply, style: Style, hints: bool) -> String {
         Reply::Suggest(options) => {
             let mut out = text::DID_YOU_MEAN.to_string();
             for (i, c) in options.iter().enumerate() {
-                match &c.heading {
-                    Some(h) => out.push_str(&format!("\n  {}. {} — {h}", i + 1, c.topic.title)),
-                    None => out.push_str(&format!("\n  {}. {}", i + 1, c.topic.title)),
-                }
+                let heading = c.heading.as_deref().map(|h| format!(" — {h}")).unwrap_or_default();
+                out.push_str(&format!("\n  {}. {}{heading}", i + 1, c.topic.title));
             }
             out
         }

@@ -91,17 +91,6 @@ fn read_u64(v: Option<&[u8]>) -> u64 {
     v.and_then(|b| b.try_into().ok()).map_or(0, u64::from_be_bytes)
 }
 
-fn cut(s: &str, max_bytes: usize) -> &str {
-    if s.len() <= max_bytes {
-        return s;
-    }
-    let mut end = max_bytes;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
 impl SledStore {
     /// Opens (creating) the database in `dir`. Fails clearly when the dir is read-only, not a
     /// directory, or in use by another running instance.
@@ -303,7 +292,7 @@ impl Store for SledStore {
         if let Some(a) = q.article {
             self.add(&format!("article:{a}"), 1)?;
         }
-        let key = cut(q.normalized, MAX_NORMALIZED_BYTES);
+        let key = crate::matching::normalize::prefix_within(q.normalized, MAX_NORMALIZED_BYTES);
         if key.is_empty() || q.intent == "smalltalk" {
             return Ok(());
         }

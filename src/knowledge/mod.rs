@@ -149,8 +149,9 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// What is wrong with a link a reply will carry, if anything, worded for the `field` it is in. Telegram refuses a message whose
-/// link is malformed, so a bad url would silently cost every answer from its article.
+/// What is wrong with a link a reply will carry, if anything, worded for the `field` it is in.
+/// Telegram refuses a message whose link is malformed, so a bad url would silently cost every
+/// answer from its article.
 pub fn url_problem(field: &str, u: &str) -> Option<String> {
     if !(u.starts_with("https://") || u.starts_with("http://")) {
         return Some(format!("{field} `{u}` must start with https:// or http://"));

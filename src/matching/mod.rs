@@ -116,6 +116,7 @@ impl Matcher {
             let best = s.candidates.first().copied();
             let confidence = best.map_or(0.0, |c| c.score);
             let second = s.candidates.get(1).map_or(0.0, |c| c.score);
+            let query = s.stats();
             let intent = if smalltalk.is_some() && confidence < t.answer {
                 Intent::Smalltalk
             } else if best.is_none() || confidence < t.suggest {
@@ -124,8 +125,7 @@ impl Matcher {
                 // Too little of the question found anywhere to answer with confidence. But a
                 // question of one or two words, all of them in the knowledge base ("running"),
                 // names a topic the site has: offer the choices instead of a don't-know.
-                let q = s.stats();
-                if q.terms > 0 && q.terms <= SHORT_QUERY_TERMS && q.known == q.terms {
+                if query.terms > 0 && query.terms <= SHORT_QUERY_TERMS && query.known == query.terms {
                     Intent::Suggest
                 } else {
                     Intent::Unknown
@@ -157,7 +157,7 @@ impl Matcher {
                 hits,
                 terms: best.map(|c| s.matched_terms(c.matched)).unwrap_or_default(),
                 features: s.candidates.iter().take(top).copied().collect(),
-                query: s.stats(),
+                query,
             }
         })
     }

@@ -313,6 +313,18 @@ fn script_of(c: char) -> Script {
 
 /// Folds one piece of text for matching: NFKC, lower case, accents off Latin/Greek/Cyrillic letters,
 /// typographic quotes to ASCII. Appends to `out`.
+/// The longest prefix of `s` of at most `max_bytes` bytes that ends on a character boundary.
+pub fn prefix_within(s: &str, max_bytes: usize) -> &str {
+    if s.len() <= max_bytes {
+        return s;
+    }
+    let mut end = max_bytes;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 pub fn fold_into(text: &str, out: &mut String) {
     for c in text.nfkc() {
         for lc in c.to_lowercase() {

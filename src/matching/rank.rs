@@ -230,7 +230,7 @@ impl Scratch {
 
 /// Reads the query's words as terms into `s.terms` / `s.expansions`.
 pub fn resolve_query(index: &Index, query: &str, s: &mut Scratch) {
-    let query = truncate(query, MAX_QUERY_BYTES);
+    let query = super::normalize::prefix_within(query, MAX_QUERY_BYTES);
     index.normalizer.analyze(query, &mut s.analysis);
     s.terms.clear();
     s.expansions.clear();
@@ -376,17 +376,6 @@ fn push_term(
         evidence: matched_weight * factor * if common { weight::COMMON_EVIDENCE } else { 1.0 },
         exp: (a, expansions.len() as u32),
     });
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// Scores the resolved query; fills `s.candidates` best first.
