@@ -762,3 +762,18 @@ fn a_line_of_open_brackets_loads_in_linear_time() {
     assert_eq!(kb.articles[0].sections[0].text, line, "no link: the text stays as written");
     assert_eq!(plain_text("[a [b](u) [c"), "[a b [c");
 }
+
+/// Found by the property test in CI: an id with an escaped newline made a two-line error.
+#[test]
+fn an_id_with_a_newline_is_reported_on_one_line() {
+    let tmp = TempDir::new().unwrap();
+    fs::create_dir_all(tmp.path().join("articles")).unwrap();
+    let a = "+++\nid = \"a\"\ntitle = \"A\"\nnext = \"what-r\\nning\"\n+++\n\nBody.\n";
+    fs::write(tmp.path().join("articles/a.md"), a).unwrap();
+    match load_checked(tmp.path()) {
+        Err(LoadError::Invalid { errors, .. }) => {
+            assert!(errors.iter().any(|e| e.message.contains("what-r\\nning")), "{errors:?}")
+        }
+        other => panic!("expected an invalid id: {other:?}"),
+    }
+}

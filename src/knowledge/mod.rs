@@ -135,8 +135,17 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// A diagnostic is one line: control characters quoted from the file (an id with a newline
+    /// in it) are shown escaped.
     pub fn new(path: impl Into<PathBuf>, line: Option<usize>, message: impl Into<String>) -> Self {
-        Diagnostic { path: path.into(), line, message: message.into() }
+        let mut message = message.into();
+        if message.contains(char::is_control) {
+            message = message
+                .chars()
+                .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+                .collect();
+        }
+        Diagnostic { path: path.into(), line, message }
     }
 }
 
