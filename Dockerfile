@@ -5,14 +5,25 @@
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
-# Dependencies first, so that editing the bot's code does not rebuild them.
+# Dependencies first, so that editing the bot's code does not rebuild them: the workspace's
+# manifests with empty sources.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
-    && cargo build --release --locked \
-    && rm -rf src
+COPY crates/knowledge/Cargo.toml crates/knowledge/
+COPY crates/matching/Cargo.toml crates/matching/
+COPY crates/engine/Cargo.toml crates/engine/
+COPY crates/testkit/Cargo.toml crates/testkit/
+COPY crates/bench/Cargo.toml crates/bench/
+RUN for c in knowledge matching engine testkit bench; do mkdir -p crates/$c/src && touch crates/$c/src/lib.rs; done \
+    && mkdir -p crates/bench/benches src tests \
+    && for b in engine load state_growth; do echo 'fn main() {}' > crates/bench/benches/$b.rs; done \
+    && echo 'fn main() {}' > src/main.rs && touch tests/tests.rs \
+    && cargo build --release --locked -p articlebot \
+    && rm -rf src crates/*/src
+COPY crates ./crates
 COPY src ./src
-RUN touch src/main.rs src/lib.rs \
-    && cargo build --release --locked \
+# Newer than the empty sources built above, whatever times the build context carries.
+RUN find src crates -name '*.rs' -exec touch {} + \
+    && cargo build --release --locked -p articlebot \
     && strip target/release/articlebot
 
 FROM debian:bookworm-slim

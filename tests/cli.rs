@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use articlebot::knowledge::import::import;
+use articlebot_engine::import;
 use serde_json::Value;
 use tempfile::TempDir;
 

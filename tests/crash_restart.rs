@@ -2,13 +2,11 @@
 //! is answered (those sent while the bot was down, after the restart), and each user's position
 //! moves one section at a time, never skipping and never taking another user's.
 
-mod bot_harness;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use articlebot::testkit::FakeTelegram;
-use bot_harness::{knowledge_copy, BotOptions, BotProcess};
+use crate::bot_harness::{knowledge_copy, BotOptions, BotProcess};
+use articlebot_testkit::FakeTelegram;
 
 const USERS: i64 = 12;
 const STEPS: usize = 40;

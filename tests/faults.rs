@@ -2,13 +2,11 @@
 //! and its operations surface (metrics, logs): the real `articlebot serve` process and the fake
 //! API on 127.0.0.1.
 
-mod bot_harness;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use articlebot::testkit::{Fault, FaultRule};
-use bot_harness::{World, ADMIN, WAIT};
+use crate::bot_harness::{World, ADMIN, WAIT};
+use articlebot_testkit::{Fault, FaultRule};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sends_refused_with_429_are_retried_after_retry_after() {
@@ -70,7 +68,7 @@ async fn nothing_is_lost_while_the_api_is_down() {
 #[tokio::test(flavor = "multi_thread")]
 async fn telegram_limits_hold_by_default() {
     let w = World::new().await;
-    w.fake.enable_rate_limits(articlebot::testkit::RateLimits::default());
+    w.fake.enable_rate_limits(articlebot_testkit::RateLimits::default());
     // Two users, three quick questions each: one reply per second per chat, none refused.
     for _ in 0..3 {
         w.fake.send_text(30, 30, "knee pain");

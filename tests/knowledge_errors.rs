@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use articlebot::knowledge::{self, Diagnostic, LoadError};
+use articlebot_engine::{load_knowledge, Diagnostic, LoadError};
 use tempfile::TempDir;
 
 /// A valid article so that a case's dir is not "empty" and has something to link to.
@@ -30,7 +30,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) {
 
 /// Loads `dir`, which must be invalid, and returns (errors, warnings).
 fn invalid(dir: &Path) -> (Vec<Diagnostic>, Vec<Diagnostic>) {
-    match knowledge::load(dir) {
+    match load_knowledge(dir) {
         Ok(l) => panic!(
             "{} loaded but should not: {} articles, warnings {:?}",
             dir.display(),
@@ -126,7 +126,7 @@ fn assert_errors(dir: &Path, expected: &[Expect]) {
 #[test]
 fn the_base_dir_is_valid() {
     let tmp = dir_with(&[]);
-    let loaded = knowledge::load(tmp.path()).unwrap();
+    let loaded = load_knowledge(tmp.path()).unwrap();
     assert_eq!(loaded.kb.articles.len(), 1);
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let out = check(tmp.path());
@@ -197,7 +197,7 @@ fn short_unknown_ids_get_no_silly_suggestion() {
 fn self_links_are_warnings() {
     let a = "+++\nid = \"a\"\ntitle = \"A\"\nrelated = [\"a\", \"knee-pain\"]\nnext = \"a\"\n+++\n\nBody.\n";
     let tmp = dir_with(&[("articles/a.md", a.as_bytes())]);
-    let loaded = knowledge::load(tmp.path()).unwrap();
+    let loaded = load_knowledge(tmp.path()).unwrap();
     assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
     assert!(loaded.warnings.iter().all(|w| w.message.contains("itself") && w.path.ends_with("articles/a.md")));
     let a = &loaded.kb.articles[loaded.kb.by_id("a").unwrap() as usize];
@@ -227,7 +227,7 @@ fn empty_body_of_a_non_stub_but_not_of_a_stub() {
 fn a_stub_with_a_body_is_a_warning() {
     let s = "+++\nid = \"s\"\ntitle = \"S\"\nstub = true\n+++\n\nText.\n";
     let tmp = dir_with(&[("articles/s.md", s.as_bytes())]);
-    let loaded = knowledge::load(tmp.path()).unwrap();
+    let loaded = load_knowledge(tmp.path()).unwrap();
     assert_eq!(loaded.warnings.len(), 1);
     assert_eq!(loaded.warnings[0].line, Some(4));
     assert!(loaded.warnings[0].message.contains("remove `stub = true`"));
@@ -305,7 +305,7 @@ fn oversized_file_names_the_line_where_the_limit_is_passed() {
     at_limit.push_str(&"y".repeat(1024 * 1024 - at_limit.len()));
     assert_eq!(at_limit.len(), 1024 * 1024);
     let tmp = dir_with(&[("articles/big.md", at_limit.as_bytes())]);
-    assert!(knowledge::load(tmp.path()).is_ok());
+    assert!(load_knowledge(tmp.path()).is_ok());
 }
 
 #[test]
@@ -346,7 +346,7 @@ fn malformed_urls() {
         assert_errors(tmp.path(), &[exp("articles/a.md", 4, &[says])]);
     }
     let ok = dir_with(&[("articles/a.md", file("https://example.com/a%20b?x=1#y").as_bytes())]);
-    assert!(articlebot::knowledge::load(ok.path()).is_ok());
+    assert!(load_knowledge(ok.path()).is_ok());
 }
 
 #[test]
@@ -398,7 +398,7 @@ fn bad_site_toml_values_point_at_their_lines_not_at_comments() {
 fn synonym_lines_with_one_term_are_warnings_not_errors() {
     let syn = "# comment\njog = run\nlonely\n\n  , = ,\nhurt = pain # trailing comment\n";
     let tmp = dir_with(&[("synonyms.txt", syn.as_bytes())]);
-    let loaded = knowledge::load(tmp.path()).expect("warnings do not fail a load");
+    let loaded = load_knowledge(tmp.path()).expect("warnings do not fail a load");
     assert_eq!(loaded.kb.synonyms.groups.len(), 2);
     let w: Vec<(Option<usize>, &Path)> = loaded.warnings.iter().map(|w| (w.line, w.path.as_path())).collect();
     let syn_path = tmp.path().join("synonyms.txt");
@@ -442,7 +442,7 @@ fn reserved_files_and_hidden_files_are_not_articles() {
         ("articles/.swap.md", b"+++\nbroken"),
         ("articles/notes.json", b"{"),
     ]);
-    let loaded = knowledge::load(tmp.path()).unwrap();
+    let loaded = load_knowledge(tmp.path()).unwrap();
     assert_eq!(loaded.kb.articles.len(), 1);
 }
 
@@ -471,7 +471,7 @@ fn a_file_that_is_not_a_dir() {
     let tmp = TempDir::new().unwrap();
     let f = tmp.path().join("knowledge.md");
     fs::write(&f, BASE).unwrap();
-    match knowledge::load(&f) {
+    match load_knowledge(&f) {
         Err(LoadError::Unreadable { dir, reason }) => {
             assert_eq!(dir, f);
             assert!(reason.contains("not a directory"), "{reason}");
@@ -485,7 +485,7 @@ fn a_file_that_is_not_a_dir() {
 fn a_missing_dir() {
     let tmp = TempDir::new().unwrap();
     let missing: PathBuf = tmp.path().join("nope");
-    match knowledge::load(&missing) {
+    match load_knowledge(&missing) {
         Err(LoadError::Unreadable { dir, reason }) => {
             assert_eq!(dir, missing);
             assert!(reason.contains("does not exist") && reason.contains("articlebot import"), "{reason}");

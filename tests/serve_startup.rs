@@ -1,11 +1,9 @@
 //! `articlebot serve` start-up, configuration errors and webhook mode, as an operator meets them.
 
-mod bot_harness;
-
 use std::process::Command;
 use std::time::Duration;
 
-use bot_harness::{knowledge_copy, BotOptions, BotProcess, World, ADMIN, WAIT};
+use crate::bot_harness::{knowledge_copy, BotOptions, BotProcess, World, ADMIN, WAIT};
 
 fn serve(envs: &[(&str, &str)]) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_articlebot"));
@@ -78,7 +76,7 @@ async fn a_data_dir_in_use_by_another_instance_is_refused_clearly() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_read_only_data_dir_is_refused_clearly() {
-    let fake = articlebot::testkit::FakeTelegram::start().await;
+    let fake = articlebot_testkit::FakeTelegram::start().await;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
@@ -117,7 +115,7 @@ async fn admin_commands_are_registered_only_in_admin_chats() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn start_up_survives_a_failing_get_me() {
-    let fake = articlebot::testkit::FakeTelegram::start().await;
+    let fake = articlebot_testkit::FakeTelegram::start().await;
     fake.drop_connections("getMe", 3);
     let dir = tempfile::tempdir().unwrap();
     let opts = BotOptions {
@@ -134,7 +132,7 @@ async fn start_up_survives_a_failing_get_me() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn webhook_mode_checks_the_secret_token() {
-    let fake = articlebot::testkit::FakeTelegram::start().await;
+    let fake = articlebot_testkit::FakeTelegram::start().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
     let url = format!("http://127.0.0.1:{port}/telegram");

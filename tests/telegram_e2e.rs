@@ -2,12 +2,10 @@
 //! 127.0.0.1, covering every conversation flow, admin commands, groups, inline mode and a
 //! restart with state kept.
 
-mod bot_harness;
-
 use std::time::Duration;
 
-use articlebot::testkit::{ReplyKind, TestChat};
-use bot_harness::{World, ADMIN, WAIT};
+use crate::bot_harness::{World, ADMIN, WAIT};
+use articlebot_testkit::{ReplyKind, TestChat};
 
 const USER: i64 = 1001;
 
@@ -240,8 +238,8 @@ async fn admins_reload_and_a_broken_dir_keeps_the_old_knowledge() {
 #[tokio::test(flavor = "multi_thread")]
 async fn non_admins_cannot_use_admin_commands_even_with_an_admins_username() {
     let w = World::with_args(&["--no-rate-limit"]).await;
-    w.fake.add_user(articlebot::testkit::TestUser::new(ADMIN, "Boss").username("boss"));
-    w.fake.add_user(articlebot::testkit::TestUser::new(USER, "Mallory").username("boss"));
+    w.fake.add_user(articlebot_testkit::TestUser::new(ADMIN, "Boss").username("boss"));
+    w.fake.add_user(articlebot_testkit::TestUser::new(USER, "Mallory").username("boss"));
     std::fs::write(w.opts.knowledge.join("articles/extra.md"), article_file("Extra", "extra", "Extra text.")).unwrap();
     for cmd in ["/reload", "/stats", "/unanswered"] {
         let r = w.fake.send_text_and_wait(USER, USER, cmd, WAIT).await.unwrap();

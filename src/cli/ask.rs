@@ -1,15 +1,17 @@
 //! `articlebot ask`: one question answered as a person reads it, or (with `--json`) one JSON
-//! object per question for scripts and the evaluation scorer.
+//! object per question for scripts and the evaluation scorer. Both go through the conversation a
+//! user of the bot gets: each question is asked by a new user, so answers do not depend on the
+//! line before.
 
+use std::borrow::Cow;
 use std::io::{self, BufRead, Write};
 
+use articlebot_engine::{Input, Intent, Library, Options, Outcome, Reply, SledStore, User};
 use clap::Args;
 use serde::Serialize;
 
 use super::text::{render, Style};
-use super::{load_matcher, Failure, KnowledgeArg};
-use crate::conversation::{Engine, Input, SledStore, User};
-use crate::matching::{Decision, Intent, Matcher};
+use super::{open_engine, Failure, KnowledgeArg};
 
 #[derive(Args, Debug)]
 pub struct AskArgs {
@@ -32,10 +34,11 @@ pub struct AskArgs {
 struct JsonResult<'a> {
     id: &'a str,
     title: &'a str,
+    /// 1-based, as people count sections.
     section: Option<usize>,
     heading: Option<&'a str>,
     /// The section with its heading first, as a reader sees it.
-    text: std::borrow::Cow<'a, str>,
+    text: Cow<'a, str>,
     score: f32,
     url: Option<String>,
 }
@@ -44,7 +47,13 @@ struct JsonResult<'a> {
 struct JsonAnswer<'a> {
     query: &'a str,
     answered: bool,
-    intent: Intent,
+    /// The matcher's decision: answer, suggest, smalltalk, or unknown (also for input the
+    /// matcher did not read: an empty line, a number, "more").
+    intent: &'static str,
+    /// What the user was shown: `open` (an answer), `suggest`, `unknown`, `smalltalk`,
+    /// `no_choice` (a number with nothing to choose from), `nothing` ("more" with nothing to
+    /// continue), `empty`...
+    reply: &'static str,
     confidence: f32,
     results: Vec<JsonResult<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -66,18 +75,23 @@ fn round(x: f32) -> f32 {
     (x * 10000.0).round() / 10000.0
 }
 
-fn json_line(m: &Matcher, query: &str, d: &Decision, explain: bool) -> String {
+fn json_line(lib: &Library, query: &str, out: &Outcome, top: usize, explain: bool) -> String {
+    let m = lib.matcher();
+    let d = out.decision.as_ref();
     let results = d
-        .hits
+        .map(|d| d.hits.as_slice())
+        .unwrap_or_default()
         .iter()
+        .take(top)
         .map(|h| {
             let a = m.article(h);
+            let heading = h.section.and_then(|s| a.sections.get(s)).and_then(|s| s.heading.as_deref());
             JsonResult {
                 id: &a.id,
                 title: &a.title,
                 section: h.section.map(|s| s + 1),
-                heading: h.section.and_then(|s| a.sections.get(s)).and_then(|s| s.heading.as_deref()),
-                text: match h.section.and_then(|s| a.sections.get(s)).and_then(|s| s.heading.as_deref()) {
+                heading,
+                text: match heading {
                     Some(heading) => format!("{heading}. {}", m.hit_text(h)).into(),
                     None => m.hit_text(h).into(),
                 },
@@ -86,87 +100,75 @@ fn json_line(m: &Matcher, query: &str, d: &Decision, explain: bool) -> String {
             }
         })
         .collect();
-    let out = JsonAnswer {
-        query,
-        answered: d.answered(),
-        intent: d.intent,
-        confidence: round(d.confidence),
-        results,
-        explain: if explain {
-            Some(Explain {
-                terms: m.describe_query(query),
-                query: [
-                    d.query.terms as f32,
-                    d.query.known as f32,
-                    round(d.query.total_weight),
-                    round(d.query.known_weight),
-                ],
-                hits: d
-                    .features
-                    .iter()
-                    .map(|f| {
-                        [
-                            f.raw,
-                            f.coverage,
-                            f.article_coverage,
-                            f.title_sim,
-                            f.strength,
-                            f.fuzzy_share,
-                            f.title_p,
-                            f.title_r,
-                            f.unit_coverage,
-                            f.evidence,
-                        ]
-                        .map(round)
-                    })
-                    .collect(),
+    let explain = d.filter(|_| explain).map(|d| Explain {
+        terms: m.describe_query(query),
+        query: [d.query.terms as f32, d.query.known as f32, round(d.query.total_weight), round(d.query.known_weight)],
+        hits: d
+            .features
+            .iter()
+            .take(top)
+            .map(|f| {
+                [
+                    f.raw,
+                    f.coverage,
+                    f.article_coverage,
+                    f.title_sim,
+                    f.strength,
+                    f.fuzzy_share,
+                    f.title_p,
+                    f.title_r,
+                    f.unit_coverage,
+                    f.evidence,
+                ]
+                .map(round)
             })
-        } else {
-            None
-        },
+            .collect(),
+    });
+    let answer = JsonAnswer {
+        query,
+        answered: matches!(out.reply, Reply::Answer(_)),
+        intent: out.intent().unwrap_or(Intent::Unknown).as_str(),
+        reply: out.reply.kind(),
+        confidence: round(d.map_or(0.0, |d| d.confidence)),
+        results,
+        explain,
     };
-    serde_json::to_string(&out).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    serde_json::to_string(&answer).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
 
 pub fn run(args: AskArgs) -> Result<(), Failure> {
-    let store = SledStore::temporary().map_err(|e| Failure::usage(format!("cannot open a temporary database: {e}")))?;
-    let engine = Engine::new(load_matcher(&args.knowledge.dir)?, store);
-    let library = engine.library();
-    let matcher = &library.matcher;
+    let store = SledStore::temporary().map_err(|e| Failure::caused("cannot open a temporary database", &e))?;
     let top = args.top.clamp(1, 50);
+    let options = Options { results: top, ..Options::default() };
+    let engine = open_engine(&args.knowledge.dir, store, options)?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let io_err = |e: io::Error| Failure::usage(format!("cannot write output: {e}"));
-    if args.question.is_empty() {
-        let stdin = io::stdin();
-        // Lines are read as bytes: one line of invalid UTF-8 must not stop the others.
-        for (n, line) in stdin.lock().split(b'\n').enumerate() {
-            let bytes = line.map_err(|e| Failure::usage(format!("cannot read stdin: {e}")))?;
-            let line = String::from_utf8_lossy(&bytes);
-            let line = line.strip_suffix('\r').unwrap_or(&line);
-            if args.json {
-                let d = matcher.decide(line, top);
-                writeln!(out, "{}", json_line(matcher, line, &d, args.explain)).map_err(io_err)?;
-            } else {
-                writeln!(out, "{}\n", human(&engine, n as i64, line)).map_err(io_err)?;
-            }
-            out.flush().map_err(io_err)?;
+    let io_err = |e: io::Error| Failure::caused("cannot write output", &e);
+    let answer = |user: i64, question: &str| -> String {
+        let outcome = engine.handle(&User { id: user, language: None }, Input::Question(question.to_string()), None, 0);
+        if args.json {
+            json_line(&engine.library(), question, &outcome, top, args.explain)
+        } else {
+            render(&outcome.reply, Style::PLAIN, false)
         }
-        return Ok(());
+    };
+    if !args.question.is_empty() {
+        let q = args.question.join(" ");
+        return writeln!(out, "{}", answer(0, &q)).map_err(io_err);
     }
-    let q = args.question.join(" ");
-    if args.json {
-        let d = matcher.decide(&q, top);
-        writeln!(out, "{}", json_line(matcher, &q, &d, args.explain)).map_err(io_err)?;
-    } else {
-        writeln!(out, "{}", human(&engine, 0, &q)).map_err(io_err)?;
+    let stdin = io::stdin();
+    // Lines are read as bytes: one line of invalid UTF-8 must not stop the others.
+    for (n, line) in stdin.lock().split(b'\n').enumerate() {
+        let bytes = line.map_err(|e| Failure::caused("cannot read stdin", &e))?;
+        let line = String::from_utf8_lossy(&bytes);
+        let line = line.strip_suffix('\r').unwrap_or(&line);
+        let text = answer(n as i64, line);
+        if args.json {
+            writeln!(out, "{text}").map_err(io_err)?;
+        } else {
+            writeln!(out, "{text}\n").map_err(io_err)?;
+        }
+        out.flush().map_err(io_err)?;
     }
     Ok(())
-}
-
-/// The answer as a person reads it: the reply the bot gives a first-time user (each question
-/// is asked by a new user, so answers do not depend on the previous line).
-fn human(engine: &Engine<SledStore>, user: i64, question: &str) -> String {
-    let out = engine.handle(&User { id: user, language: None }, Input::Question(question.to_string()), None, 0);
-    render(&out.reply, Style::PLAIN, false)
 }

@@ -5,11 +5,12 @@
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
+use articlebot_engine::vocabulary::{self, Command};
+use articlebot_engine::{now_unix, ErrorChain, Input, Options, Reply, SledStore, Store, User};
 use clap::Args;
 
 use super::text::{render, Style};
-use super::{load_matcher, Failure, KnowledgeArg};
-use crate::conversation::{Engine, Input, Reply, SledStore, Store, User};
+use super::{open_engine, Failure, KnowledgeArg};
 
 #[derive(Args, Debug)]
 pub struct ChatArgs {
@@ -23,47 +24,48 @@ pub struct ChatArgs {
     user: i64,
 }
 
-/// Reads a console line as what the user did.
+/// Commands the console also takes without their slash.
+const BARE_COMMANDS: &[&str] = &["help", "topics"];
+
+/// Reads a console line as what the user did; `None` to leave. Commands come from the bot's
+/// vocabulary (`/more`, and typed words like "more" and numbers are read by the engine itself);
+/// the console adds "quit" and "up"/"down" for the feedback buttons.
 fn parse(line: &str, current: Option<&(String, Option<usize>)>) -> Option<Input> {
     let t = line.trim();
-    let lower = t.to_lowercase();
-    let (cmd, arg) = lower.split_once(' ').map_or((lower.as_str(), ""), |(c, a)| (c, a.trim()));
-    Some(match cmd {
-        "quit" | "exit" | "/quit" => return None,
-        "more" | "next" | "/more" => Input::More,
-        "back" | "/back" => Input::Back,
-        "/start" => Input::Start((!arg.is_empty()).then(|| t.split_once(' ').map_or("", |x| x.1).trim().to_string())),
-        "/help" | "help" => Input::Help,
-        "/topics" | "topics" => Input::Topics(arg.parse::<usize>().map_or(0, |p| p.saturating_sub(1))),
-        "/reset" => Input::Reset,
-        "/forget" => Input::Forget,
-        "up" | "down" | "👍" | "👎" => match current {
-            Some((key, section)) => {
-                Input::Feedback { key: key.clone(), section: *section, up: matches!(cmd, "up" | "👍") }
-            }
-            None => Input::Question(t.to_string()),
-        },
-        _ => match t.parse::<usize>() {
-            Ok(n) => Input::Pick(n),
-            Err(_) => Input::Question(t.to_string()),
-        },
+    let (head, arg) = t.split_once(char::is_whitespace).map_or((t, ""), |(h, a)| (h, a.trim()));
+    let lower = head.to_lowercase();
+    if matches!(lower.as_str(), "quit" | "exit" | "/quit" | "/exit") {
+        return None;
+    }
+    let name = lower.strip_prefix('/').or_else(|| BARE_COMMANDS.contains(&lower.as_str()).then_some(lower.as_str()));
+    if let Some(spec) = name.and_then(vocabulary::command) {
+        return Some(match spec.with_argument(arg) {
+            Command::Conversation(input) => input,
+            // Admin commands act on a running bot; the console has none.
+            Command::Admin(_) => Input::Help,
+        });
+    }
+    Some(match (lower.as_str(), current) {
+        ("up" | "down" | "👍" | "👎", Some((key, section))) => {
+            Input::Feedback { key: key.clone(), section: *section, up: matches!(lower.as_str(), "up" | "👍") }
+        }
+        _ => Input::Question(t.to_string()),
     })
 }
 
 pub fn run(args: ChatArgs) -> Result<(), Failure> {
-    let matcher = load_matcher(&args.knowledge.dir)?;
     let store = match &args.data {
         Some(dir) => SledStore::open(dir),
         None => SledStore::temporary(),
     }
-    .map_err(|e| Failure::usage(format!("cannot open the conversation database: {e}")))?;
-    let engine = Engine::new(matcher, store);
+    .map_err(|e| Failure::caused("cannot open the conversation database", &e))?;
+    let engine = open_engine(&args.knowledge.dir, store, Options::default())?;
     let stdin = io::stdin();
     let interactive = stdin.is_terminal();
     let style = if io::stdout().is_terminal() { Style::TERMINAL } else { Style::PLAIN };
     let user = User { id: args.user, language: None };
     let mut out = io::stdout().lock();
-    let io_err = |e: io::Error| Failure::usage(format!("cannot write output: {e}"));
+    let io_err = |e: io::Error| Failure::caused("cannot write output", &e);
     let bot = engine.library().kb().site.bot_name.clone();
     if interactive {
         writeln!(out, "{bot} — ask a question (\"quit\" to leave, /help for commands)").map_err(io_err)?;
@@ -76,19 +78,18 @@ pub fn run(args: ChatArgs) -> Result<(), Failure> {
             out.flush().map_err(io_err)?;
         }
         let Some(line) = lines.next() else { break };
-        let line = line.map_err(|e| Failure::usage(format!("cannot read input: {e}")))?;
+        let line = line.map_err(|e| Failure::caused("cannot read input", &e))?;
         let Some(input) = parse(&line, current.as_ref()) else { break };
-        let now = crate::conversation::now_unix();
-        let outcome = engine.handle(&user, input, None, now);
+        let outcome = engine.handle(&user, input, None, now_unix());
         if let Err(e) = &outcome.stored {
-            eprintln!("warning: {e}");
+            eprintln!("warning: {}", ErrorChain(e));
         }
         if let Reply::Answer(a) = &outcome.reply {
             current = Some((a.article.key.clone(), a.section));
         }
         writeln!(out, "{}\n", render(&outcome.reply, style, true)).map_err(io_err)?;
     }
-    engine.store().flush().map_err(|e| Failure::usage(format!("cannot save the conversation: {e}")))?;
+    engine.store().flush().map_err(|e| Failure::caused("cannot save the conversation", &e))?;
     Ok(())
 }
 
@@ -99,13 +100,16 @@ mod tests {
     #[test]
     fn console_commands() {
         let cur = ("k".to_string(), Some(1));
-        assert_eq!(parse("more", None), Some(Input::More));
-        assert_eq!(parse(" 2 ", None), Some(Input::Pick(2)));
+        assert_eq!(parse("/more", None), Some(Input::More));
+        assert_eq!(parse("more", None), Some(Input::Question("more".into())), "typed words are the engine's");
         assert_eq!(parse("/topics 3", None), Some(Input::Topics(2)));
         assert_eq!(parse("/start Some-Id", None), Some(Input::Start(Some("Some-Id".into()))));
         assert_eq!(parse("up", Some(&cur)), Some(Input::Feedback { key: "k".into(), section: Some(1), up: true }));
         assert_eq!(parse("up", None), Some(Input::Question("up".into())));
         assert_eq!(parse("quit", None), None);
         assert_eq!(parse("knee pain", None), Some(Input::Question("knee pain".into())));
+        assert_eq!(parse("help", None), Some(Input::Help));
+        assert_eq!(parse("/stats", None), Some(Input::Help), "no admin commands in the console");
+        assert_eq!(parse("helpful tips", None), Some(Input::Question("helpful tips".into())));
     }
 }

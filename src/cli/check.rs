@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use articlebot_engine::{Library, LoadError};
+
 use super::{Failure, KnowledgeArg, EXIT_FAILED};
-use crate::knowledge::{self, LoadError};
-use crate::matching::Matcher;
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
@@ -19,19 +19,17 @@ pub struct CheckArgs {
 
 pub fn run(args: CheckArgs) -> Result<(), Failure> {
     let dir = args.path.unwrap_or(args.knowledge.dir);
-    match knowledge::load(&dir) {
-        Ok(loaded) => {
-            for w in &loaded.warnings {
+    match Library::load(&dir) {
+        Ok((_, report)) => {
+            for w in &report.warnings {
                 println!("warning: {w}");
             }
-            let stats = loaded.kb.stats();
-            let matcher = Matcher::new(loaded.kb);
             println!(
                 "ok: {} ({} files, {} words indexed, {} warnings)",
-                stats,
-                loaded.files,
-                matcher.index().vocabulary_size(),
-                loaded.warnings.len()
+                report.stats,
+                report.files,
+                report.words,
+                report.warnings.len()
             );
             Ok(())
         }

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use articlebot_engine::import;
+
 use super::{Failure, EXIT_FAILED};
-use crate::knowledge::import;
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
@@ -18,7 +19,7 @@ pub struct ImportArgs {
 }
 
 pub fn run(args: ImportArgs) -> Result<(), Failure> {
-    match import::import(&args.inputs, &args.out) {
+    match import(&args.inputs, &args.out) {
         Ok(r) => {
             for e in &r.errors {
                 println!("error: {e}");

@@ -1,9 +1,8 @@
-//! The `articlebot` command line: ask, chat, check, import, serve, bench. Each subcommand takes the knowledge dir as
-//! `--knowledge DIR` (else `ARTICLEBOT_KNOWLEDGE`, else `./knowledge`). Errors are one clear line
-//! on stderr and a non-zero exit code.
+//! The `articlebot` command line: ask, chat, check, import, serve. Each subcommand takes the
+//! knowledge dir as `--knowledge DIR` (else `ARTICLEBOT_KNOWLEDGE`, else `./knowledge`). Errors
+//! are one clear line on stderr and a non-zero exit code.
 
 mod ask;
-mod bench;
 mod chat;
 mod check;
 mod import;
@@ -15,8 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::knowledge::LoadError;
-use crate::matching::Matcher;
+use articlebot_engine::{Engine, ErrorChain, LoadError, Options, Store};
 
 #[derive(Parser, Debug)]
 #[command(name = "articlebot", version, about = "Answers questions from a knowledge base of articles")]
@@ -37,8 +35,6 @@ enum Command {
     Import(import::ImportArgs),
     /// Run the Telegram bot (token from TELOXIDE_TOKEN)
     Serve(serve::ServeArgs),
-    /// Measure load, index and query speed on a generated knowledge base
-    Bench(bench::BenchArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -63,6 +59,11 @@ impl Failure {
     pub fn usage(message: impl Into<String>) -> Self {
         Failure { code: EXIT_USAGE, message: message.into() }
     }
+
+    /// `context: the error and its causes`, as a usage or environment failure.
+    pub fn caused(context: impl std::fmt::Display, error: &(dyn std::error::Error + 'static)) -> Self {
+        Failure::usage(format!("{context}: {}", ErrorChain(error)))
+    }
 }
 
 impl From<LoadError> for Failure {
@@ -71,19 +72,20 @@ impl From<LoadError> for Failure {
     }
 }
 
-/// Loads and indexes the knowledge base, printing warnings to stderr.
-pub fn load_matcher(dir: &std::path::Path) -> Result<Matcher, Failure> {
-    let loaded = crate::matching::load(dir)?;
-    for w in &loaded.warnings {
+/// Opens the engine on a knowledge dir, printing the load's warnings to stderr.
+pub fn open_engine<S: Store>(dir: &std::path::Path, store: S, options: Options) -> Result<Engine<S>, Failure> {
+    let (engine, report) = Engine::open(dir, store, options)?;
+    for w in &report.warnings {
         eprintln!("warning: {w}");
     }
-    Ok(loaded.matcher)
+    Ok(engine)
 }
 
-/// Structured logs on stderr, level from `RUST_LOG` (default `info`).
-pub fn init_logging() {
+/// Structured logs on stderr, level from `RUST_LOG`, else `default` (`info` for the bot, `warn`
+/// for the console commands, whose output is for people).
+pub fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // Colours only on a terminal: log files and journald get plain `key=value` lines.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
@@ -98,12 +100,12 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    init_logging(if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" });
     let result = match cli.command {
         Command::Ask(a) => ask::run(a),
         Command::Chat(a) => chat::run(a),
         Command::Check(a) => check::run(a),
         Command::Import(a) => import::run(a),
-        Command::Bench(a) => bench::run(a),
         Command::Serve(a) => serve::run(a),
     };
     match result {

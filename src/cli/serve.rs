@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use articlebot_engine::ErrorChain;
+
 use super::{Failure, KnowledgeArg};
 use crate::telegram::{self, FloodLimits, ServeConfig, ServeError};
 
@@ -79,17 +81,26 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
             window: Duration::from_secs(args.flood_window.max(1)),
         },
     };
-    super::init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failure::usage(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(telegram::serve(config)).map_err(|e| match e {
-        ServeError::Knowledge(_)
-        | ServeError::Database(_)
-        | ServeError::Config(_)
-        | ServeError::BadToken
-        | ServeError::Io(_) => Failure::usage(e.to_string()),
+        .map_err(|e| Failure::caused("cannot start the async runtime", &e))?;
+    runtime.block_on(async {
+        let shutdown = stop_signal().map_err(|e| Failure::caused("cannot listen for SIGTERM", &e))?;
+        telegram::run(config, shutdown).await.map_err(|e: ServeError| Failure::usage(ErrorChain(&e).to_string()))
+    })
+}
+
+/// Resolves at SIGTERM (`docker stop`, systemd) or Ctrl-C. As PID 1 in a container the process
+/// gets no default signal handling, so an unhandled SIGTERM would wait for the kill.
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C"),
+        }
     })
 }
 

@@ -1,7 +1,7 @@
 //! Replies rendered as console text: numbered choices instead of buttons, `*word*` (or bold on
 //! a terminal) for matched words.
 
-use crate::conversation::{text, AnswerView, Link, Reply, TopicRef};
+use articlebot_engine::{text, AnswerView, Link, Reply, TopicRef};
 
 /// How matched words are marked.
 #[derive(Debug, Clone, Copy)]

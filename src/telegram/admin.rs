@@ -1,65 +1,85 @@
 //! Admin commands: /reload, /stats, /unanswered. Rights are checked by numeric user id only
-//! (usernames can be changed by anyone to anything).
+//! (usernames can be changed by anyone to anything); the check itself is a branch of the handler
+//! tree (see `handlers`), so these endpoints run only for admins.
 
 use std::sync::Arc;
 
+use articlebot_engine::vocabulary::AdminCommand;
+use articlebot_engine::{date_of, now_unix, ErrorChain, Stats, Store, Unanswered};
 use teloxide::prelude::*;
 
-use super::handlers::{deliver, Command, Dest, HandlerResult};
-use super::render::{report, Rendered};
-use super::{App, ReloadOutcome, TgBot};
-use crate::conversation::Store;
+use super::app::{App, ReloadOutcome};
+use super::inbox::handled;
+use super::render::{escape, report, Rendered};
+use super::send::{deliver, Dest};
+use super::{metrics, HandlerResult};
 
 pub const NOT_ALLOWED: &str = "Sorry, this command is for admins only.";
 pub const PRIVATE_ONLY: &str = "Statistics list what people asked: send this command to me in a private chat.";
 
-pub(crate) async fn run(bot: &TgBot, app: &Arc<App>, msg: &Message, user: i64, cmd: Command) -> HandlerResult {
-    if !app.admins.contains(&user) {
-        tracing::info!(user, "refused an admin command from a non-admin");
-        super::metrics::count_error("not_admin");
-        let r = Rendered { html: super::render::escape(NOT_ALLOWED), keyboard: None };
-        deliver(bot, app, Dest::of(msg), &r, None).await?;
-        return Ok(());
-    }
-    // What people asked is for the admin's eyes, not for everyone in a group.
-    if !msg.chat.is_private() && matches!(cmd, Command::Stats | Command::Unanswered) {
-        let r = Rendered { html: super::render::escape(PRIVATE_ONLY), keyboard: None };
-        deliver(bot, app, Dest::of(msg), &r, None).await?;
-        return Ok(());
-    }
-    let r = match cmd {
-        Command::Reload => reload_report(&app.reload("/reload").await),
-        Command::Stats => {
-            let app2 = app.clone();
-            let now = crate::conversation::now_unix();
-            match tokio::task::spawn_blocking(move || app2.engine.store().stats(now, 10)).await? {
-                Ok(s) => stats_report(app, &s),
-                Err(e) => report("Statistics are not available", &[e.to_string()]),
+/// What people asked is for the admin's eyes, not for everyone in a group.
+pub fn allowed_here(cmd: AdminCommand, msg: &Message) -> bool {
+    msg.chat.is_private() || cmd == AdminCommand::Reload
+}
+
+/// An admin command from someone who is not an admin.
+pub async fn refuse(bot: Bot, app: Arc<App>, msg: Message, upd: Update) -> HandlerResult {
+    handled(&app.clone(), upd.id.0, "admin", async move {
+        tracing::info!(user = msg.from.as_ref().map_or(0, |u| u.id.0), "refused an admin command from a non-admin");
+        metrics::count_error("not_admin");
+        let r = Rendered { html: escape(NOT_ALLOWED), keyboard: None };
+        deliver(&bot, &app, Dest::of(&msg), &r, None).await?;
+        Ok(())
+    })
+    .await
+}
+
+/// A statistics command from an admin in a group.
+pub async fn private_only(bot: Bot, app: Arc<App>, msg: Message, upd: Update) -> HandlerResult {
+    handled(&app.clone(), upd.id.0, "admin", async move {
+        let r = Rendered { html: escape(PRIVATE_ONLY), keyboard: None };
+        deliver(&bot, &app, Dest::of(&msg), &r, None).await?;
+        Ok(())
+    })
+    .await
+}
+
+pub async fn run(bot: Bot, app: Arc<App>, msg: Message, upd: Update, cmd: AdminCommand) -> HandlerResult {
+    handled(&app.clone(), upd.id.0, "admin", async move {
+        let r = match cmd {
+            AdminCommand::Reload => reload_report(&app.reload("/reload").await),
+            AdminCommand::Stats => {
+                let app2 = app.clone();
+                let now = now_unix();
+                match tokio::task::spawn_blocking(move || app2.engine.store().stats(now, 10)).await? {
+                    Ok(s) => stats_report(&app, &s),
+                    Err(e) => report("Statistics are not available", &[ErrorChain(&e).to_string()]),
+                }
             }
-        }
-        Command::Unanswered => {
-            let app2 = app.clone();
-            match tokio::task::spawn_blocking(move || app2.engine.store().unanswered(20)).await? {
-                Ok(list) => unanswered_report(&list),
-                Err(e) => report("Unanswered questions are not available", &[e.to_string()]),
+            AdminCommand::Unanswered => {
+                let app2 = app.clone();
+                match tokio::task::spawn_blocking(move || app2.engine.store().unanswered(20)).await? {
+                    Ok(list) => unanswered_report(&list),
+                    Err(e) => report("Unanswered questions are not available", &[ErrorChain(&e).to_string()]),
+                }
             }
-        }
-        _ => return Ok(()),
-    };
-    deliver(bot, app, Dest::of(msg), &r, None).await?;
-    Ok(())
+        };
+        deliver(&bot, &app, Dest::of(&msg), &r, None).await?;
+        Ok(())
+    })
+    .await
 }
 
 pub fn reload_report(outcome: &ReloadOutcome) -> Rendered {
     match outcome {
-        ReloadOutcome::Loaded { stats, warnings, elapsed, generation } => {
+        ReloadOutcome::Loaded(r) => {
             let mut lines = vec![
-                format!("{stats}."),
-                format!("Took {:.2} s; knowledge version {generation}.", elapsed.as_secs_f64()),
+                format!("{}.", r.stats),
+                format!("Took {:.2} s; knowledge version {}.", r.elapsed.as_secs_f64(), r.generation),
             ];
-            if !warnings.is_empty() {
-                lines.push(format!("{} warning(s):", warnings.len()));
-                lines.extend(warnings.iter().map(|w| format!("• {w}")));
+            if !r.warnings.is_empty() {
+                lines.push(format!("{} warning(s):", r.warnings.len()));
+                lines.extend(r.warnings.iter().map(|w| format!("• {w}")));
             }
             report("Knowledge reloaded", &lines)
         }
@@ -83,7 +103,7 @@ fn percent(part: u64, total: u64) -> String {
     }
 }
 
-fn stats_report(app: &App, s: &crate::conversation::Stats) -> Rendered {
+fn stats_report(app: &App, s: &Stats) -> Rendered {
     let lib = app.engine.library();
     let title =
         |id: &str| lib.kb().by_id(id).map_or_else(|| id.to_string(), |i| lib.kb().articles[i as usize].title.clone());
@@ -117,14 +137,14 @@ fn stats_report(app: &App, s: &crate::conversation::Stats) -> Rendered {
     report("Statistics", &lines)
 }
 
-fn unanswered_report(list: &[crate::conversation::Unanswered]) -> Rendered {
+fn unanswered_report(list: &[Unanswered]) -> Rendered {
     if list.is_empty() {
         return report("Unanswered questions", &["None so far.".to_string()]);
     }
     let lines: Vec<String> = list
         .iter()
         .enumerate()
-        .map(|(i, u)| format!("{}. {} — asked {}×, last {}", i + 1, u.example, u.count, super::date_of(u.last_asked)))
+        .map(|(i, u)| format!("{}. {} — asked {}×, last {}", i + 1, u.example, u.count, date_of(u.last_asked)))
         .collect();
     report("Most asked questions without an answer (what to write next)", &lines)
 }

@@ -5,7 +5,7 @@
 //! Format: `1:<action>:<fields>` — `o:<key>:<section|->` open, `n:<key>:<section>` next
 //! section (edits the message), `t:<page>` topic list page, `f:<key>:<section|->:<u|d>` feedback.
 
-use crate::knowledge::slug::KEY_LEN;
+use articlebot_engine::is_key;
 
 /// Telegram's limit on callback data.
 pub const MAX_CALLBACK_BYTES: usize = 64;
@@ -79,8 +79,7 @@ impl Action {
 }
 
 fn key_of(s: &str) -> Result<String, CallbackError> {
-    let ok = s.len() == KEY_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if ok {
+    if is_key(s) {
         Ok(s.to_string())
     } else {
         Err(CallbackError::Malformed)
@@ -156,7 +155,7 @@ mod tests {
         #[test]
         fn decoded_keys_are_always_safe(data in "1:[ontf]:[A-Za-z0-9_./-]{0,10}:[0-9-]{0,7}(:[ud])?") {
             if let Ok(Action::Open { key, .. } | Action::Next { key, .. } | Action::Feedback { key, .. }) = Action::decode(&data) {
-                prop_assert_eq!(key.len(), KEY_LEN);
+                prop_assert!(is_key(&key));
                 prop_assert!(!key.contains('/') && !key.contains('.'));
             }
         }

@@ -1,17 +1,21 @@
-//! An update listener that keeps every update in the database's inbox (durably) before the
-//! dispatcher sees it, and replays what is left there at start. teloxide confirms updates to
-//! Telegram as soon as they are queued, not when they are answered; without the inbox a crash
+//! The durable inbox: an update listener that keeps every update in the database (flushed)
+//! before the dispatcher sees it and replays what is left there at start, and [`handled`], which
+//! takes an update out once its handler is done, whatever the outcome. teloxide confirms updates
+//! to Telegram as soon as they are queued, not when they are answered; without the inbox a crash
 //! in between would lose them.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use teloxide::stop::StopToken;
 use teloxide::types::{AllowedUpdate, Update};
 use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
 
-use super::App;
+use super::app::App;
+use super::{metrics, HandlerResult};
 
 pub struct DurableListener<L> {
     inner: L,
@@ -111,8 +115,33 @@ async fn keep(app: &App, u: &Update) {
         Err(e) => Err(e),
     };
     if let Err(e) = stored {
-        super::metrics::count_error("storage");
+        metrics::count_error("storage");
         tracing::warn!(error = %e, "cannot keep an update in the inbox; handling it anyway");
+    }
+}
+
+/// Runs a handler body so that a panic is logged instead of taking a worker down (teloxide
+/// issue #1435), then takes the update out of the inbox: handled, whatever the outcome.
+pub async fn handled(
+    app: &Arc<App>,
+    update: u32,
+    what: &'static str,
+    fut: impl Future<Output = HandlerResult>,
+) -> HandlerResult {
+    let result = AssertUnwindSafe(fut).catch_unwind().await;
+    done(app, update);
+    match result {
+        Ok(r) => r,
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(handler = what, panic = %msg, "handler panicked; the bot keeps running");
+            metrics::count_error("panic");
+            Ok(())
+        }
     }
 }
 

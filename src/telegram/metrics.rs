@@ -66,11 +66,6 @@ pub fn set_db_bytes(bytes: u64) {
     REGISTRY.db_bytes.store(bytes, Ordering::Relaxed);
 }
 
-/// Counts of one family, for tests and the load report.
-pub fn snapshot_errors() -> BTreeMap<String, u64> {
-    REGISTRY.errors.lock().unwrap_or_else(|p| p.into_inner()).clone()
-}
-
 /// The Prometheus text exposition of everything counted.
 pub fn render() -> String {
     let mut out = String::new();

@@ -4,7 +4,7 @@
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 
 use super::callback::Action;
-use crate::conversation::{text, AnswerView, Choice, Link, Reply, TopicRef};
+use articlebot_engine::{text, AnswerView, Choice, Link, Reply, Snippet, TopicRef};
 
 /// Telegram's limit on a message's text.
 pub const MAX_MESSAGE_CHARS: usize = 4096;
@@ -78,7 +78,7 @@ fn link_url(link: &Link, bot_username: &str) -> String {
     }
 }
 
-/// The message text of an answer: also used for inline-mode results.
+/// The message text of an answer.
 pub fn answer_html(a: &AnswerView, bot_username: &str) -> String {
     let mut html = format!("<b>{}</b>", escape(&cut(&a.article.title, MAX_TITLE_CHARS)));
     if let Some(s) = a.section {
@@ -100,12 +100,7 @@ pub fn answer_html(a: &AnswerView, bot_username: &str) -> String {
 }
 
 /// The message an inline-mode result sends: title, snippet, link.
-pub fn inline_html(
-    topic: &TopicRef,
-    snippet: &crate::matching::Snippet,
-    url: Option<&str>,
-    bot_username: &str,
-) -> String {
+pub fn inline_html(topic: &TopicRef, snippet: &Snippet, url: Option<&str>, bot_username: &str) -> String {
     let link = match url {
         Some(u) => u.to_string(),
         None => deep_link(bot_username, &topic.key),
@@ -234,7 +229,6 @@ pub fn report(title: &str, lines: &[String]) -> Rendered {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::matching::Snippet;
 
     fn topic(title: &str) -> TopicRef {
         TopicRef { idx: 0, id: "x".into(), key: "AAAAAAAA".into(), title: title.into() }

@@ -1,14 +1,12 @@
 //! Runs the real `articlebot serve` process against the fake Telegram Bot API on 127.0.0.1.
 //! Every wait is bounded; the process is killed when the harness is dropped.
 
-#![allow(dead_code)]
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use articlebot::testkit::FakeTelegram;
+use articlebot_testkit::FakeTelegram;
 
 pub const WAIT: Duration = Duration::from_secs(10);
 pub const ADMIN: i64 = 777;
@@ -55,7 +53,7 @@ impl BotProcess {
         let mark = fake.mark();
         let bot = Self::spawn(fake, opts);
         let ready =
-            |c: &articlebot::testkit::Call| matches!(c.method.as_str(), "getWebhookInfo" | "setWebhook" | "getUpdates");
+            |c: &articlebot_testkit::Call| matches!(c.method.as_str(), "getWebhookInfo" | "setWebhook" | "getUpdates");
         if fake.wait_for_after(mark, ready, WAIT).await.is_none() {
             panic!("the bot did not start polling; its log:\n{}", bot.logs());
         }
@@ -139,7 +137,8 @@ impl Drop for BotProcess {
 /// A fake API, a temp dir with a knowledge copy and a data dir, and a running bot.
 pub struct World {
     pub fake: FakeTelegram,
-    pub dir: tempfile::TempDir,
+    /// Holds the knowledge copy and the data dir; removed when the world is dropped.
+    _dir: tempfile::TempDir,
     pub opts: BotOptions,
     pub bot: Option<BotProcess>,
 }
@@ -160,7 +159,7 @@ impl World {
             rust_log: "info".into(),
         };
         let bot = BotProcess::start(&fake, &opts).await;
-        World { fake, dir, opts, bot: Some(bot) }
+        World { fake, _dir: dir, opts, bot: Some(bot) }
     }
 
     /// Stops the bot with SIGTERM (asserting a clean exit) and starts it again; returns the

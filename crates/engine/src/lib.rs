@@ -1,0 +1,65 @@
+//! articlebot's engine: everything that answers a question, with no front end. A Telegram bot,
+//! a console or a test drives it through [`Engine`]; nothing here knows Telegram, tokio or the
+//! command line.
+//!
+//! Data flows one way, and crate boundaries keep it so:
+//!
+//! - **knowledge** (crate `articlebot-knowledge`): a knowledge dir read, validated and imported
+//!   into a [`KnowledgeBase`]; every problem a [`Diagnostic`] with file and line;
+//! - **matching** (crate `articlebot-matching`): the [`Matcher`] indexes a knowledge base and
+//!   decides what a question is ([`Decision`]: answer, did-you-mean, small talk, don't know);
+//! - **conversation** (this crate): per-user state machines over a [`Store`] ([`SledStore`] on
+//!   disk), the command [`vocabulary`] and the bot's wording ([`text`]).
+//!
+//! This crate's modules:
+//! - `engine`: [`Engine`] (open, reload, handle), [`Library`] (a loaded knowledge dir);
+//! - `turn`: one input applied to one user's state;
+//! - `reply`: what the conversation answers ([`Reply`]);
+//! - [`vocabulary`]: commands, typed words and numbers → [`Input`];
+//! - `state`: what is stored per user, and its versioned encoding;
+//! - `store`, `sled_store`: the [`Store`] trait and its sled implementation;
+//! - [`text`]: the wording every front end shares.
+
+mod engine;
+mod reply;
+mod sled_store;
+mod state;
+mod store;
+pub mod text;
+mod turn;
+pub mod vocabulary;
+
+#[cfg(test)]
+mod tests;
+
+/// Loads a knowledge dir without indexing it, for tools that read articles; front ends open an
+/// [`Engine`] instead.
+pub use articlebot_knowledge::load as load_knowledge;
+pub use articlebot_knowledge::{
+    import, is_key, Article, ArticleIdx, Diagnostic, ImportReport, KbStats, KnowledgeBase, LoadError, Loaded, Section,
+    SiteConfig,
+};
+pub use articlebot_matching::{
+    fold, Candidate, Decision, Hit, IndexSize, Intent, Matcher, QueryStats, Smalltalk, Snippet,
+};
+pub use engine::{Engine, Library, LoadReport, Options, Outcome, User};
+pub use reply::{AnswerView, Choice, Link, Reply, TopicRef};
+pub use sled_store::SledStore;
+pub use store::{date_of, day_of, now_unix, QuestionRecord, Stats, Store, StoreError, Unanswered};
+pub use vocabulary::Input;
+
+/// An error and its causes on one line: `cannot open: database error: No space left on device`.
+/// Errors here keep their causes as `source()`; log and print them through this.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(e) = source {
+            write!(f, ": {e}")?;
+            source = e.source();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,124 @@
+//! Where conversations and statistics are kept. `Store` is what the conversation logic needs;
+//! `SledStore` keeps it in a sled database on disk (or a temporary one for `articlebot chat`).
+
+use articlebot_matching::Intent;
+use serde::{Deserialize, Serialize};
+
+use crate::state::UserState;
+
+/// Why the store could not do something. The cause is the error's `source()`: print the chain
+/// (see [`crate::ErrorChain`]).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database is locked by another running articlebot (or another process)")]
+    Locked(#[source] std::io::Error),
+    /// The operating system refused: no space left, permission denied, a read-only disk.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("the database is damaged")]
+    Corrupt(#[source] sled::Error),
+    #[error("database error")]
+    Db(#[source] sled::Error),
+}
+
+/// One question as statistics see it: normalised text (no user id), what the bot did with it.
+#[derive(Debug, Clone, Copy)]
+pub struct QuestionRecord<'a> {
+    pub normalized: &'a str,
+    pub example: &'a str,
+    pub intent: Intent,
+    pub article: Option<&'a str>,
+    pub at: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    pub users: u64,
+    pub questions_total: u64,
+    pub questions_today: u64,
+    pub answered_total: u64,
+    pub answered_today: u64,
+    pub suggested_total: u64,
+    pub unknown_total: u64,
+    pub smalltalk_total: u64,
+    pub top_questions: Vec<(String, u64)>,
+    pub top_articles: Vec<(String, u64)>,
+    /// (article id, 👍, 👎), most rated first.
+    pub feedback: Vec<(String, u64, u64)>,
+}
+
+/// A question the bot could not answer, merged by normalised text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unanswered {
+    pub normalized: String,
+    pub count: u64,
+    pub last_asked: u64,
+    pub example: String,
+}
+
+/// Storage for the conversation engine. Calls are short and synchronous; `flush` is the
+/// durability point (call it off the async runtime's worker threads).
+pub trait Store: Send + Sync + 'static {
+    /// The user's state; `None` for a new user. A state that cannot be decoded is reported as
+    /// a fresh one (and logged), never as an error: the user must still get an answer.
+    fn load_user(&self, user: i64) -> Result<Option<UserState>, StoreError>;
+    fn save_user(&self, user: i64, state: &UserState, is_new: bool) -> Result<(), StoreError>;
+    /// Deletes everything kept about the user; whether there was anything.
+    fn delete_user(&self, user: i64) -> Result<bool, StoreError>;
+    fn record_question(&self, q: &QuestionRecord) -> Result<(), StoreError>;
+    /// Counts a 👍 or 👎; `previous` is the user's earlier vote on the same section, which this
+    /// one replaces (the same vote again changes nothing).
+    fn record_feedback(
+        &self,
+        article: &str,
+        section: Option<usize>,
+        up: bool,
+        previous: Option<bool>,
+    ) -> Result<(), StoreError>;
+    fn stats(&self, now: u64, top: usize) -> Result<Stats, StoreError>;
+    /// The most answered article ids with their counts, best first; may be a minute old.
+    fn top_articles(&self, top: usize) -> Result<Vec<(String, u64)>, StoreError>;
+    fn unanswered(&self, top: usize) -> Result<Vec<Unanswered>, StoreError>;
+    /// Makes everything written so far durable.
+    fn flush(&self) -> Result<(), StoreError>;
+    /// Bytes on disk, when known.
+    fn size_on_disk(&self) -> Option<u64>;
+}
+
+/// The wall clock as the engine's `now` arguments take it: seconds since 1970 (0 if the clock
+/// is before that).
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Day number (days since 1970-01-01, UTC) of a unix time.
+pub fn day_of(unix: u64) -> u64 {
+    unix / 86_400
+}
+
+/// `YYYY-MM-DD` of a unix time (UTC).
+pub fn date_of(unix: u64) -> String {
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = day_of(unix) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(date_of(0), "1970-01-01");
+        assert_eq!(date_of(1_700_000_000), "2023-11-14");
+        assert_eq!(date_of(951_782_400), "2000-02-29");
+    }
+}

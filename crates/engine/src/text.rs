@@ -1,0 +1,69 @@
+//! The bot's wording, shared by every front end so that the console and Telegram say the same
+//! thing. Plain text: front ends add their own markup.
+
+use articlebot_matching::Smalltalk;
+
+use crate::vocabulary::{self, Audience};
+
+pub fn smalltalk(kind: Smalltalk, bot_name: &str) -> String {
+    match kind {
+        Smalltalk::Greeting => format!(
+            "Hi! I'm {bot_name}. Ask me a question in your own words and I'll find the article that answers it."
+        ),
+        Smalltalk::Thanks => "You're welcome! Ask me anything else.".into(),
+        Smalltalk::Goodbye => "Bye! Come back any time you have a question.".into(),
+        Smalltalk::Identity => format!(
+            "I'm {bot_name}, a bot that answers questions from this site's articles. \
+             Write a question; I'll reply with the part of an article that answers it."
+        ),
+    }
+}
+
+pub const DONT_KNOW: &str =
+    "Sorry, I don't have an article about that. I've noted the question for the authors. Browse the topics I know about:";
+pub const DID_YOU_MEAN: &str = "I'm not sure I understood. Did you mean:";
+pub const NOTHING_TO_CONTINUE: &str = "There is nothing to continue yet. Ask me a question first.";
+pub const GONE: &str = "Sorry, that topic is no longer available. Ask me again in your own words.";
+pub const NO_SUCH_CHOICE: &str = "There is no such choice. Ask me a question, or send /topics.";
+pub const RESET: &str = "Done: I've forgotten where we were. Ask me anything.";
+pub const TEXT_ONLY: &str = "I can only read text. Please send me your question as a text message.";
+pub const EMPTY: &str = "Please write your question in words.";
+pub const TOPICS: &str = "Topics I can answer:";
+pub const END_OF_ARTICLE: &str = "That's the end of the article. Related topics:";
+pub const READ_MORE: &str = "Read the full article";
+pub const NEXT_SECTION: &str = "Next section";
+
+pub fn welcome(bot_name: &str) -> String {
+    format!("Hi! I'm {bot_name}. Ask me a question in your own words, or pick a popular topic:")
+}
+
+/// What the bot is and its commands, from the command table.
+pub fn help(bot_name: &str) -> String {
+    let mut out = format!("I'm {bot_name}. Write a question and I'll answer with the article section that fits best.");
+    for c in vocabulary::listed(Audience::Everyone) {
+        out.push_str(&format!("\n/{} – {}", c.name, c.summary));
+    }
+    out
+}
+
+/// After /forget: `None` when the deletion failed.
+pub fn forgotten(existed: Option<bool>) -> &'static str {
+    match existed {
+        Some(true) => {
+            "Done: I've deleted everything I kept about you (your questions, position and feedback). \
+             What remains has no link to you: totals such as votes per article and how often a question \
+             was asked, and, for questions I could not answer, their text so that an article can be \
+             written."
+        }
+        Some(false) => "I don't keep anything about you.",
+        None => "Sorry, I could not delete your data just now. Please send /forget again in a minute.",
+    }
+}
+
+pub fn feedback_thanks(up: bool) -> &'static str {
+    if up {
+        "Thanks! Glad it helped."
+    } else {
+        "Thanks for telling me. I'll pass it on so the article can be improved."
+    }
+}

@@ -1,0 +1,262 @@
+//! Matching questions to the knowledge base: the second stage of articlebot's engine. It reads a
+//! [`KnowledgeBase`] and knows nothing about conversations or front ends.
+//!
+//! Layout (private modules, the face re-exported below):
+//! - `normalize`, `segment`: text folded (NFKC, case, accents) and cut into words, stop words
+//!   marked, words stemmed;
+//! - `index`: the inverted index (BM25F contributions of articles and units), synonyms, phrases;
+//! - `fuzzy`: typo readings from a symmetric-delete index;
+//! - `rank`: one query resolved to terms and scored into ranked candidates, in per-thread scratch;
+//! - `smalltalk`: greetings, thanks and "who are you";
+//! - `snippet`: the shown text cropped around the matched words;
+//! - `fxhash`: the hasher of the matcher's own tables.
+//!
+//! [`Matcher`] is the one entry point: it owns the knowledge base it indexes, so the two are
+//! always swapped together, and [`Matcher::decide`] is the decision (answer, did-you-mean, small
+//! talk, don't know) with a calibrated confidence.
+
+mod fuzzy;
+mod fxhash;
+mod index;
+mod normalize;
+mod rank;
+mod segment;
+mod smalltalk;
+mod snippet;
+
+#[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
+mod quality_tests;
+
+use serde::Serialize;
+
+use articlebot_knowledge::{Article, ArticleIdx, KnowledgeBase};
+use index::Index;
+pub use index::TermId;
+pub use normalize::fold;
+pub use rank::{Candidate, QueryStats};
+pub use smalltalk::Smalltalk;
+pub use snippet::Snippet;
+
+/// A question of this many words or fewer whose two best articles tie is ambiguous ("calves"),
+/// however well both match: the user is asked which one they mean.
+const SHORT_QUERY_TERMS: usize = 2;
+
+/// What to do with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Intent {
+    /// Answer with the best hit.
+    Answer,
+    /// Offer the best hits as "did you mean".
+    Suggest,
+    /// Greet, thank, explain the bot.
+    Smalltalk,
+    /// Out of scope: say so, never guess.
+    Unknown,
+}
+
+impl Intent {
+    pub const ALL: [Intent; 4] = [Intent::Answer, Intent::Suggest, Intent::Smalltalk, Intent::Unknown];
+
+    /// The intent's name: in JSON output, logs, metrics, and in the database's counter keys
+    /// (`total:answer`), so these words are a storage format and never change.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Intent::Answer => "answer",
+            Intent::Suggest => "suggest",
+            Intent::Smalltalk => "smalltalk",
+            Intent::Unknown => "unknown",
+        }
+    }
+}
+
+/// One ranked article with the section that matched best.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub article: ArticleIdx,
+    /// `None` for a stub (its teaser matched).
+    pub section: Option<usize>,
+    /// Relevance in 0..1; the first hit's is the decision's confidence.
+    pub score: f32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub intent: Intent,
+    pub smalltalk: Option<Smalltalk>,
+    /// Calibrated confidence in the best hit, 0..1.
+    pub confidence: f32,
+    pub hits: Vec<Hit>,
+    /// Terms the best hit matched, sorted; snippets bold the words that carry them.
+    pub terms: Vec<TermId>,
+    /// The ranking features of the hits, for `--explain` and tuning.
+    pub features: Vec<rank::Candidate>,
+    pub query: rank::QueryStats,
+    /// The question as statistics merge it: its folded content words, or the folded text when
+    /// it has none.
+    pub normalized: String,
+}
+
+impl Decision {
+    pub fn answered(&self) -> bool {
+        self.intent == Intent::Answer
+    }
+}
+
+/// The content words of an analysed question, folded and joined by spaces; the folded text when
+/// every word is a stop word.
+fn normalized(analysis: &normalize::Analysis, text: &str) -> String {
+    let mut out = String::new();
+    for w in analysis.words.iter().filter(|w| !w.stop) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(analysis.surface(w));
+    }
+    if out.is_empty() {
+        out = fold(text.trim());
+    }
+    out
+}
+
+/// The size of a matcher's index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexSize {
+    /// Distinct words and word forms.
+    pub words: usize,
+    pub postings: usize,
+    /// Memory the index holds (approximately).
+    pub heap_bytes: usize,
+}
+
+/// A knowledge base and its index.
+#[derive(Debug)]
+pub struct Matcher {
+    kb: KnowledgeBase,
+    index: Index,
+}
+
+impl Matcher {
+    pub fn new(kb: KnowledgeBase) -> Self {
+        let index = Index::build(&kb);
+        Matcher { kb, index }
+    }
+
+    pub fn kb(&self) -> &KnowledgeBase {
+        &self.kb
+    }
+
+    /// How big the index is: for `check` and the benchmark.
+    pub fn index_size(&self) -> IndexSize {
+        IndexSize {
+            words: self.index.vocabulary_size(),
+            postings: self.index.posting_count(),
+            heap_bytes: self.index.heap_bytes(),
+        }
+    }
+
+    /// Decides what a message is and ranks up to `top` articles for it.
+    pub fn decide(&self, query: &str, top: usize) -> Decision {
+        let query_text = query;
+        rank::SCRATCH.with(|cell| {
+            let mut guard = cell.borrow_mut();
+            let s = &mut *guard;
+            rank::resolve_query(&self.index, query, s);
+            let smalltalk = smalltalk::detect(&self.index.normalizer, query, &s.analysis);
+            rank::rank(&self.index, s);
+            let t = &self.kb.site.matching;
+            let best = s.candidates.first().copied();
+            let confidence = best.map_or(0.0, |c| c.score);
+            let second = s.candidates.get(1).map_or(0.0, |c| c.score);
+            let query = s.stats();
+            let intent = if smalltalk.is_some() && confidence < t.answer {
+                Intent::Smalltalk
+            } else if best.is_none() || confidence < t.suggest {
+                Intent::Unknown
+            } else if best.is_some_and(|c| c.evidence < t.evidence) {
+                // Too little of the question found anywhere to answer with confidence. But a
+                // question of one or two words, all of them in the knowledge base ("running"),
+                // names a topic the site has: offer the choices instead of a don't-know.
+                if query.terms > 0 && query.terms <= SHORT_QUERY_TERMS && query.known == query.terms {
+                    Intent::Suggest
+                } else {
+                    Intent::Unknown
+                }
+            } else if confidence < t.answer
+                || (confidence - second < t.margin && (confidence < t.certain || s.terms.len() <= SHORT_QUERY_TERMS))
+            {
+                Intent::Suggest
+            } else {
+                Intent::Answer
+            };
+            let hits = s
+                .candidates
+                .iter()
+                .take(top)
+                .map(|c| {
+                    let unit = self.index.units[c.unit as usize];
+                    Hit {
+                        article: c.article,
+                        section: (unit.section != index::NO_SECTION).then_some(unit.section as usize),
+                        score: c.score,
+                    }
+                })
+                .collect();
+            Decision {
+                intent,
+                smalltalk: if intent == Intent::Smalltalk { smalltalk } else { None },
+                confidence,
+                hits,
+                terms: best.map(|c| s.matched_terms(c.matched)).unwrap_or_default(),
+                features: s.candidates.iter().take(top).copied().collect(),
+                query,
+                normalized: normalized(&s.analysis, query_text),
+            }
+        })
+    }
+
+    /// How the query's words were read, for `--explain`: `word->term~typos` per content word.
+    pub fn describe_query(&self, query: &str) -> Vec<String> {
+        rank::SCRATCH.with(|cell| {
+            let mut guard = cell.borrow_mut();
+            let s = &mut *guard;
+            rank::resolve_query(&self.index, query, s);
+            s.terms
+                .iter()
+                .map(|t| {
+                    let word = query.get(t.start as usize..t.end as usize).unwrap_or("?");
+                    let exps: Vec<String> = s
+                        .expansions_of(t)
+                        .iter()
+                        .map(|e| format!("{}{}", self.index.term_name(e.term), "~".repeat(e.typos as usize)))
+                        .collect();
+                    format!("{word}({:.2})={}", t.weight, if exps.is_empty() { "?".into() } else { exps.join("|") })
+                })
+                .collect()
+        })
+    }
+
+    /// The article of a hit.
+    pub fn article(&self, hit: &Hit) -> &Article {
+        &self.kb.articles[hit.article as usize]
+    }
+
+    /// The text a hit shows: its section, or a stub's teaser (or title when it has none).
+    pub fn hit_text(&self, hit: &Hit) -> &str {
+        let a = self.article(hit);
+        match hit.section.and_then(|s| a.sections.get(s)) {
+            Some(s) => &s.text,
+            None => a.teaser.as_deref().unwrap_or(&a.title),
+        }
+    }
+
+    /// The hit's text cropped to about `max_chars`, with `terms` marked.
+    pub fn snippet(&self, hit: &Hit, terms: &[TermId], max_chars: usize) -> Snippet {
+        rank::SCRATCH.with(|cell| {
+            let mut s = cell.borrow_mut();
+            snippet::snippet(&self.index, self.hit_text(hit), terms, max_chars, &mut s.analysis)
+        })
+    }
+}

@@ -1,0 +1,340 @@
+//! Running the bot: the start-up checks that fail fast (webhook settings, knowledge, database),
+//! getMe with backoff, the command menus, then long polling or the webhook until `shutdown`
+//! resolves. SIGHUP reloads the knowledge base; the metrics endpoint and the database size gauge
+//! run beside.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use articlebot_engine::vocabulary::{self, Audience};
+use articlebot_engine::{Engine, Library, LoadError, Options, SledStore, Store, StoreError};
+use teloxide::prelude::*;
+use teloxide::types::{BotCommand, BotCommandScope, Recipient};
+use teloxide::update_listeners::{webhooks, Polling};
+use teloxide::{ApiError, RequestError};
+use tokio::sync::watch;
+
+use super::app::App;
+use super::limits::{FloodLimits, SendLimits};
+use super::{handlers, inbox, metrics};
+
+/// How `serve` runs.
+#[derive(Clone)]
+pub struct ServeConfig {
+    pub token: String,
+    pub api_url: Option<String>,
+    pub knowledge: PathBuf,
+    pub data: PathBuf,
+    pub admins: Vec<i64>,
+    pub webhook_url: Option<String>,
+    pub listen: Option<SocketAddr>,
+    pub webhook_secret: Option<String>,
+    /// Off only for local benchmarking against a fake API.
+    pub rate_limit: bool,
+    pub metrics: Option<SocketAddr>,
+    pub flood: FloodLimits,
+}
+
+impl std::fmt::Debug for ServeConfig {
+    // Written by hand so that the token can never end up in a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("token", &"<hidden>")
+            .field("api_url", &self.api_url)
+            .field("knowledge", &self.knowledge)
+            .field("data", &self.data)
+            .field("admins", &self.admins)
+            .field("webhook_url", &self.webhook_url)
+            .field("listen", &self.listen)
+            .field("rate_limit", &self.rate_limit)
+            .field("metrics", &self.metrics)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why `serve` could not start or stopped. Each is one line for the operator, with its causes
+/// as `source()`.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The knowledge dir is missing or has errors (the message lists them).
+    #[error("{}", .0.to_string().replace('\n', "; "))]
+    Knowledge(LoadError),
+    #[error("cannot open the database {}", dir.display())]
+    Database {
+        dir: PathBuf,
+        #[source]
+        source: StoreError,
+    },
+    #[error("cannot flush the database")]
+    Flush(#[source] StoreError),
+    #[error("{0}")]
+    Config(String),
+    #[error("the Bot API rejected the token (check TELOXIDE_TOKEN)")]
+    BadToken,
+    #[error("cannot listen on {addr} for {what}")]
+    Listen {
+        addr: SocketAddr,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("setWebhook failed")]
+    Webhook(#[source] RequestError),
+    #[error("stopped before the bot could start")]
+    Stopped,
+}
+
+/// Runs the bot until `shutdown` resolves (SIGTERM, Ctrl-C), then finishes the updates in
+/// flight and flushes the database.
+pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+    let (stop_tx, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    // Before anything slow: a SIGHUP during start-up must not kill the process.
+    let hangups = hangups();
+    check_webhook_config(&config)?;
+    let engine = prepare(&config)?;
+    let bot = build_bot(&config)?;
+    if let Some(addr) = config.metrics {
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ServeError::Listen {
+            addr,
+            what: "metrics",
+            source,
+        })?;
+        tokio::spawn(serve_metrics(listener));
+    }
+    let me = get_me_with_backoff(&bot, stop.clone()).await?;
+    let username = me.username.clone().unwrap_or_default();
+    tracing::info!(bot = %username, "connected to the Bot API");
+    let admins: HashSet<i64> = config.admins.iter().copied().collect();
+    register_commands(&bot, &admins).await;
+    let send_limits = config.rate_limit.then(SendLimits::default);
+    let app = Arc::new(App::new(engine, admins, username, config.flood, send_limits));
+    spawn_db_size_gauge(app.clone());
+    if let Some(hangups) = hangups {
+        spawn_reloads(app.clone(), hangups);
+    }
+
+    let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::schema())
+        .dependencies(dptree::deps![app.clone()])
+        .default_handler({
+            // Kinds of updates the bot does not handle are still taken out of the inbox.
+            let app = app.clone();
+            move |upd| {
+                let app = app.clone();
+                async move { inbox::done(&app, upd.id.0) }
+            }
+        })
+        .error_handler(LoggingErrorHandler::with_custom_text("an update handler failed"))
+        // A chat's messages are handled in order. Button taps are not queued behind them: a
+        // tap must be answered within a second, while the chat's earlier replies may be
+        // waiting for Telegram's one-message-a-second slot. The engine's per-user lock keeps
+        // the state consistent either way.
+        .distribution_function(|upd| match upd.kind {
+            teloxide::types::UpdateKind::CallbackQuery(_) => None,
+            _ => upd.chat().map(|c| c.id),
+        })
+        .build();
+    spawn_stopper(dispatcher.shutdown_token(), stop);
+
+    match (&config.webhook_url, config.listen) {
+        (Some(url), Some(listen)) => {
+            let url = webhook_url(url)?;
+            let mut options = webhooks::Options::new(listen, url);
+            if let Some(secret) = &config.webhook_secret {
+                options = options.secret_token(secret.clone());
+            }
+            let tcp = tokio::net::TcpListener::bind(listen).await.map_err(|source| ServeError::Listen {
+                addr: listen,
+                what: "the webhook",
+                source,
+            })?;
+            let (listener, stop, router) =
+                webhooks::axum_to_router(bot.clone(), options).await.map_err(ServeError::Webhook)?;
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(tcp, router).with_graceful_shutdown(stop).await {
+                    tracing::error!(error = %e, "webhook server failed");
+                }
+            });
+            tracing::info!(%listen, "receiving updates by webhook");
+            let listener = inbox::DurableListener::new(listener, app.clone());
+            dispatcher
+                .dispatch_with_listener(listener, LoggingErrorHandler::with_custom_text("webhook listener"))
+                .await;
+        }
+        // Half a webhook configuration was refused by `check_webhook_config`.
+        _ => {
+            let listener = Polling::builder(bot.clone())
+                .timeout(Duration::from_secs(10))
+                .backoff_strategy(|errors| Duration::from_millis(250u64 << errors.min(4)))
+                .delete_webhook()
+                .await
+                .build();
+            tracing::info!("receiving updates by long polling");
+            let listener = inbox::DurableListener::new(listener, app.clone());
+            dispatcher.dispatch_with_listener(listener, LoggingErrorHandler::with_custom_text("polling")).await;
+        }
+    }
+    tracing::info!("stopped receiving updates; flushing the database");
+    app.engine.store().flush().map_err(ServeError::Flush)?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Builds the bot for `config`.
+fn build_bot(config: &ServeConfig) -> Result<Bot, ServeError> {
+    let mut bot = Bot::new(config.token.clone());
+    if let Some(url) = &config.api_url {
+        let parsed = url::Url::parse(url)
+            .map_err(|e| ServeError::Config(format!("TELOXIDE_API_URL `{url}` is not a URL: {e}")))?;
+        bot = bot.set_api_url(parsed);
+    }
+    Ok(bot)
+}
+
+/// getMe until it works: the network or the API may be down at start. A rejected token is final;
+/// a stop request ends the wait.
+async fn get_me_with_backoff(bot: &Bot, mut stop: watch::Receiver<bool>) -> Result<teloxide::types::Me, ServeError> {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        let result = tokio::select! {
+            r = bot.get_me() => r,
+            _ = stop.wait_for(|s| *s) => return Err(ServeError::Stopped),
+        };
+        match result {
+            Ok(me) => return Ok(me),
+            Err(RequestError::Api(ApiError::InvalidToken)) => return Err(ServeError::BadToken),
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "getMe failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.wait_for(|s| *s) => return Err(ServeError::Stopped),
+                }
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// The command menu of an audience, from the engine's vocabulary.
+fn menu(audience: Audience) -> Vec<BotCommand> {
+    vocabulary::listed(audience).map(|c| BotCommand::new(c.name, c.summary)).collect()
+}
+
+async fn register_commands(bot: &Bot, admins: &HashSet<i64>) {
+    if let Err(e) = bot.set_my_commands(menu(Audience::Everyone)).await {
+        tracing::warn!(error = %e, "could not register the command menu");
+    }
+    for &admin in admins {
+        let scope = BotCommandScope::Chat { chat_id: Recipient::Id(ChatId(admin)) };
+        if let Err(e) = bot.set_my_commands(menu(Audience::Admins)).scope(scope).await {
+            // Telegram refuses a chat that has never talked to the bot; the commands still work.
+            tracing::warn!(admin, error = %e, "could not register the admin command menu");
+        }
+    }
+}
+
+/// Loads the knowledge base and opens the database: the start-up checks that fail fast.
+fn prepare(config: &ServeConfig) -> Result<Engine<SledStore>, ServeError> {
+    let (library, report) = Library::load(&config.knowledge).map_err(ServeError::Knowledge)?;
+    let store =
+        SledStore::open(&config.data).map_err(|source| ServeError::Database { dir: config.data.clone(), source })?;
+    let engine = Engine::with_library(library, store, Options::default());
+    for w in &report.warnings {
+        tracing::warn!("{w}");
+    }
+    metrics::set_knowledge(report.generation, report.stats.articles + report.stats.stubs, report.stats.sections);
+    tracing::info!(stats = %report.stats, "knowledge loaded");
+    Ok(engine)
+}
+
+fn webhook_url(url: &str) -> Result<url::Url, ServeError> {
+    url::Url::parse(url).map_err(|e| ServeError::Config(format!("--webhook-url `{url}`: {e}")))
+}
+
+/// The webhook settings, checked before anything touches the network: a mistake there is one
+/// clear error at start, not a bot that retries getMe and then fails.
+fn check_webhook_config(config: &ServeConfig) -> Result<(), ServeError> {
+    match (&config.webhook_url, config.listen) {
+        (Some(url), Some(_)) => {
+            webhook_url(url)?;
+        }
+        (None, None) => {}
+        _ => return Err(ServeError::Config("webhook mode needs both --webhook-url and --listen".into())),
+    }
+    if let Some(secret) = &config.webhook_secret {
+        let valid = !secret.is_empty()
+            && secret.len() <= 256
+            && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid {
+            return Err(ServeError::Config(
+                "the webhook secret must be 1-256 characters of A-Z, a-z, 0-9, _ and -".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// SIGHUP from now on, or `None` (logged) where it cannot be had.
+fn hangups() -> Option<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{signal, SignalKind};
+    signal(SignalKind::hangup()).map_err(|e| tracing::warn!(error = %e, "cannot listen for SIGHUP")).ok()
+}
+
+fn spawn_reloads(app: Arc<App>, mut hangups: tokio::signal::unix::Signal) {
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the knowledge base");
+            let _ = app.reload("SIGHUP").await;
+        }
+    });
+}
+
+/// Stops the dispatcher once a stop is requested. Before dispatching has started the token
+/// refuses; it is tried until it takes, however long the start (a slow first getUpdates, a large
+/// inbox to replay) is.
+fn spawn_stopper(token: teloxide::dispatching::ShutdownToken, mut stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        if stop.wait_for(|s| *s).await.is_err() {
+            return;
+        }
+        tracing::info!("stopping: finishing updates in flight");
+        loop {
+            match token.shutdown() {
+                Ok(done) => {
+                    done.await;
+                    return;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    });
+}
+
+async fn serve_metrics(listener: tokio::net::TcpListener) {
+    async fn scrape(axum::extract::State(()): axum::extract::State<()>) -> String {
+        metrics::render()
+    }
+    let router = axum::Router::new().route("/metrics", axum::routing::get(scrape)).with_state(());
+    if let Err(e) = axum::serve(listener, router).await {
+        tracing::error!(error = %e, "metrics server failed");
+    }
+}
+
+/// Keeps the database size gauge current for the metrics endpoint.
+fn spawn_db_size_gauge(app: Arc<App>) {
+    tokio::spawn(async move {
+        loop {
+            if let Some(bytes) = app.engine.store().size_on_disk() {
+                metrics::set_db_bytes(bytes);
+            }
+            tokio::time::sleep(Duration::from_secs(15)).await;
+        }
+    });
+}

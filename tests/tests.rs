@@ -1,0 +1,12 @@
+//! articlebot's integration tests, one binary: the real `articlebot` process on the command line
+//! and as a Telegram bot against the fake Bot API (`articlebot-testkit`) on 127.0.0.1, with its
+//! sled database on disk, killed and restarted.
+
+mod bot_harness;
+mod cli;
+mod crash_restart;
+mod faults;
+mod import;
+mod knowledge_errors;
+mod serve_startup;
+mod telegram_e2e;
