@@ -13,6 +13,7 @@ use futures::{FutureExt, Stream, StreamExt};
 use teloxide::stop::StopToken;
 use teloxide::types::{AllowedUpdate, Update};
 use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
+use tracing::Instrument;
 
 use super::app::App;
 use super::{metrics, HandlerResult};
@@ -120,15 +121,17 @@ async fn keep(app: &App, u: &Update) {
     }
 }
 
-/// Runs a handler body so that a panic is logged instead of taking a worker down (teloxide
-/// issue #1435), then takes the update out of the inbox: handled, whatever the outcome.
+/// Runs a handler body in a span of its update (every log line of the update carries its id),
+/// so that a panic is logged instead of taking a worker down (teloxide issue #1435), then takes
+/// the update out of the inbox: handled, whatever the outcome.
 pub async fn handled(
     app: &Arc<App>,
     update: u32,
     what: &'static str,
     fut: impl Future<Output = HandlerResult>,
 ) -> HandlerResult {
-    let result = AssertUnwindSafe(fut).catch_unwind().await;
+    let span = tracing::info_span!("update", id = update, kind = what);
+    let result = AssertUnwindSafe(fut.instrument(span)).catch_unwind().await;
     done(app, update);
     match result {
         Ok(r) => r,

@@ -12,7 +12,8 @@
 //!   disk), the command [`vocabulary`] and the bot's wording ([`text`]).
 //!
 //! This crate's modules:
-//! - `engine`: [`Engine`] (open, reload, handle), [`Library`] (a loaded knowledge dir);
+//! - `engine`: [`Engine`] (open, reload, handle);
+//! - `library`: [`Library`], a knowledge dir loaded and indexed;
 //! - `turn`: one input applied to one user's state;
 //! - `reply`: what the conversation answers ([`Reply`]);
 //! - [`vocabulary`]: commands, typed words and numbers → [`Input`];
@@ -21,6 +22,7 @@
 //! - [`text`]: the wording every front end shares.
 
 mod engine;
+mod library;
 mod reply;
 mod sled_store;
 mod state;
@@ -42,8 +44,9 @@ pub use articlebot_knowledge::{
 pub use articlebot_matching::{
     fold, Candidate, Decision, Hit, IndexSize, Intent, Matcher, QueryStats, Smalltalk, Snippet,
 };
-pub use engine::{Engine, Library, LoadReport, Options, Outcome, User};
-pub use reply::{AnswerView, Choice, Link, Reply, TopicRef};
+pub use engine::{Engine, Outcome, User};
+pub use library::{Library, LoadReport};
+pub use reply::{AnswerView, Choice, Link, Options, Reply, TopicRef};
 pub use sled_store::SledStore;
 pub use store::{date_of, day_of, now_unix, QuestionRecord, Stats, Store, StoreError, Unanswered};
 pub use vocabulary::Input;

@@ -1,8 +1,29 @@
-//! What the conversation answers: a [`Reply`] per input, naming articles by [`TopicRef`]. Front
-//! ends render these; the wording they share is in `text`.
+//! What the conversation answers: a [`Reply`] per input, naming articles by [`TopicRef`], and
+//! the [`Options`] that size replies. Front ends render these; the wording they share is in
+//! `text`.
 
 use articlebot_knowledge::{Article, ArticleIdx};
 use articlebot_matching::{Smalltalk, Snippet};
+
+/// How replies are made.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Longest snippet shown, in characters.
+    pub snippet_chars: usize,
+    /// Related topics offered under an answer.
+    pub related_max: usize,
+    /// Did-you-mean choices offered.
+    pub suggest_max: usize,
+    pub topics_per_page: usize,
+    /// Ranked hits kept in an [`Outcome`]'s decision, for `ask --json` (at least `suggest_max`).
+    pub results: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { snippet_chars: 600, related_max: 4, suggest_max: 3, topics_per_page: 8, results: 3 }
+    }
+}
 
 /// An article as a reply names it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,8 +4,8 @@
 use articlebot_knowledge::{ArticleIdx, KnowledgeBase};
 use articlebot_matching::{Decision, Hit, Intent, Smalltalk, TermId};
 
-use crate::engine::{Library, Options};
-use crate::reply::{AnswerView, Choice, Link, Reply, TopicRef};
+use crate::library::Library;
+use crate::reply::{AnswerView, Choice, Link, Options, Reply, TopicRef};
 use crate::state::{GivenFeedback, Offer, Position, UserState};
 use crate::store::{QuestionRecord, Store};
 use crate::vocabulary::Input;

@@ -12,7 +12,7 @@
 //!   case it is refused (useful to catch escaping bugs that Telegram would forgive).
 
 /// Tags Telegram accepts in HTML-formatted text.
-pub const SUPPORTED_TAGS: &[&str] = &[
+const SUPPORTED_TAGS: &[&str] = &[
     "b",
     "strong",
     "i",
@@ -33,7 +33,7 @@ pub const SUPPORTED_TAGS: &[&str] = &[
 
 /// Parses HTML like Telegram. `Ok(plain text)` or `Err(reason)`, where the reason is what
 /// Telegram appends to `Bad Request: can't parse entities: `.
-pub fn parse_html(text: &str, strict_ampersand: bool) -> Result<String, String> {
+pub(crate) fn parse_html(text: &str, strict_ampersand: bool) -> Result<String, String> {
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let mut stack: Vec<String> = Vec::new();

@@ -27,7 +27,7 @@ impl TestUser {
         }
     }
 
-    /// The user the fake invents for an id nobody registered: "User<id>", English.
+    /// The user the fake invents for an id nobody registered: "`User<id>`", English.
     pub fn default_for(id: i64) -> Self {
         TestUser::new(id, &format!("User{id}"))
     }
@@ -260,7 +260,7 @@ fn caption_json(msg: &mut Value, caption: Option<&str>) {
 /// `bot_command` (`/cmd`, `/cmd@bot`, at the start or after whitespace) and `mention`
 /// (`@username`, 5-32 characters) entities, with offsets and lengths in UTF-16 code units as
 /// Telegram counts them.
-pub fn entities(text: &str) -> Vec<Value> {
+fn entities(text: &str) -> Vec<Value> {
     let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let utf16_at = |byte: usize| text[..byte].encode_utf16().count();
