@@ -10,6 +10,7 @@ use articlebot_engine::{Input, Intent, Library, Options, Outcome, Reply, SledSto
 use clap::Args;
 use serde::Serialize;
 
+use super::model::ModelArgs;
 use super::text::{render, Style};
 use super::{open_engine, Failure, KnowledgeArg};
 
@@ -28,6 +29,8 @@ pub struct AskArgs {
     explain: bool,
     #[command(flatten)]
     knowledge: KnowledgeArg,
+    #[command(flatten)]
+    model: ModelArgs,
 }
 
 #[derive(Serialize)]
@@ -39,7 +42,13 @@ struct JsonResult<'a> {
     heading: Option<&'a str>,
     /// The section with its heading first, as a reader sees it.
     text: Cow<'a, str>,
+    /// The fused relevance, 0..1: what orders the results.
     score: f32,
+    /// Its parts: how well the words match (0..1), and the best cosine with the article's
+    /// units (only with a sentence model).
+    lexical: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    semantic: Option<f32>,
     url: Option<String>,
 }
 
@@ -67,8 +76,9 @@ struct Explain {
     /// Query terms, known terms, total weight, known weight.
     query: [f32; 4],
     /// Per hit: raw, coverage, article coverage, title similarity, strength, fuzzy share,
-    /// title precision, title recall, unit coverage, evidence.
-    hits: Vec<[f32; 10]>,
+    /// title precision, title recall, unit coverage, evidence, and with a sentence model the
+    /// cosine with the title (and questions) and with the body.
+    hits: Vec<Vec<f32>>,
 }
 
 fn round(x: f32) -> f32 {
@@ -96,6 +106,8 @@ fn json_line(lib: &Library, query: &str, out: &Outcome, top: usize, explain: boo
                     None => m.hit_text(h).into(),
                 },
                 score: round(h.score),
+                lexical: round(h.lexical),
+                semantic: h.semantic.map(round),
                 url: m.kb().url_of(h.article),
             }
         })
@@ -119,8 +131,13 @@ fn json_line(lib: &Library, query: &str, out: &Outcome, top: usize, explain: boo
                     f.title_r,
                     f.unit_coverage,
                     f.evidence,
+                    f.semantic_title,
+                    f.semantic_body,
                 ]
                 .map(round)
+                .into_iter()
+                .take(if f.semantic_title > -2.0 { 12 } else { 10 })
+                .collect()
             })
             .collect(),
     });
@@ -139,7 +156,7 @@ fn json_line(lib: &Library, query: &str, out: &Outcome, top: usize, explain: boo
 pub fn run(args: AskArgs) -> Result<(), Failure> {
     let store = SledStore::temporary().map_err(|e| Failure::caused("cannot open a temporary database", &e))?;
     let top = args.top.clamp(1, 50);
-    let options = Options { results: top, ..Options::default() };
+    let options = Options { results: top, ..args.model.options() };
     let engine = open_engine(&args.knowledge.dir, store, options)?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());

@@ -6,9 +6,10 @@ use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use articlebot_engine::vocabulary::{self, Command};
-use articlebot_engine::{now_unix, ErrorChain, Input, Options, Reply, SledStore, Store, User};
+use articlebot_engine::{now_unix, ErrorChain, Input, Reply, SledStore, Store, User};
 use clap::Args;
 
+use super::model::ModelArgs;
 use super::text::{render, Style};
 use super::{open_engine, Failure, KnowledgeArg};
 
@@ -22,6 +23,8 @@ pub struct ChatArgs {
     /// User id to chat as (with --data, to continue a conversation)
     #[arg(long, default_value_t = 1)]
     user: i64,
+    #[command(flatten)]
+    model: ModelArgs,
 }
 
 /// Commands the console also takes without their slash.
@@ -59,7 +62,7 @@ pub fn run(args: ChatArgs) -> Result<(), Failure> {
         None => SledStore::temporary(),
     }
     .map_err(|e| Failure::caused("cannot open the conversation database", &e))?;
-    let engine = open_engine(&args.knowledge.dir, store, Options::default())?;
+    let engine = open_engine(&args.knowledge.dir, store, args.model.options())?;
     let stdin = io::stdin();
     let interactive = stdin.is_terminal();
     let style = if io::stdout().is_terminal() { Style::TERMINAL } else { Style::PLAIN };

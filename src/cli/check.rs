@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use articlebot_engine::{Library, LoadError};
+use articlebot_engine::{Library, LoadError, OpenError, Options};
 
 use super::{Failure, KnowledgeArg, EXIT_FAILED};
 
@@ -19,7 +19,8 @@ pub struct CheckArgs {
 
 pub fn run(args: CheckArgs) -> Result<(), Failure> {
     let dir = args.path.unwrap_or(args.knowledge.dir);
-    match Library::load(&dir) {
+    // The knowledge itself; embedding it is for the commands that answer.
+    match Library::load(&dir, &Options { lexical_only: true, ..Options::default() }) {
         Ok((_, report)) => {
             for w in &report.warnings {
                 println!("warning: {w}");
@@ -33,7 +34,7 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Err(LoadError::Invalid { errors, warnings }) => {
+        Err(OpenError::Knowledge(LoadError::Invalid { errors, warnings })) => {
             for w in &warnings {
                 println!("warning: {w}");
             }

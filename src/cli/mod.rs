@@ -6,6 +6,7 @@ mod ask;
 mod chat;
 mod check;
 mod import;
+mod model;
 mod serve;
 mod text;
 
@@ -14,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use articlebot_engine::{Engine, ErrorChain, LoadError, Options, Store};
+use articlebot_engine::{Engine, ErrorChain, LoadError, OpenError, Options, Store};
 
 #[derive(Parser, Debug)]
 #[command(name = "articlebot", version, about = "Answers questions from a knowledge base of articles")]
@@ -72,11 +73,23 @@ impl From<LoadError> for Failure {
     }
 }
 
+impl From<OpenError> for Failure {
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::Knowledge(e) => e.into(),
+            other => Failure::usage(ErrorChain(&other).to_string()),
+        }
+    }
+}
+
 /// Opens the engine on a knowledge dir, printing the load's warnings to stderr.
 pub fn open_engine<S: Store>(dir: &std::path::Path, store: S, options: Options) -> Result<Engine<S>, Failure> {
     let (engine, report) = Engine::open(dir, store, options)?;
     for w in &report.warnings {
         eprintln!("warning: {w}");
+    }
+    if let Some(e) = report.semantic.as_ref().and_then(|s| s.cache_error.as_deref()) {
+        eprintln!("warning: {e}");
     }
     Ok(engine)
 }

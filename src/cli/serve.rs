@@ -9,6 +9,7 @@ use clap::Args;
 
 use articlebot_engine::ErrorChain;
 
+use super::model::ModelArgs;
 use super::{Failure, KnowledgeArg};
 use crate::telegram::{self, FloodLimits, ServeConfig, ServeError};
 
@@ -46,6 +47,8 @@ pub struct ServeArgs {
     /// Flood window in seconds
     #[arg(long, default_value_t = 10)]
     flood_window: u64,
+    #[command(flatten)]
+    model: ModelArgs,
 }
 
 fn admins(raw: &[String]) -> Result<Vec<i64>, Failure> {
@@ -80,6 +83,9 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
             max_messages: args.flood_max.max(1),
             window: Duration::from_secs(args.flood_window.max(1)),
         },
+        model: args.model.model.clone(),
+        model_threads: args.model.threads,
+        cache_dir: args.model.options().cache_dir,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -5,7 +5,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use articlebot_engine::{Engine, LoadError, LoadReport, SledStore};
+use articlebot_engine::{Engine, ErrorChain, LoadError, LoadReport, OpenError, SledStore};
 
 use super::limits::{FloodControl, FloodLimits, RateLimiter, SendLimits};
 use super::metrics;
@@ -84,10 +84,10 @@ impl App {
                 );
                 ReloadOutcome::Loaded(report)
             }
-            Ok(Err(LoadError::Invalid { errors, .. })) => {
+            Ok(Err(OpenError::Knowledge(LoadError::Invalid { errors, .. }))) => {
                 ReloadOutcome::Failed { errors: errors.iter().map(ToString::to_string).collect(), elapsed }
             }
-            Ok(Err(e)) => ReloadOutcome::Failed { errors: vec![e.to_string()], elapsed },
+            Ok(Err(e)) => ReloadOutcome::Failed { errors: vec![ErrorChain(&e).to_string()], elapsed },
             Err(e) => ReloadOutcome::Failed { errors: vec![format!("reload task failed: {e}")], elapsed },
         };
         match &outcome {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use articlebot_engine::vocabulary::{self, Audience};
-use articlebot_engine::{Engine, Library, LoadError, Options, SledStore, Store, StoreError};
+use articlebot_engine::{EmbedProgress, Engine, ErrorChain, Library, OpenError, Options, SledStore, Store, StoreError};
 use teloxide::prelude::*;
 use teloxide::types::{BotCommand, BotCommandScope, Recipient};
 use teloxide::update_listeners::{webhooks, Polling};
@@ -37,6 +37,10 @@ pub struct ServeConfig {
     pub rate_limit: bool,
     pub metrics: Option<SocketAddr>,
     pub flood: FloodLimits,
+    /// The sentence model (overriding site.toml's), its threads, the vector cache.
+    pub model: Option<PathBuf>,
+    pub model_threads: Option<usize>,
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -52,6 +56,8 @@ impl std::fmt::Debug for ServeConfig {
             .field("listen", &self.listen)
             .field("rate_limit", &self.rate_limit)
             .field("metrics", &self.metrics)
+            .field("model", &self.model)
+            .field("cache_dir", &self.cache_dir)
             .finish_non_exhaustive()
     }
 }
@@ -60,9 +66,10 @@ impl std::fmt::Debug for ServeConfig {
 /// as `source()`.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// The knowledge dir is missing or has errors (the message lists them).
-    #[error("{}", .0.to_string().replace('\n', "; "))]
-    Knowledge(LoadError),
+    /// The knowledge dir is missing or has errors (the message lists them), or its sentence
+    /// model cannot be used.
+    #[error("{}", ErrorChain(.0).to_string().replace('\n', "; "))]
+    Knowledge(OpenError),
     #[error("cannot open the database {}", dir.display())]
     Database {
         dir: PathBuf,
@@ -242,16 +249,62 @@ async fn register_commands(bot: &Bot, admins: &HashSet<i64>) {
 
 /// Loads the knowledge base and opens the database: the start-up checks that fail fast.
 fn prepare(config: &ServeConfig) -> Result<Engine<SledStore>, ServeError> {
-    let (library, report) = Library::load(&config.knowledge).map_err(ServeError::Knowledge)?;
+    let options = Options {
+        model: config.model.clone(),
+        model_threads: config.model_threads,
+        cache_dir: config.cache_dir.clone(),
+        progress: Some(Arc::new(log_progress())),
+        ..Options::default()
+    };
+    let (library, report) = Library::load(&config.knowledge, &options).map_err(ServeError::Knowledge)?;
     let store =
         SledStore::open(&config.data).map_err(|source| ServeError::Database { dir: config.data.clone(), source })?;
-    let engine = Engine::with_library(library, store, Options::default());
+    let engine = Engine::with_library(library, store, options);
     for w in &report.warnings {
         tracing::warn!("{w}");
+    }
+    if let Some(s) = &report.semantic {
+        if let Some(e) = &s.cache_error {
+            tracing::warn!("{e}");
+        }
+        tracing::info!(
+            model = %s.model.display(),
+            units = s.units,
+            embedded = s.embedded,
+            cached = s.cached,
+            seconds = s.seconds,
+            "semantic matching on"
+        );
     }
     metrics::set_knowledge(report.generation, report.stats.articles + report.stats.stubs, report.stats.sections);
     tracing::info!(stats = %report.stats, "knowledge loaded");
     Ok(engine)
+}
+
+/// Embedding progress as log lines: one every ten seconds, and one at the end.
+fn log_progress() -> impl Fn(EmbedProgress) + Send + Sync {
+    let last = std::sync::Mutex::new(None::<(std::time::Instant, std::time::Instant)>);
+    move |p: EmbedProgress| {
+        if p.total == 0 {
+            return;
+        }
+        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        let (started, shown) = last.get_or_insert((now, now));
+        let rate = p.done as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        if p.done == 0 || p.done == p.total || now.duration_since(*shown) >= Duration::from_secs(10) {
+            *shown = now;
+            tracing::info!(
+                done = p.done,
+                total = p.total,
+                per_sec = format!("{rate:.1}"),
+                "embedding the knowledge base"
+            );
+        }
+        if p.done == p.total {
+            *last = None;
+        }
+    }
 }
 
 fn webhook_url(url: &str) -> Result<url::Url, ServeError> {

@@ -12,10 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use articlebot_knowledge::LoadError;
 use articlebot_matching::{Decision, Intent, Snippet};
 
-use crate::library::{Library, LoadReport};
+use crate::library::{Library, LoadReport, ModelSlot, OpenError};
 use crate::reply::{Options, Reply, TopicRef};
 use crate::state::UserState;
 use crate::store::{Store, StoreError};
@@ -61,6 +60,7 @@ pub struct Engine<S: Store> {
     library: ArcSwap<Library>,
     /// One reload at a time, so generations are handed out in order.
     reloading: Mutex<()>,
+    models: ModelSlot,
     store: S,
     /// A user's updates are applied one at a time (load, change, save).
     locks: Vec<Mutex<()>>,
@@ -75,9 +75,12 @@ impl<S: Store> std::fmt::Debug for Engine<S> {
 
 impl<S: Store> Engine<S> {
     /// Loads and indexes `knowledge_dir` and serves it over `store`.
-    pub fn open(knowledge_dir: &Path, store: S, options: Options) -> Result<(Self, LoadReport), LoadError> {
-        let (library, report) = Library::load(knowledge_dir)?;
-        Ok((Self::with_library(library, store, options), report))
+    pub fn open(knowledge_dir: &Path, store: S, options: Options) -> Result<(Self, LoadReport), OpenError> {
+        let models = ModelSlot::default();
+        let (library, report) = Library::load_as(knowledge_dir, 1, &options, &models)?;
+        let mut engine = Self::with_library(library, store, options);
+        engine.models = models;
+        Ok((engine, report))
     }
 
     /// Serves a knowledge base loaded already (to check it before the store is opened); reloads
@@ -86,6 +89,7 @@ impl<S: Store> Engine<S> {
         Engine {
             library: ArcSwap::from_pointee(library),
             reloading: Mutex::new(()),
+            models: ModelSlot::default(),
             store,
             locks: (0..LOCK_SHARDS).map(|_| Mutex::new(())).collect(),
             options,
@@ -94,10 +98,10 @@ impl<S: Store> Engine<S> {
 
     /// Re-reads the knowledge dir and swaps it in atomically: replies in progress finish on the
     /// old one, and on any error the old one keeps serving. Blocks while loading.
-    pub fn reload(&self) -> Result<LoadReport, LoadError> {
+    pub fn reload(&self) -> Result<LoadReport, OpenError> {
         let _one = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
         let current = self.library.load_full();
-        let (library, report) = Library::load_as(current.dir(), current.generation + 1)?;
+        let (library, report) = Library::load_as(current.dir(), current.generation + 1, &self.options, &self.models)?;
         self.library.store(Arc::new(library));
         Ok(report)
     }

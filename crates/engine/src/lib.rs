@@ -38,31 +38,15 @@ mod tests;
 /// [`Engine`] instead.
 pub use articlebot_knowledge::load as load_knowledge;
 pub use articlebot_knowledge::{
-    import, is_key, Article, ArticleIdx, Diagnostic, ImportReport, KbStats, KnowledgeBase, LoadError, Loaded, Section,
-    SiteConfig,
+    import, is_key, Article, ArticleIdx, Diagnostic, ErrorChain, ImportReport, KbStats, KnowledgeBase, LoadError,
+    Loaded, Section, SiteConfig,
 };
 pub use articlebot_matching::{
     fold, Candidate, Decision, Hit, IndexSize, Intent, Matcher, QueryStats, Smalltalk, Snippet,
 };
 pub use engine::{Engine, Outcome, User};
-pub use library::{Library, LoadReport};
-pub use reply::{AnswerView, Choice, Link, Options, Reply, TopicRef};
+pub use library::{Library, LoadReport, OpenError};
+pub use reply::{AnswerView, Choice, EmbedProgress, Link, Options, Reply, TopicRef};
 pub use sled_store::SledStore;
 pub use store::{date_of, day_of, now_unix, QuestionRecord, Stats, Store, StoreError, Unanswered};
 pub use vocabulary::Input;
-
-/// An error and its causes on one line: `cannot open: database error: No space left on device`.
-/// Errors here keep their causes as `source()`; log and print them through this.
-pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
-
-impl std::fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(e) = source {
-            write!(f, ": {e}")?;
-            source = e.source();
-        }
-        Ok(())
-    }
-}

@@ -2,10 +2,51 @@
 //! the topic list, the articles to offer first): what the engine serves and swaps on reload.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use articlebot_knowledge::{ArticleIdx, Diagnostic, KbStats, KnowledgeBase, LoadError};
-use articlebot_matching::Matcher;
+use articlebot_matching::{Matcher, Model, ModelError, ModelOptions, SemanticReport};
+
+use crate::reply::{EmbedProgress, Options};
+
+/// Why a knowledge dir cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The dir is missing, or has errors (the message lists them).
+    #[error(transparent)]
+    Knowledge(#[from] LoadError),
+    #[error("the sentence model {} cannot be used", dir.display())]
+    Model {
+        dir: PathBuf,
+        #[source]
+        source: Box<ModelError>,
+    },
+}
+
+/// The sentence model last loaded, kept across reloads: loading it takes longer than matching a
+/// thousand questions.
+#[derive(Default)]
+pub(crate) struct ModelSlot(Mutex<Option<(PathBuf, Arc<Model>)>>);
+
+impl ModelSlot {
+    fn get(&self, dir: &Path, threads: Option<usize>) -> Result<Arc<Model>, OpenError> {
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((loaded, model)) = slot.as_ref().filter(|(d, _)| d == dir) {
+            debug_assert_eq!(loaded, dir);
+            return Ok(model.clone());
+        }
+        let mut options = ModelOptions::default();
+        if let Some(n) = threads {
+            options.threads = n.max(1);
+        }
+        let model = Model::load(dir, &options)
+            .map(Arc::new)
+            .map_err(|source| OpenError::Model { dir: dir.to_path_buf(), source: Box::new(source) })?;
+        *slot = Some((dir.to_path_buf(), model.clone()));
+        Ok(model)
+    }
+}
 
 /// What loading a knowledge dir found.
 #[derive(Debug, Clone)]
@@ -21,6 +62,8 @@ pub struct LoadReport {
     pub elapsed: Duration,
     /// The knowledge version now served (1 at start, one more with every reload).
     pub generation: u64,
+    /// How the semantic stage was made, when there is a model.
+    pub semantic: Option<SemanticReport>,
 }
 
 /// A knowledge base ready to serve: the matcher and what the conversation derives from it.
@@ -39,16 +82,43 @@ pub struct Library {
 }
 
 impl Library {
-    /// Loads, validates and indexes a knowledge dir (what `check` does, and every start).
-    pub fn load(dir: &Path) -> Result<(Library, LoadReport), LoadError> {
-        Self::load_as(dir, 1)
+    /// Loads, validates and indexes a knowledge dir (what `check` does, and every start), and
+    /// embeds it when a sentence model is configured.
+    pub fn load(dir: &Path, options: &Options) -> Result<(Library, LoadReport), OpenError> {
+        Self::load_as(dir, 1, options, &ModelSlot::default())
     }
 
-    pub(crate) fn load_as(dir: &Path, generation: u64) -> Result<(Library, LoadReport), LoadError> {
+    pub(crate) fn load_as(
+        dir: &Path,
+        generation: u64,
+        options: &Options,
+        models: &ModelSlot,
+    ) -> Result<(Library, LoadReport), OpenError> {
         let started = Instant::now();
         let loaded = articlebot_knowledge::load(dir)?;
         let stats = loaded.kb.stats();
-        let matcher = Matcher::new(loaded.kb);
+        let configured = loaded.kb.site.semantic.model.as_ref().map(|m| dir.join(m));
+        let model_dir = options.model.clone().or(configured).filter(|_| !options.lexical_only);
+        let (matcher, semantic) = match model_dir {
+            None => (Matcher::new(loaded.kb), None),
+            Some(model_dir) => {
+                let model = models.get(&model_dir, options.model_threads)?;
+                let progress = options.progress.clone();
+                let mut tell = |done, total| {
+                    if let Some(p) = &progress {
+                        p(EmbedProgress { done, total });
+                    }
+                };
+                // One cache per knowledge dir: each keeps exactly the texts its dir has now.
+                let cache = options.cache_dir.as_ref().map(|c| {
+                    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+                    c.join(format!("{:016x}", articlebot_knowledge::stable_hash(&dir.to_string_lossy())))
+                });
+                let (matcher, report) = Matcher::with_semantic(loaded.kb, model, cache.as_deref(), &mut tell)
+                    .map_err(|source| OpenError::Model { dir: model_dir, source: Box::new(source) })?;
+                (matcher, Some(report))
+            }
+        };
         let report = LoadReport {
             dir: dir.to_path_buf(),
             stats,
@@ -57,6 +127,7 @@ impl Library {
             warnings: loaded.warnings,
             elapsed: started.elapsed(),
             generation,
+            semantic,
         };
         Ok((Library::new(matcher, dir, generation), report))
     }

@@ -2,11 +2,14 @@
 //! the [`Options`] that size replies. Front ends render these; the wording they share is in
 //! `text`.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use articlebot_knowledge::{Article, ArticleIdx};
 use articlebot_matching::{Smalltalk, Snippet};
 
-/// How replies are made.
-#[derive(Debug, Clone)]
+/// How the engine loads knowledge and makes replies.
+#[derive(Clone)]
 pub struct Options {
     /// Longest snippet shown, in characters.
     pub snippet_chars: usize,
@@ -15,13 +18,60 @@ pub struct Options {
     /// Did-you-mean choices offered.
     pub suggest_max: usize,
     pub topics_per_page: usize,
-    /// Ranked hits kept in an [`Outcome`]'s decision, for `ask --json` (at least `suggest_max`).
+    /// Ranked hits kept in an [`Outcome`](crate::Outcome)'s decision, for `ask --json` (at
+    /// least `suggest_max`).
     pub results: usize,
+    /// The sentence model for semantic matching; overrides `[semantic] model` of site.toml
+    /// (front ends fill it from `--model` or `ARTICLEBOT_MODEL`).
+    pub model: Option<PathBuf>,
+    /// Lexical matching only, whatever site.toml says (for checking a knowledge dir).
+    pub lexical_only: bool,
+    /// Threads that embed the knowledge base (default: the machine's).
+    pub model_threads: Option<usize>,
+    /// Where embedded texts are kept between runs; none: embedded at every load.
+    pub cache_dir: Option<PathBuf>,
+    /// Told how far embedding the knowledge base is.
+    pub progress: Option<Arc<dyn Fn(EmbedProgress) + Send + Sync>>,
+}
+
+/// How far embedding a knowledge base is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmbedProgress {
+    /// Texts embedded so far, of `total` (what the cache did not have).
+    pub done: usize,
+    pub total: usize,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("snippet_chars", &self.snippet_chars)
+            .field("related_max", &self.related_max)
+            .field("suggest_max", &self.suggest_max)
+            .field("topics_per_page", &self.topics_per_page)
+            .field("results", &self.results)
+            .field("model", &self.model)
+            .field("lexical_only", &self.lexical_only)
+            .field("model_threads", &self.model_threads)
+            .field("cache_dir", &self.cache_dir)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { snippet_chars: 600, related_max: 4, suggest_max: 3, topics_per_page: 8, results: 3 }
+        Options {
+            snippet_chars: 600,
+            related_max: 4,
+            suggest_max: 3,
+            topics_per_page: 8,
+            results: 3,
+            model: None,
+            lexical_only: false,
+            model_threads: None,
+            cache_dir: None,
+            progress: None,
+        }
     }
 }
 

@@ -238,7 +238,8 @@ impl<'a, S: Store> Turn<'a, S> {
             return Reply::EndOfArticle { article: topic, related };
         }
         let section = if a.is_stub() { None } else { Some(section.unwrap_or(0)) };
-        let hit = Hit { article: idx, section, score: matched.map_or(1.0, |m| m.1.score) };
+        let score = matched.map_or(1.0, |m| m.1.score);
+        let hit = Hit { article: idx, section, score, lexical: score, semantic: None };
         let snippet = lib.matcher().snippet(&hit, terms, self.options.snippet_chars);
         let next = section.map(|s| s + 1).filter(|&n| n < a.sections.len());
         self.state.go_to(Position { article: a.id.clone(), section });

@@ -28,9 +28,25 @@ use std::path::PathBuf;
 
 pub use import::{import, ImportReport, MAX_FILE_BYTES};
 pub use load::{load, LoadError, Loaded};
-pub use site::{SiteConfig, Thresholds, SUPPORTED_LANGUAGES};
+pub use site::{SemanticConfig, SiteConfig, Thresholds, SUPPORTED_LANGUAGES};
 pub use slug::{is_key, stable_hash, Fnv1a};
 pub use synonyms::{parse_synonyms, SynonymGroup, Synonyms};
+
+/// An error and its causes on one line: `cannot open: database error: No space left on device`.
+/// The engine's errors keep their causes as `source()`; print and log them through this.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(e) = source {
+            write!(f, ": {e}")?;
+            source = e.source();
+        }
+        Ok(())
+    }
+}
 
 /// Index of an article in `KnowledgeBase::articles`.
 pub type ArticleIdx = u32;

@@ -17,6 +17,15 @@ pub struct SiteConfig {
     /// Whether the built-in synonyms of `language` apply (the site's synonyms.txt always does).
     pub builtin_synonyms: bool,
     pub matching: Thresholds,
+    pub semantic: SemanticConfig,
+}
+
+/// Semantic matching (`[semantic]`): a sentence-transformers model dir, relative to the
+/// knowledge dir. Front ends may override it (`--model`, `ARTICLEBOT_MODEL`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SemanticConfig {
+    pub model: Option<String>,
 }
 
 /// Decision thresholds on the matcher's confidence (0..1).
@@ -50,6 +59,7 @@ impl Default for SiteConfig {
             language: "english".into(),
             builtin_synonyms: true,
             matching: Thresholds::default(),
+            semantic: SemanticConfig::default(),
         }
     }
 }
@@ -125,7 +135,12 @@ impl SiteConfig {
              # margin = {}\n\
              # certain = {}\n\
              # Least weight of the question's words found in the best article to answer at all.\n\
-             # evidence = {}\n",
+             # evidence = {}\n\
+             \n\
+             [semantic]\n\
+             # A sentence-transformers model dir (relative to this dir) for matching paraphrases that\n\
+             # share no word with the article, e.g. all-MiniLM-L6-v2 (`articlebot model pull --out DIR`).\n\
+             # model = \"models/all-MiniLM-L6-v2\"\n",
             d.answer, d.suggest, d.margin, d.certain, d.evidence
         )
     }

@@ -8,6 +8,9 @@
 //! - `fuzzy`: typo readings from a symmetric-delete index;
 //! - `rank`: one query resolved to terms and scored into ranked candidates, in per-thread scratch;
 //! - `smalltalk`: greetings, thanks and "who are you";
+//! - `semantic`: every unit embedded with a sentence model (`articlebot-embed`), and the exact
+//!   scan of a question's vector; `vectors`: the embedded texts cached on disk;
+//! - `fusion`: lexical and semantic evidence fused into one relevance, and the decision on it;
 //! - `snippet`: the shown text cropped around the matched words;
 //! - `fxhash`: the hasher of the matcher's own tables.
 //!
@@ -15,14 +18,17 @@
 //! always swapped together, and [`Matcher::decide`] is the decision (answer, did-you-mean, small
 //! talk, don't know) with a calibrated confidence.
 
+mod fusion;
 mod fuzzy;
 mod fxhash;
 mod index;
 mod normalize;
 mod rank;
 mod segment;
+mod semantic;
 mod smalltalk;
 mod snippet;
+mod vectors;
 
 #[cfg(test)]
 mod fuzz_tests;
@@ -31,17 +37,23 @@ mod quality_tests;
 
 use serde::Serialize;
 
+use std::path::Path;
+use std::sync::Arc;
+
+pub use articlebot_embed::{Model, ModelError, ModelOptions};
 use articlebot_knowledge::{Article, ArticleIdx, KnowledgeBase};
 use index::Index;
 pub use index::TermId;
 pub use normalize::fold;
 pub use rank::{Candidate, QueryStats};
+use semantic::Semantic;
+pub use semantic::SemanticReport;
 pub use smalltalk::Smalltalk;
 pub use snippet::Snippet;
 
 /// A question of this many words or fewer whose two best articles tie is ambiguous ("calves"),
 /// however well both match: the user is asked which one they mean.
-const SHORT_QUERY_TERMS: usize = 2;
+pub(crate) const SHORT_QUERY_TERMS: usize = 2;
 
 /// What to do with a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -80,6 +92,11 @@ pub struct Hit {
     pub section: Option<usize>,
     /// Relevance in 0..1; the first hit's is the decision's confidence.
     pub score: f32,
+    /// The lexical part: how well the question's words match, 0..1.
+    pub lexical: f32,
+    /// The semantic part: the best cosine of the question with the article's units (`None`
+    /// without a model).
+    pub semantic: Option<f32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -97,6 +114,8 @@ pub struct Decision {
     /// The question as statistics merge it: its folded content words, or the folded text when
     /// it has none.
     pub normalized: String,
+    /// Why the semantic stage could not take part (the decision is then the lexical one).
+    pub semantic_error: Option<String>,
 }
 
 impl Decision {
@@ -129,19 +148,42 @@ pub struct IndexSize {
     pub postings: usize,
     /// Memory the index holds (approximately).
     pub heap_bytes: usize,
+    /// Units embedded by the semantic stage, and the memory their vectors hold.
+    pub vectors: usize,
+    pub vector_bytes: usize,
 }
 
-/// A knowledge base and its index.
+/// A knowledge base and its index, lexical and (with a model) semantic.
 #[derive(Debug)]
 pub struct Matcher {
     kb: KnowledgeBase,
     index: Index,
+    semantic: Option<Semantic>,
 }
 
 impl Matcher {
+    /// The lexical matcher.
     pub fn new(kb: KnowledgeBase) -> Self {
         let index = Index::build(&kb);
-        Matcher { kb, index }
+        Matcher { kb, index, semantic: None }
+    }
+
+    /// The hybrid matcher: lexical and semantic. What `cache_dir` holds for the model is not
+    /// embedded again; `progress(done, total)` follows the texts that are.
+    pub fn with_semantic(
+        kb: KnowledgeBase,
+        model: Arc<Model>,
+        cache_dir: Option<&Path>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<(Self, SemanticReport), ModelError> {
+        let (semantic, report) = Semantic::build(&kb, model, cache_dir, progress)?;
+        let index = Index::build(&kb);
+        Ok((Matcher { kb, index, semantic: Some(semantic) }, report))
+    }
+
+    /// The sentence model, when matching is hybrid.
+    pub fn model(&self) -> Option<&Arc<Model>> {
+        self.semantic.as_ref().map(Semantic::model)
     }
 
     pub fn kb(&self) -> &KnowledgeBase {
@@ -154,6 +196,8 @@ impl Matcher {
             words: self.index.vocabulary_size(),
             postings: self.index.posting_count(),
             heap_bytes: self.index.heap_bytes(),
+            vectors: self.semantic.as_ref().map_or(0, Semantic::unit_count),
+            vector_bytes: self.semantic.as_ref().map_or(0, Semantic::heap_bytes),
         }
     }
 
@@ -166,12 +210,25 @@ impl Matcher {
             rank::resolve_query(&self.index, query, s);
             let smalltalk = smalltalk::detect(&self.index.normalizer, query, &s.analysis);
             rank::rank(&self.index, s);
+            let mut semantic_error = None;
+            let mut fused = false;
+            if let Some(semantic) = &self.semantic {
+                match semantic.query_vector(query) {
+                    Ok(q) => {
+                        fusion::fuse(&self.index, semantic, &q, s);
+                        fused = true;
+                    }
+                    Err(e) => semantic_error = Some(articlebot_knowledge::ErrorChain(&e).to_string()),
+                }
+            }
             let t = &self.kb.site.matching;
             let best = s.candidates.first().copied();
             let confidence = best.map_or(0.0, |c| c.score);
             let second = s.candidates.get(1).map_or(0.0, |c| c.score);
             let query = s.stats();
-            let intent = if smalltalk.is_some() && confidence < t.answer {
+            let intent = if fused {
+                fusion::intent(best, second, smalltalk.is_some(), &query, s.terms.len())
+            } else if smalltalk.is_some() && confidence < t.answer {
                 Intent::Smalltalk
             } else if best.is_none() || confidence < t.suggest {
                 Intent::Unknown
@@ -201,6 +258,8 @@ impl Matcher {
                         article: c.article,
                         section: (unit.section != index::NO_SECTION).then_some(unit.section as usize),
                         score: c.score,
+                        lexical: c.lexical,
+                        semantic: fused.then_some(c.semantic),
                     }
                 })
                 .collect();
@@ -213,6 +272,7 @@ impl Matcher {
                 features: s.candidates.iter().take(top).copied().collect(),
                 query,
                 normalized: normalized(&s.analysis, query_text),
+                semantic_error,
             }
         })
     }

@@ -60,9 +60,46 @@ pub struct Candidate {
     pub fuzzy_share: f32,
     /// `raw` over the score of a unit matching every known query word, 0..1.
     pub strength: f32,
+    /// The lexical relevance, 0..1 (all of `score` without a semantic stage).
+    pub lexical: f32,
+    /// The best cosine of the question with the article's units; `NO_SIMILARITY` without a
+    /// semantic stage.
+    pub semantic: f32,
+    /// The best cosine with its title and alternative questions, and with its body.
+    pub semantic_title: f32,
+    pub semantic_body: f32,
     /// Final relevance used for ordering and confidence, 0..1.
     pub score: f32,
     pub matched: u64,
+}
+
+/// `Candidate::semantic` when there is no semantic stage.
+pub const NO_SIMILARITY: f32 = -2.0;
+
+impl Candidate {
+    /// An article only the semantic stage found: no word of the question matched it.
+    pub(crate) fn semantic_only(article: ArticleIdx, unit: UnitIdx, similarity: f32) -> Candidate {
+        Candidate {
+            article,
+            unit,
+            raw: 0.0,
+            coverage: 0.0,
+            article_coverage: 0.0,
+            title_sim: 0.0,
+            title_p: 0.0,
+            title_r: 0.0,
+            unit_coverage: 0.0,
+            evidence: 0.0,
+            fuzzy_share: 0.0,
+            strength: 0.0,
+            lexical: 0.0,
+            semantic: similarity,
+            semantic_title: NO_SIMILARITY,
+            semantic_body: NO_SIMILARITY,
+            score: 0.0,
+            matched: 0,
+        }
+    }
 }
 
 /// A document's running score and the query terms (bits) it matched. Kept together: adding a
@@ -178,6 +215,11 @@ pub struct Scratch {
     articles: Vec<ArticleIdx>,
     shortlist: BinaryHeap<Shortlisted>,
     pub candidates: Vec<Candidate>,
+    /// The semantic stage's buffers: every article's similarity, the question's codes, one
+    /// article's section similarities.
+    pub(crate) similarities: Vec<crate::semantic::ArticleSimilarity>,
+    pub(crate) query_codes: Vec<i8>,
+    pub(crate) section_similarities: Vec<f32>,
     pub content_words: usize,
     reading: Reading,
 }
@@ -519,6 +561,10 @@ fn candidate(index: &Index, s: &Scratch, p: &Shortlisted, total_weight: f32) -> 
         evidence: masked_sum(&s.terms, art_mask | agg.mask, |t| t.evidence) / index.unknown_idf,
         fuzzy_share: 0.0,
         strength: 0.0,
+        lexical: 0.0,
+        semantic: NO_SIMILARITY,
+        semantic_title: NO_SIMILARITY,
+        semantic_body: NO_SIMILARITY,
         score: 0.0,
         matched: art_mask | unit_mask,
     }
@@ -545,10 +591,11 @@ fn score(index: &Index, s: &Scratch, c: &mut Candidate, total_weight: f32, max_r
         + weight::UNIT_COVERAGE * c.unit_coverage
         + weight::EVIDENCE * c.evidence.min(1.0))
     .clamp(0.0, 1.0);
+    c.lexical = c.score;
 }
 
 /// Best first; exact ties go to the lower article index, so the order is total.
-fn by_score(x: &Candidate, y: &Candidate) -> Ordering {
+pub(crate) fn by_score(x: &Candidate, y: &Candidate) -> Ordering {
     y.score.total_cmp(&x.score).then(y.raw.total_cmp(&x.raw)).then(x.article.cmp(&y.article))
 }
 

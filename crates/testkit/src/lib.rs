@@ -75,7 +75,9 @@
 //! - `updates`: users, chats and incoming messages ([`TestUser`], [`TestChat`], [`Incoming`],
 //!   [`Content`]) and their Bot API JSON;
 //! - `faults`: fault rules ([`FaultRule`], [`Fault`]), Telegram's flood limits ([`RateLimits`])
-//!   and [`Counters`].
+//!   and [`Counters`];
+//! - `model`: where the semantic tests find their sentence-embedding model
+//!   ([`require_test_model`]).
 
 mod body;
 mod fake_telegram;
@@ -83,6 +85,7 @@ mod faults;
 mod html;
 mod http;
 mod methods;
+mod model;
 mod records;
 mod state;
 mod updates;
@@ -90,5 +93,6 @@ mod webhook;
 
 pub use fake_telegram::{FakeTelegram, Options, IMPLEMENTED_METHODS, TEST_BOT_USERNAME, TEST_TOKEN};
 pub use faults::{Counters, Fault, FaultRule, RateLimits};
+pub use model::{require_test_model, test_model};
 pub use records::{Button, Call, ChatStats, MessageRef, Outcome, QueryRef, Reply, ReplyKind, Stats};
 pub use updates::{ChatKind, Content, Incoming, TestChat, TestUser};

@@ -1,0 +1,409 @@
+//! A sentence-transformers model dir loaded for inference: the BERT encoder (candle), its
+//! tokenizer, its pooling and prompts, and the threads it runs on.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+/// Documents embedded in one forward pass. Larger batches pad more and gain little on a CPU.
+const BATCH: usize = 32;
+/// The window when the model dir does not say (sentence-transformers' own default).
+const DEFAULT_WINDOW: usize = 256;
+
+/// Why a model dir cannot be used. Each names the file and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{} is not a model dir: {what}", dir.display())]
+    NotAModel { dir: PathBuf, what: String },
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not valid", path.display())]
+    Config {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{}: {what}", path.display())]
+    Unsupported { path: PathBuf, what: String },
+    #[error("cannot load the tokenizer {}", path.display())]
+    Tokenizer {
+        path: PathBuf,
+        #[source]
+        source: tokenizers::Error,
+    },
+    #[error("cannot load the weights {}", path.display())]
+    Weights {
+        path: PathBuf,
+        #[source]
+        source: candle_core::Error,
+    },
+    #[error("cannot tokenize a text")]
+    Tokenize(#[source] tokenizers::Error),
+    #[error("inference failed")]
+    Inference(#[source] candle_core::Error),
+    #[error("cannot start the model's threads")]
+    Threads(#[source] rayon::ThreadPoolBuildError),
+}
+
+/// How token vectors become one sentence vector (`1_Pooling/config.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pooling {
+    /// The average of the tokens' vectors (all-MiniLM, e5, multilingual MiniLM).
+    Mean,
+    /// The first token's vector (bge).
+    Cls,
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelOptions {
+    /// Threads for embedding documents; questions have one of their own besides.
+    pub threads: usize,
+}
+
+impl Default for ModelOptions {
+    fn default() -> Self {
+        ModelOptions { threads: std::thread::available_parallelism().map_or(1, |n| n.get()) }
+    }
+}
+
+/// A loaded model. Embeddings are L2-normalised, so their dot product is the cosine.
+pub struct Model {
+    dir: PathBuf,
+    bert: BertModel,
+    /// Truncates at the window; sequences are padded here, to the longest of each batch.
+    tokenizer: Tokenizer,
+    /// Without truncation: to cut long texts into windows.
+    splitter: Tokenizer,
+    pad_id: u32,
+    pooling: Pooling,
+    query_prefix: String,
+    document_prefix: String,
+    window: usize,
+    dim: usize,
+    query_threads: rayon::ThreadPool,
+    document_threads: rayon::ThreadPool,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("dir", &self.dir)
+            .field("dim", &self.dim)
+            .field("window", &self.window)
+            .field("pooling", &self.pooling)
+            .finish_non_exhaustive()
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ModelError> {
+    std::fs::read(path).map_err(|source| ModelError::Read { path: path.to_path_buf(), source })
+}
+
+fn json(path: &Path) -> Result<serde_json::Value, ModelError> {
+    serde_json::from_slice(&read(path)?).map_err(|source| ModelError::Config { path: path.to_path_buf(), source })
+}
+
+/// A JSON file that may be missing.
+fn optional_json(path: &Path) -> Result<Option<serde_json::Value>, ModelError> {
+    if path.exists() {
+        json(path).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+impl Model {
+    /// The files whose content defines the model's output, for caches keyed by the model.
+    pub const DEFINING_FILES: &'static [&'static str] = &[
+        "config.json",
+        "tokenizer.json",
+        "model.safetensors",
+        "1_Pooling/config.json",
+        "sentence_bert_config.json",
+        "config_sentence_transformers.json",
+    ];
+
+    pub fn load(dir: &Path, options: &ModelOptions) -> Result<Model, ModelError> {
+        let not_a_model = |what: &str| ModelError::NotAModel { dir: dir.to_path_buf(), what: what.to_string() };
+        if !dir.is_dir() {
+            return Err(not_a_model("no such directory"));
+        }
+        for required in ["config.json", "tokenizer.json", "model.safetensors"] {
+            if !dir.join(required).is_file() {
+                return Err(not_a_model(&format!(
+                    "it has no {required} (a sentence-transformers model dir has config.json, tokenizer.json, \
+                     model.safetensors and 1_Pooling/config.json)"
+                )));
+            }
+        }
+        let config_path = dir.join("config.json");
+        let config_json = json(&config_path)?;
+        let config: Config = serde_json::from_value(config_json.clone())
+            .map_err(|source| ModelError::Config { path: config_path.clone(), source })?;
+        let model_type = config_json.get("model_type").and_then(|v| v.as_str()).unwrap_or("bert");
+        if !matches!(model_type, "bert") {
+            return Err(ModelError::Unsupported {
+                path: config_path,
+                what: format!("model_type `{model_type}` is not supported: use a BERT-family encoder"),
+            });
+        }
+        let pooling = Self::configured_pooling(dir)?;
+        let window = Self::configured_window(dir, &config)?;
+        let (query_prefix, document_prefix) = Self::prompts(dir, &config_json)?;
+
+        let tokenizer_path = dir.join("tokenizer.json");
+        let mut splitter = Tokenizer::from_file(&tokenizer_path)
+            .map_err(|source| ModelError::Tokenizer { path: tokenizer_path.clone(), source })?;
+        // tokenizer.json may fix truncation and padding (all-MiniLM-L6-v2's say 128 and pad to
+        // 128); sentence-transformers truncates at the model's window and pads per batch.
+        splitter.with_padding(None);
+        splitter
+            .with_truncation(None)
+            .map_err(|source| ModelError::Tokenizer { path: tokenizer_path.clone(), source })?;
+        let mut tokenizer = splitter.clone();
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: window,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+                direction: TruncationDirection::Right,
+            }))
+            .map_err(|source| ModelError::Tokenizer { path: tokenizer_path.clone(), source })?;
+        let pad_id =
+            ["[PAD]", "<pad>"].iter().find_map(|t| tokenizer.token_to_id(t)).unwrap_or(config.pad_token_id as u32);
+
+        let weights = dir.join("model.safetensors");
+        // The builder copies each tensor out of the mapped file; the mapping ends with it.
+        // SAFETY: the file is not modified while it is mapped (the model dir is read-only to us).
+        let bert =
+            unsafe { VarBuilder::from_mmaped_safetensors(std::slice::from_ref(&weights), DType::F32, &Device::Cpu) }
+                .and_then(|vb| BertModel::load(vb, &config))
+                .map_err(|source| ModelError::Weights { path: weights, source })?;
+        let pool = |n: usize, name: &'static str| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n.max(1))
+                .thread_name(move |i| format!("{name}-{i}"))
+                .build()
+                .map_err(ModelError::Threads)
+        };
+        Ok(Model {
+            dir: dir.to_path_buf(),
+            bert,
+            tokenizer,
+            splitter,
+            pad_id,
+            pooling,
+            query_prefix,
+            document_prefix,
+            window,
+            dim: config.hidden_size,
+            query_threads: pool(1, "embed-query")?,
+            document_threads: pool(options.threads, "embed-docs")?,
+        })
+    }
+
+    fn configured_pooling(dir: &Path) -> Result<Pooling, ModelError> {
+        let path = dir.join("1_Pooling/config.json");
+        let Some(p) = optional_json(&path)? else { return Ok(Pooling::Mean) };
+        let on = |key: &str| p.get(key).and_then(|v| v.as_bool()).unwrap_or(false);
+        match (on("pooling_mode_mean_tokens"), on("pooling_mode_cls_token")) {
+            (true, false) => Ok(Pooling::Mean),
+            (false, true) => Ok(Pooling::Cls),
+            _ => Err(ModelError::Unsupported {
+                path,
+                what: "only mean or CLS pooling (one of them) is supported".into(),
+            }),
+        }
+    }
+
+    /// Tokens the model reads at once: `max_seq_length` of `sentence_bert_config.json`, within
+    /// the position embeddings.
+    fn configured_window(dir: &Path, config: &Config) -> Result<usize, ModelError> {
+        let path = dir.join("sentence_bert_config.json");
+        let configured = optional_json(&path)?
+            .and_then(|v| v.get("max_seq_length").and_then(|n| n.as_u64()))
+            .map_or(DEFAULT_WINDOW, |n| n as usize);
+        Ok(configured.clamp(8, config.max_position_embeddings.max(8)))
+    }
+
+    /// The query and document prefixes: the model's own prompts
+    /// (`config_sentence_transformers.json`), else e5's documented "query: " / "passage: ".
+    fn prompts(dir: &Path, config: &serde_json::Value) -> Result<(String, String), ModelError> {
+        let st = optional_json(&dir.join("config_sentence_transformers.json"))?;
+        let prompt = |names: &[&str]| -> Option<String> {
+            let prompts = st.as_ref()?.get("prompts")?;
+            names.iter().find_map(|n| prompts.get(*n)?.as_str().map(str::to_string))
+        };
+        let query = prompt(&["query"]);
+        let document = prompt(&["document", "passage", "corpus"]);
+        if query.is_some() || document.is_some() {
+            return Ok((query.unwrap_or_default(), document.unwrap_or_default()));
+        }
+        let name = config.get("_name_or_path").and_then(|v| v.as_str()).unwrap_or("");
+        let dir_name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let e5 = [name, dir_name].iter().any(|n| n.to_ascii_lowercase().contains("e5-"));
+        Ok(if e5 { ("query: ".into(), "passage: ".into()) } else { (String::new(), String::new()) })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Length of the vectors.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Tokens read at once (longer texts are cut; see [`Model::windows`]).
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    pub fn query_prefix(&self) -> &str {
+        &self.query_prefix
+    }
+
+    pub fn document_prefix(&self) -> &str {
+        &self.document_prefix
+    }
+
+    /// Threads that embed documents.
+    pub fn document_threads(&self) -> usize {
+        self.document_threads.current_num_threads()
+    }
+
+    /// The vector of a question, on the query thread.
+    pub fn embed_query(&self, text: &str) -> Result<Vec<f32>, ModelError> {
+        let text = format!("{}{text}", self.query_prefix);
+        let encoding = self.tokenizer.encode(text.as_str(), true).map_err(ModelError::Tokenize)?;
+        let ids = [encoding.get_ids()];
+        let mut out = self.query_threads.install(|| self.forward(&ids))?;
+        Ok(out.pop().unwrap_or_default())
+    }
+
+    /// The vectors of documents (in the order given), shortest first in batches so that little
+    /// padding is computed. `progress` is told how many are done after each batch.
+    pub fn embed_documents(
+        &self,
+        texts: &[String],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
+        let with_prefix: Vec<String> = texts.iter().map(|t| format!("{}{t}", self.document_prefix)).collect();
+        let encodings = self
+            .document_threads
+            .install(|| self.tokenizer.encode_batch(with_prefix.iter().map(String::as_str).collect::<Vec<_>>(), true));
+        let encodings = encodings.map_err(ModelError::Tokenize)?;
+        let mut order: Vec<usize> = (0..encodings.len()).collect();
+        order.sort_by_key(|&i| encodings[i].get_ids().len());
+        let mut out = vec![Vec::new(); encodings.len()];
+        let mut done = 0;
+        for chunk in order.chunks(BATCH) {
+            let ids: Vec<&[u32]> = chunk.iter().map(|&i| encodings[i].get_ids()).collect();
+            let vectors = self.document_threads.install(|| self.forward(&ids))?;
+            for (&i, v) in chunk.iter().zip(vectors) {
+                out[i] = v;
+            }
+            done += chunk.len();
+            progress(done);
+        }
+        Ok(out)
+    }
+
+    /// Tokens of `text` (no special tokens).
+    pub fn token_count(&self, text: &str) -> usize {
+        self.splitter.encode(text, false).map_or(0, |e| e.len())
+    }
+
+    /// `text` cut into pieces the model reads whole, overlapping by half a window, so that a
+    /// long section is embedded throughout and no sentence falls at a cut only. A text that
+    /// fits is one piece. `reserve` tokens are left for what the caller puts before each piece.
+    pub fn windows(&self, text: &str, reserve: usize) -> Vec<String> {
+        let Ok(encoding) = self.splitter.encode(text, false) else { return vec![text.to_string()] };
+        let offsets = encoding.get_offsets();
+        // Room for [CLS], [SEP], the document prefix and the caller's.
+        let room = 2 + reserve + self.token_count(&self.document_prefix);
+        let width = self.window.saturating_sub(room).max(8);
+        if offsets.len() <= width {
+            return vec![text.to_string()];
+        }
+        let stride = (width / 2).max(1);
+        let mut pieces = Vec::new();
+        let mut start = 0;
+        loop {
+            let end = (start + width).min(offsets.len());
+            let (from, to) = (offsets[start].0, offsets[end - 1].1);
+            if from < to && to <= text.len() && text.is_char_boundary(from) && text.is_char_boundary(to) {
+                pieces.push(text[from..to].to_string());
+            }
+            if end == offsets.len() {
+                break;
+            }
+            start += stride;
+        }
+        if pieces.is_empty() {
+            pieces.push(text.to_string());
+        }
+        pieces
+    }
+
+    /// One forward pass over sequences of token ids (each within the window), padded to the
+    /// longest; the normalised sentence vectors.
+    fn forward(&self, sequences: &[&[u32]]) -> Result<Vec<Vec<f32>>, ModelError> {
+        let n = sequences.len();
+        let longest = sequences.iter().map(|s| s.len()).max().unwrap_or(0);
+        if n == 0 || longest == 0 {
+            return Ok(vec![vec![0.0; self.dim]; n]);
+        }
+        let mut ids = Vec::with_capacity(n * longest);
+        let mut mask = Vec::with_capacity(n * longest);
+        for s in sequences {
+            ids.extend_from_slice(s);
+            ids.extend(std::iter::repeat_n(self.pad_id, longest - s.len()));
+            mask.extend(std::iter::repeat_n(1u32, s.len()));
+            mask.extend(std::iter::repeat_n(0u32, longest - s.len()));
+        }
+        let run = || -> candle_core::Result<Vec<Vec<f32>>> {
+            let ids = Tensor::from_vec(ids, (n, longest), &Device::Cpu)?;
+            let mask = Tensor::from_vec(mask, (n, longest), &Device::Cpu)?;
+            let types = ids.zeros_like()?;
+            let hidden = self.bert.forward(&ids, &types, Some(&mask))?;
+            let pooled = match self.pooling {
+                Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1)?,
+                Pooling::Mean => {
+                    let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+                    let sum = hidden.broadcast_mul(&m)?.sum(1)?;
+                    sum.broadcast_div(&m.sum(1)?.clamp(1e-9f32, f32::MAX)?)?
+                }
+            };
+            let norm = pooled.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
+            pooled.broadcast_div(&norm)?.to_vec2::<f32>()
+        };
+        run().map_err(ModelError::Inference)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dir_without_a_model_is_refused_with_what_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Model::load(dir.path(), &ModelOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("has no config.json"), "{e}");
+        let e = Model::load(&dir.path().join("nope"), &ModelOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("no such directory"), "{e}");
+        std::fs::write(dir.path().join("config.json"), "{").unwrap();
+        std::fs::write(dir.path().join("tokenizer.json"), "{}").unwrap();
+        std::fs::write(dir.path().join("model.safetensors"), "").unwrap();
+        let e = Model::load(dir.path(), &ModelOptions::default()).unwrap_err();
+        assert!(matches!(e, ModelError::Config { .. }), "{e}");
+    }
+}
