@@ -8,5 +8,7 @@ mod crash_restart;
 mod faults;
 mod import;
 mod knowledge_errors;
+mod model_pull;
+mod semantic;
 mod serve_startup;
 mod telegram_e2e;

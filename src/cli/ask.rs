@@ -24,7 +24,8 @@ pub struct AskArgs {
     /// Results per question
     #[arg(long, default_value_t = 3)]
     top: usize,
-    /// Add the matcher's features to JSON output
+    /// Show how the question was read and each hit's score with its lexical and semantic parts
+    /// (with --json: the matcher's features)
     #[arg(long)]
     explain: bool,
     #[command(flatten)]
@@ -153,6 +154,34 @@ fn json_line(lib: &Library, query: &str, out: &Outcome, top: usize, explain: boo
     serde_json::to_string(&answer).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
 
+/// How the matcher read the question and scored its best hits, for people.
+fn explain(lib: &Library, query: &str, out: &Outcome, top: usize) -> String {
+    let Some(d) = &out.decision else { return format!("(not a question: {})", out.reply.kind()) };
+    let m = lib.matcher();
+    let mut text = format!(
+        "decision: {} at confidence {:.2}\nwords: {}",
+        d.intent.as_str(),
+        d.confidence,
+        m.describe_query(query).join(" ")
+    );
+    for (i, h) in d.hits.iter().take(top).enumerate() {
+        let a = m.article(h);
+        let section = h.section.map_or_else(|| "title".to_string(), |s| format!("section {}", s + 1));
+        let semantic = h.semantic.map_or_else(String::new, |s| format!(", semantic {s:.2}"));
+        text.push_str(&format!(
+            "\n{}. {} ({section}): {:.2} (lexical {:.2}{semantic})",
+            i + 1,
+            a.title,
+            h.score,
+            h.lexical
+        ));
+    }
+    if let Some(e) = &d.semantic_error {
+        text.push_str(&format!("\nthe semantic stage failed: {e}"));
+    }
+    text
+}
+
 pub fn run(args: AskArgs) -> Result<(), Failure> {
     let store = SledStore::temporary().map_err(|e| Failure::caused("cannot open a temporary database", &e))?;
     let top = args.top.clamp(1, 50);
@@ -165,6 +194,12 @@ pub fn run(args: AskArgs) -> Result<(), Failure> {
         let outcome = engine.handle(&User { id: user, language: None }, Input::Question(question.to_string()), None, 0);
         if args.json {
             json_line(&engine.library(), question, &outcome, top, args.explain)
+        } else if args.explain {
+            format!(
+                "{}\n\n{}",
+                render(&outcome.reply, Style::PLAIN, false),
+                explain(&engine.library(), question, &outcome, top)
+            )
         } else {
             render(&outcome.reply, Style::PLAIN, false)
         }

@@ -7,6 +7,7 @@ mod chat;
 mod check;
 mod import;
 mod model;
+mod pull;
 mod serve;
 mod text;
 
@@ -36,6 +37,8 @@ enum Command {
     Import(import::ImportArgs),
     /// Run the Telegram bot (token from TELOXIDE_TOKEN)
     Serve(serve::ServeArgs),
+    /// Get a sentence model for semantic matching (`model pull [NAME] --out DIR`)
+    Model(pull::ModelArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -120,6 +123,7 @@ pub fn main() -> ExitCode {
         Command::Check(a) => check::run(a),
         Command::Import(a) => import::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Model(a) => pull::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

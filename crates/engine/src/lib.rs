@@ -32,6 +32,8 @@ mod turn;
 pub mod vocabulary;
 
 #[cfg(test)]
+mod semantic_tests;
+#[cfg(test)]
 mod tests;
 
 /// Loads a knowledge dir without indexing it, for tools that read articles; front ends open an
