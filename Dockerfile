@@ -1,5 +1,8 @@
-# articlebot: build with cargo (locked), run as a non-root user on a slim image.
-# docker build -t articlebot .
+# articlebot: build with cargo (locked), run as a non-root user on a slim image. Two images:
+#   docker build -t articlebot .                                  lexical matching (the default, ~90 MB)
+#   docker build --target semantic -t articlebot:semantic .       with a sentence model baked in (+90 MB)
+#     --build-arg MODEL=sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2 picks another one;
+#     the build fetches it from the Hugging Face hub (HF_ENDPOINT / HF_TOKEN build args for a mirror).
 # docker run -e TELOXIDE_TOKEN=... -v articlebot-data:/data articlebot
 # Override the baked-in knowledge with -v /path/to/knowledge:/app/knowledge:ro
 
@@ -10,10 +13,11 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY crates/knowledge/Cargo.toml crates/knowledge/
 COPY crates/matching/Cargo.toml crates/matching/
+COPY crates/embed/Cargo.toml crates/embed/
 COPY crates/engine/Cargo.toml crates/engine/
 COPY crates/testkit/Cargo.toml crates/testkit/
 COPY crates/bench/Cargo.toml crates/bench/
-RUN for c in knowledge matching engine testkit bench; do mkdir -p crates/$c/src && touch crates/$c/src/lib.rs; done \
+RUN for c in knowledge embed matching engine testkit bench; do mkdir -p crates/$c/src && touch crates/$c/src/lib.rs; done \
     && mkdir -p crates/bench/benches src tests \
     && for b in engine load state_growth; do echo 'fn main() {}' > crates/bench/benches/$b.rs; done \
     && echo 'fn main() {}' > src/main.rs && touch tests/tests.rs \
@@ -26,7 +30,15 @@ RUN find src crates -name '*.rs' -exec touch {} + \
     && cargo build --release --locked -p articlebot \
     && strip target/release/articlebot
 
-FROM debian:bookworm-slim
+# The sentence model, fetched and checked (sizes, SHA-256) by the bot's own `model pull`. Built only
+# for the semantic image.
+FROM build AS model
+ARG MODEL=sentence-transformers/all-MiniLM-L6-v2
+ARG HF_ENDPOINT=https://huggingface.co
+ARG HF_TOKEN=
+RUN HF_ENDPOINT="$HF_ENDPOINT" HF_TOKEN="$HF_TOKEN" target/release/articlebot model pull "$MODEL" --out /model
+
+FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
@@ -35,8 +47,10 @@ RUN apt-get update \
     && chown articlebot:articlebot /data
 COPY --from=build /src/target/release/articlebot /usr/local/bin/articlebot
 COPY knowledge /app/knowledge
+# Embedded texts are cached in the data volume, so a restart embeds only what changed.
 ENV ARTICLEBOT_KNOWLEDGE=/app/knowledge \
     ARTICLEBOT_DATA=/data \
+    ARTICLEBOT_CACHE=/data/vectors \
     RUST_LOG=info
 # The token comes only from the environment at run time: TELOXIDE_TOKEN.
 USER articlebot
@@ -44,3 +58,10 @@ WORKDIR /app
 VOLUME ["/data"]
 ENTRYPOINT ["articlebot"]
 CMD ["serve"]
+
+FROM runtime AS semantic
+COPY --from=model /model /app/model
+ENV ARTICLEBOT_MODEL=/app/model
+
+# Last, so that a plain `docker build` makes the lexical image.
+FROM runtime AS lexical

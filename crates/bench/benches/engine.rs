@@ -55,6 +55,35 @@ struct BenchArgs {
     /// Also write the timed queries to FILE, one a line (to replay them with `ask`)
     #[arg(long, value_name = "FILE")]
     queries_out: Option<PathBuf>,
+    /// Semantic matching with this sentence-transformers model dir: the knowledge base is
+    /// embedded (cold, or from --cache), then loaded again from the cache (warm)
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+    /// Threads that embed the knowledge base (default: all)
+    #[arg(long, value_name = "N")]
+    model_threads: Option<usize>,
+    /// Vector cache dir (default: one inside the knowledge dir, so each run starts cold)
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// With --model: fill the cache with vectors made from each text's hash instead of the
+    /// model's, so that the warm start, the dense scan and the query encoding are measured at
+    /// sizes whose real embedding takes an hour (answers found then mean nothing)
+    #[arg(long, requires = "model")]
+    stand_in_vectors: bool,
+}
+
+/// The semantic stage's figures.
+#[derive(Debug, Default, Clone)]
+struct SemanticFigures {
+    units: usize,
+    embedded: usize,
+    threads: usize,
+    embed: Duration,
+    /// Knowledge load, index and vectors from the cache, after the first load.
+    warm_start: Duration,
+    vector_bytes: usize,
+    /// The vectors were stand-ins (`--stand-in-vectors`): times hold, answers mean nothing.
+    stand_ins: bool,
 }
 
 /// Warm-up queries run before timing, so caches and the per-thread scratch are in steady state.
@@ -90,7 +119,30 @@ fn run(args: BenchArgs) -> Result<(), Failure> {
         fs::write(path, lines).map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
     }
 
-    let report = measure(dir.path(), &corpus, &queries, &warm_up)?;
+    let semantic = match &args.model {
+        None => None,
+        Some(m) => {
+            let mut options = articlebot_engine::ModelOptions::default();
+            if let Some(n) = args.model_threads {
+                options.threads = n.max(1);
+            }
+            let model = articlebot_engine::Model::load(m, &options)
+                .map_err(|e| Failure(format!("{}", articlebot_engine::ErrorChain(&e))))?;
+            let cache = args.cache.clone().unwrap_or_else(|| dir.path().join(".vectors"));
+            if args.stand_in_vectors {
+                let loaded =
+                    articlebot_engine::load_knowledge(dir.path()).map_err(|e| Failure::usage(e.to_string()))?;
+                let n = articlebot_engine::fill_cache_with_stand_ins(&loaded.kb, &model, &cache)
+                    .map_err(|e| Failure(format!("cannot write stand-in vectors to {}: {e}", cache.display())))?;
+                eprintln!("stand-in vectors for {n} texts written to {}", cache.display());
+            }
+            Some((std::sync::Arc::new(model), cache))
+        }
+    };
+    let mut report = measure(dir.path(), &corpus, &queries, &warm_up, semantic)?;
+    if let Some(s) = report.semantic.as_mut() {
+        s.stand_ins = args.stand_in_vectors;
+    }
     if report
         .stats
         .is_some_and(|s| (s.articles, s.stubs, s.sections) != (expected.articles, expected.stubs, expected.sections))
@@ -200,9 +252,41 @@ struct Report {
     before_load: Memory,
     after_load: Memory,
     after_index: Memory,
+    semantic: Option<SemanticFigures>,
 }
 
-fn measure(dir: &Path, corpus: &Corpus, queries: &[Query], warm_up: &[Query]) -> Result<Report, Failure> {
+type SemanticSetup = Option<(std::sync::Arc<articlebot_engine::Model>, PathBuf)>;
+
+/// The matcher of a knowledge base: lexical, or hybrid with the model and its vector cache.
+fn matcher_of(kb: articlebot_engine::KnowledgeBase, semantic: &SemanticSetup) -> Result<(Matcher, usize), Failure> {
+    match semantic {
+        None => Ok((Matcher::new(kb), 0)),
+        Some((model, cache)) => {
+            let progress = std::sync::Mutex::new(Instant::now());
+            let mut tell = |done: usize, total: usize| {
+                let mut last = progress.lock().unwrap_or_else(|e| e.into_inner());
+                if total > 0 && (done == total || last.elapsed() >= Duration::from_secs(30)) {
+                    *last = Instant::now();
+                    eprintln!("embedding: {done}/{total}");
+                }
+            };
+            let (m, report) = Matcher::with_semantic(kb, model.clone(), Some(cache), &mut tell)
+                .map_err(|e| Failure(format!("{}", articlebot_engine::ErrorChain(&e))))?;
+            if let Some(e) = &report.cache_error {
+                eprintln!("warning: {e}");
+            }
+            Ok((m, report.embedded))
+        }
+    }
+}
+
+fn measure(
+    dir: &Path,
+    corpus: &Corpus,
+    queries: &[Query],
+    warm_up: &[Query],
+    semantic: SemanticSetup,
+) -> Result<Report, Failure> {
     Memory::reset_peak();
     let before_load = Memory::now();
     let started = Instant::now();
@@ -211,8 +295,31 @@ fn measure(dir: &Path, corpus: &Corpus, queries: &[Query], warm_up: &[Query]) ->
     let after_load = Memory::now();
     let stats = loaded.kb.stats();
     let started = Instant::now();
-    let matcher = Matcher::new(loaded.kb);
+    let (mut matcher, embedded) = matcher_of(loaded.kb, &semantic)?;
     let index = started.elapsed();
+    let mut semantic_figures = None;
+    if let Some((model, _)) = &semantic {
+        // The cold build above embedded what the cache lacked; a restart reads the cache.
+        drop(matcher);
+        let started = Instant::now();
+        let loaded = articlebot_engine::load_knowledge(dir).map_err(|e| Failure::usage(e.to_string()))?;
+        let (warm, again) = matcher_of(loaded.kb, &semantic)?;
+        let warm_start = started.elapsed();
+        if again > 0 {
+            eprintln!("warning: the warm start embedded {again} texts");
+        }
+        let size = warm.index_size();
+        semantic_figures = Some(SemanticFigures {
+            units: size.vectors,
+            embedded,
+            threads: model.document_threads(),
+            embed: index,
+            warm_start,
+            vector_bytes: size.vector_bytes,
+            stand_ins: false,
+        });
+        matcher = warm;
+    }
     let after_index = Memory::now();
     let size = matcher.index_size();
 
@@ -252,6 +359,7 @@ fn measure(dir: &Path, corpus: &Corpus, queries: &[Query], warm_up: &[Query]) ->
         before_load,
         after_load,
         after_index,
+        semantic: semantic_figures,
         ..Report::default()
     })
 }
@@ -370,6 +478,23 @@ impl Report {
         let _ = writeln!(o, "load        {:>8.3} s", secs(self.load));
         let _ = writeln!(o, "index       {:>8.3} s", secs(self.index));
         let _ = writeln!(o, "load+index  {:>8.3} s", secs(self.load + self.index));
+        if let Some(s) = &self.semantic {
+            let rate = s.embedded as f64 / s.embed.as_secs_f64().max(1e-9);
+            let _ = writeln!(
+                o,
+                "semantic    {} units; embedded {} in {:.1} s with {} threads ({rate:.1} texts/s); warm start {:.3} s",
+                s.units,
+                s.embedded,
+                s.embed.as_secs_f64(),
+                s.threads,
+                secs(s.warm_start)
+            );
+            let _ = writeln!(o, "            vectors {:.1} MiB", s.vector_bytes as f64 / (1024.0 * 1024.0));
+            if s.stand_ins {
+                let _ =
+                    writeln!(o, "            stand-in vectors: the times hold, the top1 figures below mean nothing");
+            }
+        }
         let l = &self.latency;
         let _ = writeln!(
             o,
@@ -459,6 +584,16 @@ impl Report {
                 "index_heap_mib": (self.index_heap as f64 / (1024.0 * 1024.0) * 10.0).round() / 10.0,
             },
             "digest": format!("{:016x}", self.digest),
+            "semantic": self.semantic.as_ref().map(|s| json!({
+                "units": s.units,
+                "embedded": s.embedded,
+                "threads": s.threads,
+                "embed_s": secs(s.embed),
+                "texts_per_s": s.embedded as f64 / s.embed.as_secs_f64().max(1e-9),
+                "warm_start_s": secs(s.warm_start),
+                "vector_mib": s.vector_bytes as f64 / (1024.0 * 1024.0),
+                "stand_in_vectors": s.stand_ins,
+            })),
         })
     }
 }

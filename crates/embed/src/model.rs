@@ -10,6 +10,12 @@ use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStr
 
 /// Documents embedded in one forward pass. Larger batches pad more and gain little on a CPU.
 const BATCH: usize = 32;
+/// Tokens (padded) in one forward pass: attention's memory grows with the batch times the square
+/// of its length, so long texts go in smaller batches (at 256 tokens, 8 at a time: ~25 MB for
+/// each layer's attention scores instead of ~100 MB).
+const BATCH_TOKENS: usize = 2048;
+/// Documents tokenized at once.
+const TOKENIZE_CHUNK: usize = 1024;
 /// The window when the model dir does not say (sentence-transformers' own default).
 const DEFAULT_WINDOW: usize = 256;
 
@@ -295,17 +301,30 @@ impl Model {
         texts: &[String],
         progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<Vec<f32>>, ModelError> {
-        let with_prefix: Vec<String> = texts.iter().map(|t| format!("{}{t}", self.document_prefix)).collect();
-        let encodings = self
-            .document_threads
-            .install(|| self.tokenizer.encode_batch(with_prefix.iter().map(String::as_str).collect::<Vec<_>>(), true));
-        let encodings = encodings.map_err(ModelError::Tokenize)?;
-        let mut order: Vec<usize> = (0..encodings.len()).collect();
-        order.sort_by_key(|&i| encodings[i].get_ids().len());
-        let mut out = vec![Vec::new(); encodings.len()];
+        // Only the ids are kept: a tokenizer's encoding also holds every token's string, offsets
+        // and masks, which for a knowledge base of thousands of pages would be gigabytes.
+        let mut encoded: Vec<Vec<u32>> = Vec::with_capacity(texts.len());
+        for part in texts.chunks(TOKENIZE_CHUNK) {
+            let with_prefix: Vec<String> = part.iter().map(|t| format!("{}{t}", self.document_prefix)).collect();
+            let encodings = self.document_threads.install(|| {
+                self.tokenizer.encode_batch(with_prefix.iter().map(String::as_str).collect::<Vec<_>>(), true)
+            });
+            encoded.extend(encodings.map_err(ModelError::Tokenize)?.into_iter().map(|e| e.get_ids().to_vec()));
+        }
+        let mut order: Vec<usize> = (0..encoded.len()).collect();
+        order.sort_by_key(|&i| encoded[i].len());
+        let mut out = vec![Vec::new(); encoded.len()];
         let mut done = 0;
-        for chunk in order.chunks(BATCH) {
-            let ids: Vec<&[u32]> = chunk.iter().map(|&i| encodings[i].get_ids()).collect();
+        let mut rest = order.as_slice();
+        while !rest.is_empty() {
+            // Sorted by length, so the batch's last is its longest.
+            let mut n = rest.len().min(BATCH);
+            while n > 1 && n * encoded[rest[n - 1]].len() > BATCH_TOKENS {
+                n -= 1;
+            }
+            let (chunk, later) = rest.split_at(n);
+            rest = later;
+            let ids: Vec<&[u32]> = chunk.iter().map(|&i| encoded[i].as_slice()).collect();
             let vectors = self.document_threads.install(|| self.forward(&ids))?;
             for (&i, v) in chunk.iter().zip(vectors) {
                 out[i] = v;

@@ -32,9 +32,9 @@ fn vectors_equal_sentence_transformers() {
     let r = reference();
     assert_eq!(model.dim(), r.vectors[0].len());
     assert_eq!(model.window(), 256, "sentence_bert_config.json's max_seq_length, not tokenizer.json's 128");
-    let mut batches = 0;
-    let all = model.embed_documents(&r.sentences, &mut |_| batches += 1).expect("embeds");
-    assert_eq!(batches, 1, "25 sentences are one batch");
+    let mut done = 0;
+    let all = model.embed_documents(&r.sentences, &mut |d| done = d).expect("embeds");
+    assert_eq!((all.len(), done), (r.sentences.len(), r.sentences.len()));
     for ((s, want), got) in r.sentences.iter().zip(&r.vectors).zip(&all) {
         let c = cosine(want, got);
         assert!(c > 0.999, "cosine {c:.6} for {s:?}");
@@ -63,6 +63,30 @@ fn long_texts_are_cut_into_overlapping_windows() {
     assert!(pieces[1].contains(first_end), "windows overlap");
     let v = model.embed_documents(&pieces, &mut |_| {}).unwrap();
     assert_eq!(v.len(), pieces.len());
+}
+
+#[test]
+fn long_texts_go_in_small_batches() {
+    // Attention's memory grows with the batch times the square of its length: 32 texts of a full
+    // window at once took the process to 800 MiB.
+    let Some(model) = model() else { return };
+    let long: String = (0..300).map(|i| format!("word{i} ")).collect();
+    let full = model.windows(&long, 0).swap_remove(0);
+    let texts = vec![full; 24];
+    let mut steps = Vec::new();
+    let mut last = 0;
+    model
+        .embed_documents(&texts, &mut |d| {
+            steps.push(d - last);
+            last = d;
+        })
+        .unwrap();
+    assert_eq!(last, 24);
+    assert!(steps.iter().all(|&n| n <= 8), "texts of 256 tokens per forward pass: {steps:?}");
+    let short: Vec<String> = (0..40).map(|i| format!("short text {i}")).collect();
+    let mut calls = 0;
+    model.embed_documents(&short, &mut |_| calls += 1).unwrap();
+    assert_eq!(calls, 2, "short texts still go 32 at a time");
 }
 
 #[test]

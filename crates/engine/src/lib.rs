@@ -44,7 +44,8 @@ pub use articlebot_knowledge::{
     Loaded, Section, SiteConfig,
 };
 pub use articlebot_matching::{
-    fold, Candidate, Decision, Hit, IndexSize, Intent, Matcher, QueryStats, Smalltalk, Snippet,
+    fill_cache_with_stand_ins, fold, Candidate, Decision, Hit, IndexSize, Intent, Matcher, Model, ModelError,
+    ModelOptions, QueryStats, SemanticReport, Smalltalk, Snippet,
 };
 pub use engine::{Engine, Outcome, User};
 pub use library::{Library, LoadReport, OpenError};

@@ -117,3 +117,16 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn stand_in_vectors_fill_the_cache_for_every_text() {
+    let Some(dir) = articlebot_testkit::require_test_model("the benchmark's stand-in vectors") else { return };
+    let model = std::sync::Arc::new(Model::load(&dir, &ModelOptions { threads: 1 }).unwrap());
+    let loaded = load_knowledge(&shipped()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let written = fill_cache_with_stand_ins(&loaded.kb, &model, tmp.path()).unwrap();
+    let (matcher, report) = Matcher::with_semantic(loaded.kb, model, Some(tmp.path()), &mut |_, _| {}).unwrap();
+    assert_eq!((report.embedded, report.cached), (0, report.units), "the model ran: {report:?}");
+    assert!(written > 0 && written <= report.units);
+    assert_eq!(matcher.index_size().vectors, report.units);
+}

@@ -47,7 +47,7 @@ pub use index::TermId;
 pub use normalize::fold;
 pub use rank::{Candidate, QueryStats};
 use semantic::Semantic;
-pub use semantic::SemanticReport;
+pub use semantic::{fill_cache_with_stand_ins, SemanticReport};
 pub use smalltalk::Smalltalk;
 pub use snippet::Snippet;
 

@@ -121,6 +121,41 @@ fn unit_texts(kb: &KnowledgeBase, model: &Model) -> (Vec<Unit>, Vec<String>, Vec
     (units, texts, ranges)
 }
 
+/// Puts a vector for every text of `kb` into the cache in `cache_dir`, keyed as `model`'s own
+/// would be but made from each text's hash, without running the model; returns how many. Only
+/// the benchmark uses this, to measure a warm start and the scan of tens of thousands of units
+/// whose real embedding takes an hour on a small machine; answers found with these vectors mean
+/// nothing.
+pub fn fill_cache_with_stand_ins(kb: &KnowledgeBase, model: &Model, cache_dir: &Path) -> std::io::Result<usize> {
+    let (_, texts, _) = unit_texts(kb, model);
+    let dim = model.dim();
+    let (cache, _) = VectorCache::open(cache_dir, model_identity(model)?, dim);
+    let mut seen: HashMap<u64, ()> = HashMap::new();
+    let mut keys = Vec::new();
+    let mut vectors: Vec<f32> = Vec::new();
+    for t in &texts {
+        let key = text_key(t);
+        if seen.insert(key, ()).is_some() {
+            continue;
+        }
+        let mut state = key;
+        let start = vectors.len();
+        vectors.extend((0..dim).map(|_| {
+            // splitmix64: well spread values from the key alone.
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        }));
+        let norm = vectors[start..].iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+        vectors[start..].iter_mut().for_each(|x| *x /= norm);
+        keys.push(key);
+    }
+    cache.save(keys.iter().copied().zip(vectors.chunks_exact(dim)))?;
+    Ok(keys.len())
+}
+
 /// A vector as i8 codes and the scale that gives them back.
 fn quantize(v: &[f32], codes: &mut Vec<i8>) -> f32 {
     let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
