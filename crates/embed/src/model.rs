@@ -91,6 +91,8 @@ pub struct Model {
     pooling: Pooling,
     query_prefix: String,
     document_prefix: String,
+    /// Tokens of `document_prefix`.
+    prefix_tokens: usize,
     window: usize,
     dim: usize,
     query_threads: rayon::ThreadPool,
@@ -199,6 +201,7 @@ impl Model {
                 .build()
                 .map_err(ModelError::Threads)
         };
+        let prefix_tokens = splitter.encode(document_prefix.as_str(), false).map_or(0, |e| e.len());
         Ok(Model {
             dir: dir.to_path_buf(),
             bert,
@@ -208,6 +211,7 @@ impl Model {
             pooling,
             query_prefix,
             document_prefix,
+            prefix_tokens,
             window,
             dim: config.hidden_size,
             query_threads: pool(1, "embed-query")?,
@@ -335,6 +339,13 @@ impl Model {
         Ok(out)
     }
 
+    /// [`Model::window_spans`] of each text, on the document threads: tokenizing thousands of
+    /// sections is most of what it takes to index a knowledge base whose vectors are cached.
+    pub fn window_spans_of_all(&self, texts: &[&str], reserve: usize) -> Vec<Vec<(usize, usize)>> {
+        use rayon::prelude::*;
+        self.document_threads.install(|| texts.par_iter().map(|t| self.window_spans(t, reserve)).collect())
+    }
+
     /// Tokens of `text` (no special tokens).
     pub fn token_count(&self, text: &str) -> usize {
         self.splitter.encode(text, false).map_or(0, |e| e.len())
@@ -344,32 +355,43 @@ impl Model {
     /// long section is embedded throughout and no sentence falls at a cut only. A text that
     /// fits is one piece. `reserve` tokens are left for what the caller puts before each piece.
     pub fn windows(&self, text: &str, reserve: usize) -> Vec<String> {
-        let Ok(encoding) = self.splitter.encode(text, false) else { return vec![text.to_string()] };
-        let offsets = encoding.get_offsets();
+        self.window_spans(text, reserve).into_iter().map(|(from, to)| text[from..to].to_string()).collect()
+    }
+
+    /// The byte ranges of [`Model::windows`], each on character boundaries.
+    pub fn window_spans(&self, text: &str, reserve: usize) -> Vec<(usize, usize)> {
+        let whole = vec![(0, text.len())];
         // Room for [CLS], [SEP], the document prefix and the caller's.
-        let room = 2 + reserve + self.token_count(&self.document_prefix);
+        let room = 2 + reserve + self.prefix_tokens;
         let width = self.window.saturating_sub(room).max(8);
+        // Every word piece covers at least one character, so a text of no more characters than
+        // the window fits without being tokenized.
+        if text.chars().filter(|c| !c.is_whitespace()).count() <= width {
+            return whole;
+        }
+        let Ok(encoding) = self.splitter.encode(text, false) else { return whole };
+        let offsets = encoding.get_offsets();
         if offsets.len() <= width {
-            return vec![text.to_string()];
+            return whole;
         }
         let stride = (width / 2).max(1);
-        let mut pieces = Vec::new();
+        let mut spans = Vec::new();
         let mut start = 0;
         loop {
             let end = (start + width).min(offsets.len());
             let (from, to) = (offsets[start].0, offsets[end - 1].1);
             if from < to && to <= text.len() && text.is_char_boundary(from) && text.is_char_boundary(to) {
-                pieces.push(text[from..to].to_string());
+                spans.push((from, to));
             }
             if end == offsets.len() {
                 break;
             }
             start += stride;
         }
-        if pieces.is_empty() {
-            pieces.push(text.to_string());
+        if spans.is_empty() {
+            return whole;
         }
-        pieces
+        spans
     }
 
     /// One forward pass over sequences of token ids (each within the window), padded to the

@@ -16,7 +16,7 @@ use articlebot_embed::{Model, ModelError};
 use articlebot_knowledge::{ArticleIdx, KnowledgeBase};
 
 use crate::index::NO_SECTION;
-use crate::vectors::{model_identity, text_key, VectorCache};
+use crate::vectors::{model_identity, text_key, VectorCache, WindowCache};
 
 /// What a unit of the semantic index stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +87,15 @@ impl std::fmt::Debug for Semantic {
 }
 
 /// The texts to embed for a knowledge base, unit by unit.
-fn unit_texts(kb: &KnowledgeBase, model: &Model) -> (Vec<Unit>, Vec<String>, Vec<(u32, u32)>) {
+/// Every unit of `kb` with its text, and each article's range of units. Sections are cut into
+/// the model's windows, with the cuts known from `windows` where it has them; every section's
+/// cuts go into `cuts` (hash of the section's text -> byte ranges) for the next start.
+fn unit_texts(
+    kb: &KnowledgeBase,
+    model: &Model,
+    windows: Option<&WindowCache>,
+    cuts: &mut Vec<(u64, Vec<(usize, usize)>)>,
+) -> (Vec<Unit>, Vec<String>, Vec<(u32, u32)>) {
     let mut units = Vec::new();
     let mut texts = Vec::new();
     let mut ranges = Vec::with_capacity(kb.articles.len());
@@ -104,21 +112,56 @@ fn unit_texts(kb: &KnowledgeBase, model: &Model) -> (Vec<Unit>, Vec<String>, Vec
         if let Some(teaser) = a.teaser.as_deref().filter(|_| a.is_stub()) {
             push(Kind::Teaser, NO_SECTION, format!("{}. {teaser}", a.title));
         }
-        // A section stands on its own (with its heading): the title is a unit of its own, and a
-        // title repeated in every section makes them all alike and worse at telling which
-        // section a question is about.
-        for (si, s) in a.sections.iter().enumerate() {
-            let body = match &s.heading {
-                Some(h) => format!("{h}. {}", s.text),
-                None => s.text.clone(),
-            };
-            for piece in model.windows(&body, 0) {
-                push(Kind::Section, si as u32, piece);
-            }
-        }
+        // Sections are cut into windows below, all at once on the model's threads.
         ranges.push((first, units.len() as u32 - first));
     }
-    (units, texts, ranges)
+    // A section stands on its own (with its heading): the title is a unit of its own, and a
+    // title repeated in every section makes them all alike and worse at telling which section a
+    // question is about.
+    let bodies: Vec<String> = kb
+        .articles
+        .iter()
+        .flat_map(|a| a.sections.iter())
+        .map(|s| match &s.heading {
+            Some(h) => format!("{h}. {}", s.text),
+            None => s.text.clone(),
+        })
+        .collect();
+    let mut spans: Vec<Option<Vec<(usize, usize)>>> =
+        bodies.iter().map(|b| windows.and_then(|w| w.get(text_key(b), b))).collect();
+    let unknown: Vec<usize> = (0..bodies.len()).filter(|&i| spans[i].is_none()).collect();
+    let found = model.window_spans_of_all(&unknown.iter().map(|&i| bodies[i].as_str()).collect::<Vec<_>>(), 0);
+    for (i, s) in unknown.into_iter().zip(found) {
+        spans[i] = Some(s);
+    }
+    // Those that fit are kept too: knowing that took tokenizing most of them.
+    for (b, s) in bodies.iter().zip(&spans) {
+        if let Some(s) = s {
+            cuts.push((text_key(b), s.clone()));
+        }
+    }
+    let mut pieces = bodies
+        .iter()
+        .zip(spans)
+        .map(|(b, s)| s.unwrap_or_default().into_iter().map(|(from, to)| b[from..to].to_string()).collect::<Vec<_>>());
+    // Each article's units: its own (title, questions, teaser), then its sections' windows.
+    let mut all_units = Vec::with_capacity(units.len() + bodies.len());
+    let mut all_texts = Vec::with_capacity(units.len() + bodies.len());
+    let mut all_ranges = Vec::with_capacity(ranges.len());
+    let mut own_texts = texts.into_iter();
+    for (a, &(first, len)) in kb.articles.iter().zip(&ranges) {
+        let start = all_units.len() as u32;
+        all_units.extend_from_slice(&units[first as usize..(first + len) as usize]);
+        all_texts.extend(own_texts.by_ref().take(len as usize));
+        for si in 0..a.sections.len() {
+            for piece in pieces.next().unwrap_or_default() {
+                all_units.push(Unit { section: si as u32, kind: Kind::Section });
+                all_texts.push(piece);
+            }
+        }
+        all_ranges.push((start, all_units.len() as u32 - start));
+    }
+    (all_units, all_texts, all_ranges)
 }
 
 /// Puts a vector for every text of `kb` into the cache in `cache_dir`, keyed as `model`'s own
@@ -127,9 +170,12 @@ fn unit_texts(kb: &KnowledgeBase, model: &Model) -> (Vec<Unit>, Vec<String>, Vec
 /// whose real embedding takes an hour on a small machine; answers found with these vectors mean
 /// nothing.
 pub fn fill_cache_with_stand_ins(kb: &KnowledgeBase, model: &Model, cache_dir: &Path) -> std::io::Result<usize> {
-    let (_, texts, _) = unit_texts(kb, model);
+    let id = model_identity(model)?;
+    let mut cuts = Vec::new();
+    let (_, texts, _) = unit_texts(kb, model, None, &mut cuts);
     let dim = model.dim();
-    let (cache, _) = VectorCache::open(cache_dir, model_identity(model)?, dim);
+    let (cache, _) = VectorCache::open(cache_dir, id, dim);
+    WindowCache::open(cache_dir, id).save(cuts.iter().map(|(k, s)| (*k, s.as_slice())))?;
     let mut seen: HashMap<u64, ()> = HashMap::new();
     let mut keys = Vec::new();
     let mut vectors: Vec<f32> = Vec::new();
@@ -179,10 +225,24 @@ impl Semantic {
     ) -> Result<(Semantic, SemanticReport), ModelError> {
         let started = Instant::now();
         let dim = model.dim();
-        let (units, texts, article_units) = unit_texts(kb, &model);
-        let keys: Vec<u64> = texts.iter().map(|t| text_key(t)).collect();
         let identity = cache_dir.map(|_| model_identity(&model));
-        let mut report = SemanticReport { model: model.dir().to_path_buf(), units: units.len(), ..Default::default() };
+        let mut report = SemanticReport { model: model.dir().to_path_buf(), ..Default::default() };
+        let windows = match (cache_dir, &identity) {
+            (Some(dir), Some(Ok(id))) => Some(WindowCache::open(dir, *id)),
+            _ => None,
+        };
+        let mut cuts = Vec::new();
+        let (units, texts, article_units) = unit_texts(kb, &model, windows.as_ref(), &mut cuts);
+        report.units = units.len();
+        if let Some(w) = &windows {
+            let known = cuts.iter().filter(|(k, s)| w.spans_equal(*k, s)).count();
+            if known != cuts.len() || w.len() != cuts.len() {
+                if let Err(e) = w.save(cuts.iter().map(|(k, s)| (*k, s.as_slice()))) {
+                    report.cache_error = Some(format!("cannot save the window cuts to {}: {e}", w.path().display()));
+                }
+            }
+        }
+        let keys: Vec<u64> = texts.iter().map(|t| text_key(t)).collect();
         let cache = match (cache_dir, identity) {
             (Some(dir), Some(Ok(id))) => {
                 let (cache, ignored) = VectorCache::open(dir, id, dim);

@@ -136,6 +136,101 @@ impl VectorCache {
     }
 }
 
+/// How each long text was cut into the model's windows (byte ranges), kept beside the vectors:
+/// finding the cuts means tokenizing every section, which would otherwise be most of a warm
+/// start. File `<cache dir>/windows-<model id>.bin`: `ABWNDW01`, the count (u64 LE), then per
+/// text its hash (u64 LE), the number of ranges (u32 LE) and each range's start and end (u32 LE).
+#[derive(Debug)]
+pub struct WindowCache {
+    path: PathBuf,
+    spans: HashMap<u64, Vec<(u32, u32)>>,
+}
+
+const WINDOWS_MAGIC: &[u8; 8] = b"ABWNDW01";
+
+impl WindowCache {
+    pub fn open(dir: &Path, model_id: u64) -> WindowCache {
+        let path = dir.join(format!("windows-{model_id:016x}.bin"));
+        let spans = std::fs::read(&path).ok().and_then(|b| Self::read(&b)).unwrap_or_default();
+        WindowCache { path, spans }
+    }
+
+    fn read(bytes: &[u8]) -> Option<HashMap<u64, Vec<(u32, u32)>>> {
+        let mut at: usize = 0;
+        let mut take = |n: usize| -> Option<&[u8]> {
+            let s = bytes.get(at..at.checked_add(n)?)?;
+            at += n;
+            Some(s)
+        };
+        if take(8)? != WINDOWS_MAGIC {
+            return None;
+        }
+        let u32_of = |b: &[u8]| u32::from_le_bytes(b.try_into().unwrap_or_default());
+        let count = u64::from_le_bytes(take(8)?.try_into().ok()?);
+        let mut spans = HashMap::new();
+        for _ in 0..count {
+            let key = u64::from_le_bytes(take(8)?.try_into().ok()?);
+            let n = u32_of(take(4)?) as usize;
+            let mut list = Vec::with_capacity(n.min(1024));
+            for _ in 0..n {
+                list.push((u32_of(take(4)?), u32_of(take(4)?)));
+            }
+            spans.insert(key, list);
+        }
+        (at == bytes.len()).then_some(spans)
+    }
+
+    /// The cuts of the text with this hash, when they fit it (a damaged file gives none).
+    pub fn get(&self, key: u64, text: &str) -> Option<Vec<(usize, usize)>> {
+        let list = self.spans.get(&key)?;
+        let ok = !list.is_empty()
+            && list.iter().all(|&(a, b)| {
+                let (a, b) = (a as usize, b as usize);
+                a < b && b <= text.len() && text.is_char_boundary(a) && text.is_char_boundary(b)
+            });
+        ok.then(|| list.iter().map(|&(a, b)| (a as usize, b as usize)).collect())
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether the file holds exactly these cuts for this text hash.
+    pub fn spans_equal(&self, key: u64, spans: &[(usize, usize)]) -> bool {
+        self.spans.get(&key).is_some_and(|l| {
+            l.len() == spans.len() && l.iter().zip(spans).all(|(&(a, b), &(x, y))| (a as usize, b as usize) == (x, y))
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Replaces the file with exactly `entries`.
+    pub fn save<'a>(&self, entries: impl ExactSizeIterator<Item = (u64, &'a [(usize, usize)])>) -> std::io::Result<()> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut bytes = Vec::with_capacity(16 + entries.len() * 20);
+        bytes.extend_from_slice(WINDOWS_MAGIC);
+        bytes.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+        for (key, list) in entries {
+            bytes.extend_from_slice(&key.to_le_bytes());
+            bytes.extend_from_slice(&(list.len() as u32).to_le_bytes());
+            for &(a, b) in list {
+                bytes.extend_from_slice(&(a as u32).to_le_bytes());
+                bytes.extend_from_slice(&(b as u32).to_le_bytes());
+            }
+        }
+        let tmp = self.path.with_extension(format!("tmp-{}", std::process::id()));
+        let written = std::fs::write(&tmp, &bytes).and_then(|()| std::fs::rename(&tmp, &self.path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +252,23 @@ mod tests {
         assert!(VectorCache::open(dir.path(), 7, 3).1, "a cut file is ignored");
         std::fs::write(c.path(), b"garbage").unwrap();
         assert_eq!(VectorCache::open(dir.path(), 7, 3).0.len(), 0);
+    }
+
+    #[test]
+    fn window_cuts_read_back_and_never_cut_outside_their_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = WindowCache::open(dir.path(), 7);
+        assert_eq!(w.len(), 0);
+        let cuts = [(0usize, 4usize), (2, 7)];
+        w.save([(1u64, &cuts[..])].into_iter()).unwrap();
+        let w = WindowCache::open(dir.path(), 7);
+        assert_eq!(w.get(1, "abcdefgh"), Some(cuts.to_vec()));
+        assert_eq!(w.get(1, "abc"), None, "a text shorter than its cuts is cut again");
+        assert_eq!(w.get(1, "aé€€€€"), None, "a cut inside a character is refused");
+        assert_eq!(w.get(2, "abcdefgh"), None);
+        let path = dir.path().join("windows-0000000000000007.bin");
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+        assert_eq!(WindowCache::open(dir.path(), 7).len(), 0, "a cut file is ignored");
     }
 }
