@@ -10,6 +10,7 @@ use std::time::Instant;
 use articlebot_engine::vocabulary::AdminCommand;
 use articlebot_engine::{now_unix, ErrorChain, Input, Outcome, Reply, Store, User};
 use teloxide::dispatching::{UpdateFilterExt, UpdateHandler};
+use teloxide::payloads::AnswerInlineQuerySetters;
 use teloxide::prelude::*;
 use teloxide::types::{
     InlineQueryResult, InlineQueryResultArticle, InputMessageContent, InputMessageContentText, MessageId, MessageKind,
@@ -17,6 +18,7 @@ use teloxide::types::{
 };
 
 use super::admin;
+use super::api;
 use super::app::App;
 use super::callback::{Action, CallbackError};
 use super::command::{addressed_to_us, parse_text, Request};
@@ -24,7 +26,7 @@ use super::inbox::handled;
 use super::limits::FloodVerdict;
 use super::metrics;
 use super::render::{self, escape, Rendered};
-use super::send::{answer_callback, deliver, show_typing, Dest};
+use super::send::{answer_callback, deliver, typing_later, Dest};
 use super::HandlerResult;
 
 pub const FLOOD_NOTICE: &str = "You're sending messages very fast. I'll answer again in a few seconds.";
@@ -110,9 +112,10 @@ async fn on_message(
     handled(&app.clone(), upd.id.0, "message", async move {
         // Message text only at debug level: info logs carry no user content.
         tracing::debug!(chat = msg.chat.id.0, text = msg.text().unwrap_or(""), "message");
-        show_typing(&bot, Dest::of(&msg));
+        let typing = typing_later(&bot, &app, Dest::of(&msg));
         let user = User { id: from.id.0 as i64, language: from.language_code.clone() };
         let outcome = handle(&app, user, input, upd.id.0 as u64).await?;
+        drop(typing);
         respond(&bot, &app, Dest::of(&msg), None, from.id.0 as i64, upd.id.0 as u64, &outcome).await
     })
     .await
@@ -199,7 +202,8 @@ async fn on_inline(bot: Bot, q: InlineQuery, upd: Update, app: Arc<App>) -> Hand
             ms = started.elapsed().as_millis() as u64,
             "inline query"
         );
-        bot.answer_inline_query(q.id.clone(), results).cache_time(30).await?;
+        let answer = teloxide::payloads::AnswerInlineQuery::new(q.id.clone(), results).cache_time(30);
+        api::call(&bot, &answer).await?;
         Ok(())
     })
     .await
@@ -259,23 +263,4 @@ async fn respond(
     deliver(bot, app, to, &r, edit).await?;
     mark_replied(app, user, update).await;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_panicking_handler_is_contained_and_its_update_leaves_the_inbox() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge");
-        let store = articlebot_engine::SledStore::temporary().unwrap();
-        store.inbox_put(5, b"{}").unwrap();
-        let (engine, _) = articlebot_engine::Engine::open(&dir, store, Default::default()).unwrap();
-        let app = Arc::new(App::new(engine, Default::default(), "bot".into(), Default::default(), None));
-        let r = handled(&app, 5, "test", async { panic!("boom") }).await;
-        assert!(r.is_ok(), "the panic does not escape");
-        assert!(app.engine.store().inbox_pending().unwrap().is_empty());
-        let r = handled(&app, 6, "test", async { Err("an error".into()) }).await;
-        assert!(r.is_err(), "errors still reach teloxide's error handler");
-    }
 }
