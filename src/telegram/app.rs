@@ -27,7 +27,7 @@ pub struct App {
     pub engine: Engine<SledStore>,
     /// Shared with the tasks that send a chat's edits (`send`).
     pub limiter: Arc<RateLimiter>,
-    /// Sends in flight, edits waiting, "typing…" times, per chat.
+    /// Edits waiting per chat, coalesced (`send`).
     pub outbox: Arc<Outbox>,
     /// Update ids taken in by this process (`inbox`).
     pub seen: Mutex<Seen>,

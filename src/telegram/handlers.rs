@@ -26,7 +26,7 @@ use super::inbox::handled;
 use super::limits::FloodVerdict;
 use super::metrics;
 use super::render::{self, escape, Rendered};
-use super::send::{answer_callback, deliver, typing_later, Dest};
+use super::send::{answer_callback, deliver, show_typing, Dest};
 use super::HandlerResult;
 
 pub const FLOOD_NOTICE: &str = "You're sending messages very fast. I'll answer again in a few seconds.";
@@ -112,10 +112,9 @@ async fn on_message(
     handled(&app.clone(), upd.id.0, "message", async move {
         // Message text only at debug level: info logs carry no user content.
         tracing::debug!(chat = msg.chat.id.0, text = msg.text().unwrap_or(""), "message");
-        let typing = typing_later(&bot, &app, Dest::of(&msg));
+        show_typing(&bot, Dest::of(&msg));
         let user = User { id: from.id.0 as i64, language: from.language_code.clone() };
         let outcome = handle(&app, user, input, upd.id.0 as u64).await?;
-        drop(typing);
         respond(&bot, &app, Dest::of(&msg), None, from.id.0 as i64, upd.id.0 as u64, &outcome).await
     })
     .await

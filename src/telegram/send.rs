@@ -1,7 +1,7 @@
 //! Bot API calls out: a rendered reply sent (or edited in place) within Telegram's limits, with
 //! transient failures retried; callback answers; the typing indicator.
 //!
-//! Every message, edit and chat action takes its slot from the send limiter first. Edits are
+//! Every message and edit takes its slot from the send limiter first. Edits are
 //! coalesced per message ([`Outbox`]): a chat has one edit waiting for a slot at a time, a newer
 //! edit of a message replaces the one still waiting (the latest wins), and one that would show
 //! what the message already shows is not sent. So quick taps on a group's buttons cost at most
@@ -51,15 +51,8 @@ impl Dest {
 const DELIVERY_WINDOW: Duration = Duration::from_secs(600);
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(20);
-/// "typing…" only for an answer not ready within this: a quick answer would only wait for the
-/// chat's next slot behind it.
-const TYPING_AFTER: Duration = Duration::from_millis(500);
-/// At most one "typing…" per chat this often (Telegram shows it for 5 s).
-const TYPING_EVERY: Duration = Duration::from_secs(5);
 /// Messages whose shown content is remembered, to drop edits that would change nothing.
 const SHOWN_REMEMBERED: usize = 4096;
-/// Per-chat maps above this size are swept of idle entries.
-const SWEEP_ABOVE: usize = 10_000;
 
 fn no_preview() -> LinkPreviewOptions {
     LinkPreviewOptions {
@@ -88,10 +81,7 @@ fn retry_wait(n: u32, e: &CallError) -> Duration {
 pub async fn deliver(bot: &Bot, app: &App, to: Dest, r: &Rendered, edit: Option<MessageId>) -> Result<(), CallError> {
     match edit {
         Some(message) => app.outbox.edit(bot, &app.limiter, to, message, r).await,
-        None => {
-            let _sending = app.outbox.sending(to.chat.0);
-            send_new(bot, &app.limiter, to, r).await
-        }
+        None => send_new(bot, &app.limiter, to, r).await,
     }
 }
 
@@ -154,18 +144,11 @@ pub async fn answer_callback(bot: &Bot, q: &CallbackQuery, text: Option<&str>) {
     }
 }
 
-/// Shows "typing…" if the answer is not ready within [`TYPING_AFTER`], unless the chat already
-/// has a reply waiting for its slot or was shown "typing…" in the last [`TYPING_EVERY`]; the
-/// action takes a slot like a message. Dropping the guard (the answer is ready) cancels it if
-/// it has not started.
-pub fn typing_later(bot: &Bot, app: &Arc<App>, to: Dest) -> Typing {
-    let (bot, app) = (bot.clone(), app.clone());
-    Typing(tokio::spawn(async move {
-        tokio::time::sleep(TYPING_AFTER).await;
-        if !app.outbox.may_type(to.chat.0, Instant::now()) {
-            return;
-        }
-        app.limiter.acquire(to.chat.0).await;
+/// Shows "typing…" while the answer is prepared; it never delays or fails the answer. Not a
+/// message: Telegram's limits do not count it, so it takes no slot.
+pub fn show_typing(bot: &Bot, to: Dest) {
+    let bot = bot.clone();
+    tokio::spawn(async move {
         let mut payload = teloxide::payloads::SendChatAction::new(to.chat, ChatAction::Typing);
         if let Some(thread) = to.thread {
             payload = payload.message_thread_id(thread);
@@ -173,16 +156,7 @@ pub fn typing_later(bot: &Bot, app: &Arc<App>, to: Dest) -> Typing {
         if let Err(e) = api::call(&bot, &payload).await {
             tracing::debug!(error = %e, "could not show typing");
         }
-    }))
-}
-
-/// The pending "typing…" of [`typing_later`]; dropped, it is not sent if it has not started.
-pub struct Typing(tokio::task::JoinHandle<()>);
-
-impl Drop for Typing {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    });
 }
 
 /// What happened to an edit handed to the [`Outbox`].
@@ -228,40 +202,18 @@ struct ChatEdits {
 
 #[derive(Default)]
 struct State {
-    /// Per chat: new messages and edits waiting for their slot or on the wire.
-    sending: HashMap<i64, usize>,
     edits: HashMap<i64, ChatEdits>,
     /// What messages show, as far as we know, and in which order they were recorded.
     shown: HashMap<(i64, i32), Shown>,
     shown_order: VecDeque<(i64, i32)>,
-    /// When each chat was last shown "typing…".
-    typing: HashMap<i64, Instant>,
 }
 
-/// The state of sends per chat: replies in flight, the edits waiting, what messages show,
-/// "typing…" times. Bounded: entries of idle chats go.
+/// The edits waiting, per chat, and what messages show. Bounded: a chat's entry goes when its
+/// editor ends, and only the last few thousand messages' contents are remembered.
 #[derive(Default)]
 pub struct Outbox {
     state: Mutex<State>,
     version: AtomicU64,
-}
-
-/// Counts a send of the chat as in flight while it lives.
-pub struct Sending<'a> {
-    outbox: &'a Outbox,
-    chat: i64,
-}
-
-impl Drop for Sending<'_> {
-    fn drop(&mut self) {
-        let mut st = self.outbox.lock();
-        if let Some(n) = st.sending.get_mut(&self.chat) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                st.sending.remove(&self.chat);
-            }
-        }
-    }
 }
 
 fn content_of(r: &Rendered) -> u64 {
@@ -274,27 +226,6 @@ fn content_of(r: &Rendered) -> u64 {
 impl Outbox {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn sending(&self, chat: i64) -> Sending<'_> {
-        *self.lock().sending.entry(chat).or_insert(0) += 1;
-        Sending { outbox: self, chat }
-    }
-
-    /// Whether "typing…" may be shown in the chat now (and records it if so).
-    fn may_type(&self, chat: i64, now: Instant) -> bool {
-        let mut st = self.lock();
-        if st.sending.contains_key(&chat) || st.edits.contains_key(&chat) {
-            return false;
-        }
-        if st.typing.get(&chat).is_some_and(|t| now.saturating_duration_since(*t) < TYPING_EVERY) {
-            return false;
-        }
-        if st.typing.len() > SWEEP_ABOVE {
-            st.typing.retain(|_, t| now.saturating_duration_since(*t) < TYPING_EVERY);
-        }
-        st.typing.insert(chat, now);
-        true
     }
 
     /// Hands an edit over. Submissions are numbered: the order the conversation produced the
@@ -402,7 +333,6 @@ impl Outbox {
 /// the message once the slot has come.
 async fn editor(bot: Bot, outbox: Arc<Outbox>, limiter: Arc<RateLimiter>, chat: i64) {
     while let Some(message) = outbox.next_message(chat) {
-        let _sending = outbox.sending(chat);
         limiter.acquire(chat).await;
         let Some(mut edit) = outbox.take(chat, message) else { continue };
         let result = match edit_once(&bot, edit.to, MessageId(message), &edit.rendered).await {
@@ -495,20 +425,6 @@ mod tests {
         let alone = o.take(-5, 11).unwrap();
         o.put_back(-5, 11, alone);
         assert_eq!(o.next_message(-5), Some(11), "retried first");
-    }
-
-    #[test]
-    fn typing_at_most_every_five_seconds_and_never_while_a_reply_waits() {
-        let o = Outbox::default();
-        let t0 = Instant::now();
-        assert!(o.may_type(1, t0));
-        assert!(!o.may_type(1, t0 + Duration::from_secs(1)));
-        assert!(o.may_type(1, t0 + TYPING_EVERY));
-        let sending = o.sending(2);
-        assert!(!o.may_type(2, t0), "a reply waits for the chat's slot: no typing in front of it");
-        drop(sending);
-        assert!(o.may_type(2, t0));
-        assert!(o.lock().sending.is_empty(), "idle chats leave no entry");
     }
 
     #[test]
