@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::bot_harness::{knowledge_copy, BotOptions, BotProcess};
+use crate::bot_harness::{BotOptions, BotProcess};
 use articlebot_testkit::FakeTelegram;
 
 const USERS: i64 = 12;
@@ -59,14 +59,9 @@ async fn reader(fake: Arc<FakeTelegram>, user: i64) -> Result<Read, String> {
 async fn twenty_kills_under_load_lose_nothing() {
     let fake = Arc::new(FakeTelegram::start().await);
     let dir = tempfile::tempdir().unwrap();
-    let opts = BotOptions {
-        knowledge: knowledge_copy(dir.path()),
-        data: dir.path().join("data"),
-        admins: vec![],
-        // These readers are faster than any person: flood control must not slow them down.
-        extra_args: vec!["--no-rate-limit".into(), "--flood-max".into(), "100000".into()],
-        rust_log: "warn".into(),
-    };
+    // These readers are faster than any person: flood control must not slow them down.
+    let mut opts = BotOptions::in_dir(dir.path(), &["--no-rate-limit", "--flood-max", "100000"]);
+    opts.rust_log = "warn".into();
     let mut bot = BotProcess::start(&fake, &opts).await;
 
     let readers: Vec<_> = (0..USERS).map(|u| tokio::spawn(reader(fake.clone(), 50_000 + u))).collect();

@@ -29,13 +29,34 @@ async fn dropped_connections_and_slow_answers_are_retried() {
     assert!(w.fake.send_text_and_wait(2, 2, "knee pain", WAIT).await.is_some(), "a slow API only delays");
 }
 
+/// A 5xx costs the backoff README states (200 ms doubling for sends, 250 ms doubling for
+/// getUpdates), not teloxide-core's fixed 10 s sleep before it even reports the error.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_5xx_is_retried() {
+async fn a_5xx_costs_the_backoff_not_ten_seconds() {
     let w = World::with_args(&["--no-rate-limit"]).await;
-    w.fake.fail_with_status("sendMessage", 1, 502);
-    // teloxide itself waits 10 s after a 5xx before reporting it.
-    let r = w.fake.send_text_and_wait(3, 3, "knee pain", Duration::from_secs(30)).await.expect("answered after a 502");
+    w.fake.fail_with_status("sendMessage", 2, 502);
+    let asked = Instant::now();
+    let r = w.fake.send_text_and_wait(3, 3, "knee pain", WAIT).await.expect("answered after two 502s");
+    let took = asked.elapsed();
     assert!(r.plain.starts_with("What causes knee pain"));
+    let sends = w.fake.calls_of("sendMessage");
+    assert_eq!(sends.len(), 3);
+    let gaps: Vec<Duration> =
+        sends.windows(2).map(|p| p[1].received_at.saturating_duration_since(p[0].answered_at)).collect();
+    assert!(gaps[0] >= Duration::from_millis(190) && gaps[1] >= Duration::from_millis(390), "backoff: {gaps:?}");
+    assert!(took < Duration::from_secs(4), "two 502s cost {took:?}");
+
+    // getUpdates: the poll after the next update gets 502 twice; a question right after is
+    // answered after 250 ms + 500 ms of backoff.
+    w.fake.fail_with_status("getUpdates", 2, 502);
+    w.fake.send_text_and_wait(4, 4, "knee pain", WAIT).await.expect("answered");
+    let asked = Instant::now();
+    let r = w.fake.send_text_and_wait(5, 5, "sportswear for running", WAIT).await;
+    let took = asked.elapsed();
+    assert!(r.is_some(), "polling goes on after 502s");
+    assert!(took < Duration::from_secs(4), "two getUpdates 502s cost {took:?}");
+    let logs = w.bot().logs();
+    assert!(logs.contains("getUpdates failed; retrying") && logs.contains("retry_in_ms=250"), "{logs}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

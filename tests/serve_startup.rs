@@ -3,10 +3,12 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::bot_harness::{knowledge_copy, BotOptions, BotProcess, World, ADMIN, WAIT};
+use crate::bot_harness::{
+    bot_bin, free_port, knowledge_copy, webhook_args, BotOptions, BotProcess, World, ADMIN, WAIT,
+};
 
 fn serve(envs: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_articlebot"));
+    let mut cmd = Command::new(bot_bin());
     cmd.arg("serve").env_remove("TELOXIDE_TOKEN").env_remove("ARTICLEBOT_KNOWLEDGE");
     for (k, v) in envs {
         cmd.env(k, v);
@@ -59,7 +61,7 @@ fn admins_must_be_numeric_ids() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_data_dir_in_use_by_another_instance_is_refused_clearly() {
     let w = World::with_args(&["--no-rate-limit"]).await;
-    let second = Command::new(env!("CARGO_BIN_EXE_articlebot"))
+    let second = Command::new(bot_bin())
         .arg("serve")
         .env("TELOXIDE_TOKEN", w.fake.token())
         .env("TELOXIDE_API_URL", w.fake.api_url_string())
@@ -90,7 +92,7 @@ async fn a_read_only_data_dir_is_refused_clearly() {
     } else {
         data
     };
-    let out = Command::new(env!("CARGO_BIN_EXE_articlebot"))
+    let out = Command::new(bot_bin())
         .arg("serve")
         .env("TELOXIDE_TOKEN", fake.token())
         .env("TELOXIDE_API_URL", fake.api_url_string())
@@ -118,13 +120,7 @@ async fn start_up_survives_a_failing_get_me() {
     let fake = articlebot_testkit::FakeTelegram::start().await;
     fake.drop_connections("getMe", 3);
     let dir = tempfile::tempdir().unwrap();
-    let opts = BotOptions {
-        knowledge: knowledge_copy(dir.path()),
-        data: dir.path().join("data"),
-        admins: vec![],
-        extra_args: vec!["--no-rate-limit".into()],
-        rust_log: "info".into(),
-    };
+    let opts = BotOptions::in_dir(dir.path(), &["--no-rate-limit"]);
     let bot = BotProcess::start(&fake, &opts).await;
     assert!(fake.send_text_and_wait(5, 5, "knee pain", WAIT).await.is_some());
     assert!(bot.logs().contains("getMe failed; retrying"), "{}", bot.logs());
@@ -133,24 +129,11 @@ async fn start_up_survives_a_failing_get_me() {
 #[tokio::test(flavor = "multi_thread")]
 async fn webhook_mode_checks_the_secret_token() {
     let fake = articlebot_testkit::FakeTelegram::start().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let url = format!("http://127.0.0.1:{port}/telegram");
-    let opts = BotOptions {
-        knowledge: knowledge_copy(dir.path()),
-        data: dir.path().join("data"),
-        admins: vec![],
-        extra_args: vec![
-            "--no-rate-limit".into(),
-            "--webhook-url".into(),
-            url.clone(),
-            "--listen".into(),
-            format!("127.0.0.1:{port}"),
-            "--webhook-secret".into(),
-            "s3cret_token-1".into(),
-        ],
-        rust_log: "info".into(),
-    };
+    let mut opts = BotOptions::in_dir(dir.path(), &["--no-rate-limit"]);
+    opts.extra_args.extend(webhook_args(port));
     let _bot = BotProcess::start(&fake, &opts).await;
     assert_eq!(fake.webhook_url().as_deref(), Some(url.as_str()));
     let r = fake.send_text_and_wait(9, 9, "knee pain when running", WAIT).await.expect("answered through the webhook");
@@ -177,8 +160,8 @@ async fn webhook_mode_checks_the_secret_token() {
 fn serve_until(envs: &[(&str, &str)], args: &[&str], limit: Duration) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("stderr.log");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_articlebot"));
-    cmd.arg("serve").args(args).env_remove("ARTICLEBOT_KNOWLEDGE");
+    let mut cmd = Command::new(bot_bin());
+    cmd.arg("serve").args(args).env_remove("ARTICLEBOT_KNOWLEDGE").env_remove("TELOXIDE_API_URL");
     cmd.env("ARTICLEBOT_DATA", dir.path().join("data")).env("RUST_LOG", "info");
     cmd.env("ARTICLEBOT_KNOWLEDGE", concat!(env!("CARGO_MANIFEST_DIR"), "/knowledge"));
     for (k, v) in envs {
@@ -232,35 +215,138 @@ fn webhook_mistakes_are_refused_before_the_network_is_tried() {
     }
 }
 
+/// `articlebot serve` against a dead API (it retries getMe), with its log; killed when dropped.
+struct Waiting {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Waiting {
+    fn spawn(api: &str, token: &str) -> Waiting {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("stderr.log");
+        let child = Command::new(bot_bin())
+            .args(["serve", "--knowledge", concat!(env!("CARGO_MANIFEST_DIR"), "/knowledge")])
+            .env("TELOXIDE_TOKEN", token)
+            .env("TELOXIDE_API_URL", api)
+            .env("ARTICLEBOT_DATA", dir.path().join("data"))
+            .env("RUST_LOG", "info")
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Waiting { child, log, _dir: dir }
+    }
+
+    fn read(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn wait_log(&self, what: &str, limit: Duration) -> bool {
+        let started = std::time::Instant::now();
+        while !self.read().contains(what) && started.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.read().contains(what)
+    }
+
+    fn signal(&self, sig: &str) {
+        assert!(Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap()
+            .success());
+    }
+
+    fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if started.elapsed() > limit {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
-fn sigterm_stops_a_bot_still_waiting_for_the_api() {
+fn sigterm_or_ctrl_c_during_start_up_is_a_clean_stop() {
+    for sig in ["TERM", "INT"] {
+        let api = dead_api();
+        let mut bot = Waiting::spawn(&api, "123456:SECRET-TOKEN-VALUE");
+        assert!(bot.wait_log("getMe failed; retrying", Duration::from_secs(20)), "{}", bot.read());
+        bot.signal(sig);
+        let status = bot.wait_exit(Duration::from_secs(10));
+        let log = bot.read();
+        assert!(status.is_some(), "SIG{sig} stopped it while it waited for getMe: {log}");
+        assert_eq!(status.and_then(|s| s.code()), Some(0), "SIG{sig} is a clean stop: {log}");
+        assert!(!log.lines().any(|l| l.starts_with("error:")), "no error line: {log}");
+        assert!(log.contains("stopped during start-up"), "{log}");
+        // The retry lines say where the bot tries to reach, never with the token.
+        let host = api.trim_start_matches("http://");
+        let retry = log.lines().find(|l| l.contains("getMe failed; retrying")).unwrap();
+        assert!(retry.contains(&format!("api={host}")), "{retry}");
+        assert!(!log.contains("SECRET-TOKEN-VALUE"), "{log}");
+    }
+}
+
+#[test]
+fn sighup_during_start_up_does_not_kill_the_bot() {
     let api = dead_api();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("stderr.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_articlebot"))
-        .args(["serve", "--knowledge", concat!(env!("CARGO_MANIFEST_DIR"), "/knowledge")])
-        .env("TELOXIDE_TOKEN", "1:x")
-        .env("TELOXIDE_API_URL", &api)
-        .env("ARTICLEBOT_DATA", dir.path().join("data"))
-        .env("RUST_LOG", "info")
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let read = || std::fs::read_to_string(&log).unwrap_or_default();
-    let started = std::time::Instant::now();
-    while !read().contains("getMe failed; retrying") && started.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(50));
+    let mut bot = Waiting::spawn(&api, "1:x");
+    // From the very first moments of the process on, and while it waits for the API.
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(10));
+        bot.signal("HUP");
     }
-    assert!(read().contains("getMe failed; retrying"), "{}", read());
-    assert!(Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap().success());
-    let stopped = std::time::Instant::now();
-    while child.try_wait().unwrap().is_none() && stopped.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(50));
+    assert!(bot.wait_log("getMe failed; retrying", Duration::from_secs(20)), "{}", bot.read());
+    bot.signal("HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(bot.child.try_wait().unwrap().is_none(), "still running after SIGHUPs during start-up: {}", bot.read());
+    bot.signal("TERM");
+    assert_eq!(bot.wait_exit(Duration::from_secs(10)).and_then(|s| s.code()), Some(0), "{}", bot.read());
+}
+
+#[test]
+fn bad_settings_are_one_line_and_exit_code_2_without_trying_the_network() {
+    let api = dead_api();
+    let local = [("TELOXIDE_TOKEN", "123:TOPSECRET"), ("TELOXIDE_API_URL", api.as_str())];
+    let telegram = [("TELOXIDE_TOKEN", "123:TOPSECRET")];
+    let ftp = [("TELOXIDE_TOKEN", "123:TOPSECRET"), ("TELOXIDE_API_URL", "ftp://127.0.0.1:1/")];
+    let not_url = [("TELOXIDE_TOKEN", "123:TOPSECRET"), ("TELOXIDE_API_URL", "not a url")];
+    let with_token = [("TELOXIDE_TOKEN", "123:TOPSECRET"), ("TELOXIDE_API_URL", "ftp://h/bot123:TOPSECRET/")];
+    // The environment, the flags, what the error line says.
+    type Case<'a> = (&'a [(&'a str, &'a str)], Vec<&'a str>, &'a str);
+    let cases: Vec<Case> = vec![
+        (&ftp, vec![], "must be an http:// or https:// URL"),
+        (&not_url, vec![], "is not a URL"),
+        (&with_token, vec![], "must be an http:// or https:// URL"),
+        // Telegram posts only to https; plain http is for a local Bot API server.
+        (
+            &telegram,
+            vec!["--webhook-url", "http://bot.example.com/hook", "--listen", "127.0.0.1:0"],
+            "must be an https:// URL",
+        ),
+        (&local, vec!["--flood-max", "0"], "--flood-max"),
+        (&local, vec!["--flood-window", "0"], "--flood-window"),
+    ];
+    for (envs, args, says) in cases {
+        let (code, err) = serve_until(envs, &args, Duration::from_secs(20));
+        assert_eq!(code, Some(2), "{envs:?} {args:?}: {err}");
+        let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert!(lines.len() == 1 && lines[0].contains(says), "{envs:?} {args:?}: {err}");
+        assert!(!err.contains("getMe failed"), "{args:?}: the network was not tried: {err}");
+        assert!(!err.contains("TOPSECRET"), "the token is never shown: {err}");
     }
-    let status = child.try_wait().unwrap();
-    if status.is_none() {
-        let _ = child.kill();
-    }
-    assert!(status.is_some(), "SIGTERM stopped it while it waited for getMe: {}", read());
-    assert!(read().contains("stopped before the bot could start"), "{}", read());
 }

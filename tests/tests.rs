@@ -2,13 +2,17 @@
 //! and as a Telegram bot against the fake Bot API (`articlebot-testkit`) on 127.0.0.1, with its
 //! sled database on disk, killed and restarted.
 
+mod bad_updates;
 mod bot_harness;
 mod cli;
 mod crash_restart;
 mod faults;
+mod group_taps;
 mod import;
 mod knowledge_errors;
 mod model_pull;
 mod semantic;
 mod serve_startup;
+mod shutdown;
 mod telegram_e2e;
+mod webhook_server;

@@ -41,11 +41,11 @@ pub struct ServeArgs {
     /// Do not keep Telegram's rate limits (for local benchmarks against a fake API only)
     #[arg(long)]
     no_rate_limit: bool,
-    /// Messages a user may send per flood window before being slowed down
-    #[arg(long, default_value_t = 20)]
+    /// Messages a user may send per flood window before being slowed down (at least 1)
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     flood_max: u32,
-    /// Flood window in seconds
-    #[arg(long, default_value_t = 10)]
+    /// Flood window in seconds (at least 1)
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     flood_window: u64,
     #[command(flatten)]
     model: ModelArgs,
@@ -64,11 +64,30 @@ fn admins(raw: &[String]) -> Result<Vec<i64>, Failure> {
 }
 
 pub fn run(args: ServeArgs) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::caused("cannot start the async runtime", &e))?;
+    let result = runtime.block_on(async {
+        // Before anything else: from here on SIGHUP cannot kill the process and SIGTERM or
+        // Ctrl-C is a clean stop, however early it comes.
+        let signals = Signals::listen().map_err(|e| Failure::caused("cannot listen for signals", &e))?;
+        let config = config(args)?;
+        telegram::run(config, signals.stop, signals.hangups)
+            .await
+            .map_err(|e: ServeError| Failure::usage(ErrorChain(&e).to_string()))
+    });
+    // Blocking work still running (a knowledge load a stop did not wait for) is not waited for.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+fn config(args: ServeArgs) -> Result<ServeConfig, Failure> {
     let token = std::env::var("TELOXIDE_TOKEN").unwrap_or_default();
     if token.trim().is_empty() {
         return Err(Failure::usage("TELOXIDE_TOKEN is not set: create a bot with @BotFather and export its token"));
     }
-    let config = ServeConfig {
+    Ok(ServeConfig {
         token: token.trim().to_string(),
         api_url: args.api_url,
         knowledge: args.knowledge.dir,
@@ -79,35 +98,38 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         webhook_secret: args.webhook_secret,
         rate_limit: !args.no_rate_limit,
         metrics: args.metrics,
-        flood: FloodLimits {
-            max_messages: args.flood_max.max(1),
-            window: Duration::from_secs(args.flood_window.max(1)),
-        },
+        flood: FloodLimits { max_messages: args.flood_max, window: Duration::from_secs(args.flood_window) },
         model: args.model.model.clone(),
         model_threads: args.model.threads,
         cache_dir: args.model.options().cache_dir,
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::caused("cannot start the async runtime", &e))?;
-    runtime.block_on(async {
-        let shutdown = stop_signal().map_err(|e| Failure::caused("cannot listen for SIGTERM", &e))?;
-        telegram::run(config, shutdown).await.map_err(|e: ServeError| Failure::usage(ErrorChain(&e).to_string()))
     })
 }
 
-/// Resolves at SIGTERM (`docker stop`, systemd) or Ctrl-C. As PID 1 in a container the process
-/// gets no default signal handling, so an unhandled SIGTERM would wait for the kill.
-fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM"),
-            _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C"),
-        }
-    })
+/// The signals `serve` handles. As PID 1 in a container the process gets no default signal
+/// handling, so an unhandled SIGTERM would wait for the kill; an unhandled SIGHUP (the README's
+/// `docker kill --signal HUP`) would end the process.
+struct Signals {
+    /// Resolves at the first SIGTERM (`docker stop`, systemd) or SIGINT (Ctrl-C).
+    stop: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    hangups: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    /// Installs the handlers now (a signal that comes before the future is polled is not lost).
+    fn listen() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let hangups =
+            signal(SignalKind::hangup()).map_err(|e| tracing::warn!(error = %e, "cannot listen for SIGHUP")).ok();
+        let stop = Box::pin(async move {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM"),
+                _ = interrupt.recv() => tracing::info!("Ctrl-C"),
+            }
+        });
+        Ok(Signals { stop, hangups })
+    }
 }
 
 #[cfg(test)]

@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 
 use articlebot_engine::{Engine, ErrorChain, LoadError, LoadReport, OpenError, SledStore};
 
+use super::inbox::Seen;
 use super::limits::{FloodControl, FloodLimits, RateLimiter, SendLimits};
 use super::metrics;
+use super::send::Outbox;
 
 /// Result of a knowledge reload.
 #[derive(Debug)]
@@ -23,7 +25,12 @@ pub enum ReloadOutcome {
 
 pub struct App {
     pub engine: Engine<SledStore>,
-    pub limiter: RateLimiter,
+    /// Shared with the tasks that send a chat's edits (`send`).
+    pub limiter: Arc<RateLimiter>,
+    /// Edits waiting per chat, coalesced (`send`).
+    pub outbox: Arc<Outbox>,
+    /// Update ids taken in by this process (`inbox`).
+    pub seen: Mutex<Seen>,
     pub admins: HashSet<i64>,
     pub bot_username: String,
     pub flood: FloodControl,
@@ -42,7 +49,9 @@ impl App {
     ) -> Self {
         App {
             engine,
-            limiter: RateLimiter::new(send_limits),
+            limiter: Arc::new(RateLimiter::new(send_limits)),
+            outbox: Default::default(),
+            seen: Default::default(),
             admins,
             bot_username,
             flood: FloodControl::new(flood),

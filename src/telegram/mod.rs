@@ -1,18 +1,26 @@
 //! The Telegram front end (`articlebot serve`). It translates updates into engine calls and
 //! replies into Bot API calls; what to answer is the engine's.
 //!
-//! - `serve`: start-up (knowledge, database, token, command menus), long polling or webhook,
-//!   and the stop: [`run`] takes the shutdown signal as a future;
+//! - `serve`: start-up (settings, knowledge, database, token, command menus), then the updates,
+//!   and the stop: [`run`] takes the stop signal as a future, with a deadline for what is in
+//!   flight;
+//! - `poll`: long polling with our own `getUpdates`; `webhook`: `setWebhook` and the server
+//!   Telegram posts to (timeouts, a connection cap); `wire`: updates read one at a time, so one
+//!   that cannot be read never costs its batch;
+//! - `api`: Bot API calls with teloxide's payload types, without its 10 s sleep after a 5xx and
+//!   without response bodies in errors;
 //! - `app`: what the handlers share ([`app::App`]), and the knowledge reload;
 //! - `handlers`: the dptree tree, gates as branches, one endpoint per kind of update;
 //! - `command`: messages read as commands and questions;
 //! - `admin`: /reload, /stats, /unanswered;
 //! - `send`: replies sent within Telegram's limits, retried;
 //! - `render`: replies as HTML and inline keyboards; `callback`: button payloads;
-//! - `inbox`: every update kept on disk until handled; `limits`: send limits and flood control;
+//! - `inbox`: every update kept on disk before it is confirmed to Telegram, until handled, and
+//!   the dispatcher's listener; `limits`: send limits and flood control;
 //! - `metrics`: the Prometheus counters.
 
 mod admin;
+mod api;
 mod app;
 mod callback;
 mod command;
@@ -20,9 +28,12 @@ mod handlers;
 mod inbox;
 mod limits;
 mod metrics;
+mod poll;
 mod render;
 mod send;
 mod serve;
+mod webhook;
+mod wire;
 
 pub use limits::FloodLimits;
 pub use serve::{run, ServeConfig, ServeError};

@@ -1,7 +1,8 @@
-//! Running the bot: the start-up checks that fail fast (webhook settings, knowledge, database),
-//! getMe with backoff, the command menus, then long polling or the webhook until `shutdown`
-//! resolves. SIGHUP reloads the knowledge base; the metrics endpoint and the database size gauge
-//! run beside.
+//! Running the bot: the start-up checks that fail fast (settings, knowledge, database), getMe
+//! with backoff, the command menus, then long polling or the webhook until a stop is requested,
+//! and the stop itself: the listener's own stop token, a deadline for the updates in flight, the
+//! final flush. SIGHUP reloads the knowledge base; the metrics endpoint and the database size
+//! gauge run beside.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -12,15 +13,17 @@ use std::time::Duration;
 
 use articlebot_engine::vocabulary::{self, Audience};
 use articlebot_engine::{EmbedProgress, Engine, ErrorChain, Library, OpenError, Options, SledStore, Store, StoreError};
+use teloxide::payloads::{SetMyCommands, SetMyCommandsSetters};
 use teloxide::prelude::*;
 use teloxide::types::{BotCommand, BotCommandScope, Recipient};
-use teloxide::update_listeners::{webhooks, Polling};
-use teloxide::{ApiError, RequestError};
+use teloxide::ApiError;
 use tokio::sync::watch;
 
+use super::api::{self, CallError};
 use super::app::App;
+use super::inbox::{self, AllowedHint};
 use super::limits::{FloodLimits, SendLimits};
-use super::{handlers, inbox, metrics};
+use super::{handlers, metrics, poll, webhook};
 
 /// How `serve` runs.
 #[derive(Clone)]
@@ -90,24 +93,47 @@ pub enum ServeError {
         source: std::io::Error,
     },
     #[error("setWebhook failed")]
-    Webhook(#[source] RequestError),
-    #[error("stopped before the bot could start")]
-    Stopped,
+    Webhook(#[source] CallError),
 }
 
-/// Runs the bot until `shutdown` resolves (SIGTERM, Ctrl-C), then finishes the updates in
-/// flight and flushes the database.
-pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
-    let (stop_tx, stop) = watch::channel(false);
+/// How long updates in flight get to finish after a stop request. What is not done by then
+/// stays in the inbox and is handled at the next start; with the flush and `deleteWebhook` the
+/// stop stays well within `docker stop`'s 10 s.
+pub const STOP_DEADLINE: Duration = Duration::from_secs(5);
+/// A call made while stopping (`deleteWebhook`, the last offset) gets this long.
+const STOP_CALL: Duration = Duration::from_secs(2);
+
+/// How updates arrive.
+enum Source {
+    Polling { offset: poll::Offset, hint: AllowedHint },
+    Webhook { server: Option<webhook::Server>, received: webhook::Received },
+}
+
+/// Runs the bot until `stop` resolves (SIGTERM, Ctrl-C), then lets the updates in flight finish
+/// (within [`STOP_DEADLINE`]) and flushes the database; a stop during start-up is a clean stop
+/// too. `hangups` (SIGHUP, listened for before anything else) reload the knowledge base.
+pub async fn run(
+    config: ServeConfig,
+    stop: impl Future<Output = ()> + Send + 'static,
+    hangups: Option<tokio::signal::unix::Signal>,
+) -> Result<(), ServeError> {
+    let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
-        shutdown.await;
+        stop.await;
         let _ = stop_tx.send(true);
     });
-    // Before anything slow: a SIGHUP during start-up must not kill the process.
-    let hangups = hangups();
-    check_webhook_config(&config)?;
-    let engine = prepare(&config)?;
+    let webhook_url = check_config(&config)?;
     let bot = build_bot(&config)?;
+    let host = api::host(&bot);
+    // Loading may take long (a large knowledge base to embed); a stop does not wait for it.
+    let engine = {
+        let config = config.clone();
+        let load = tokio::task::spawn_blocking(move || prepare(&config));
+        tokio::select! {
+            r = load => r.map_err(|e| ServeError::Config(format!("start-up failed: {e}")))??,
+            _ = stopped(stop_rx.clone()) => return stopped_early(),
+        }
+    };
     if let Some(addr) = config.metrics {
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ServeError::Listen {
             addr,
@@ -116,11 +142,14 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()> + Send 
         })?;
         tokio::spawn(serve_metrics(listener));
     }
-    let me = get_me_with_backoff(&bot, stop.clone()).await?;
+    let Some(me) = get_me_with_backoff(&bot, &host, stop_rx.clone()).await? else { return stopped_early() };
     let username = me.username.clone().unwrap_or_default();
-    tracing::info!(bot = %username, "connected to the Bot API");
+    tracing::info!(bot = %username, api = %host, "connected to the Bot API");
     let admins: HashSet<i64> = config.admins.iter().copied().collect();
-    register_commands(&bot, &admins).await;
+    tokio::select! {
+        _ = register_commands(&bot, &admins) => {}
+        _ = stopped(stop_rx.clone()) => return stopped_early(),
+    }
     let send_limits = config.rate_limit.then(SendLimits::default);
     let app = Arc::new(App::new(engine, admins, username, config.flood, send_limits));
     spawn_db_size_gauge(app.clone());
@@ -148,45 +177,120 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()> + Send 
             _ => upd.chat().map(|c| c.id),
         })
         .build();
-    spawn_stopper(dispatcher.shutdown_token(), stop);
 
-    match (&config.webhook_url, config.listen) {
+    // Read once, before any source can put new updates in.
+    let replay = inbox::replay(&app);
+    // The listeners' own stop: sticky, unlike teloxide's shutdown token, which misses a stop
+    // requested while the dispatcher is busy.
+    let (token, flag) = teloxide::stop::mk_stop_token();
+    let mut source = match (webhook_url, config.listen) {
         (Some(url), Some(listen)) => {
-            let url = webhook_url(url)?;
-            let mut options = webhooks::Options::new(listen, url);
-            if let Some(secret) = &config.webhook_secret {
-                options = options.secret_token(secret.clone());
-            }
             let tcp = tokio::net::TcpListener::bind(listen).await.map_err(|source| ServeError::Listen {
                 addr: listen,
                 what: "the webhook",
                 source,
             })?;
-            let (listener, stop, router) =
-                webhooks::axum_to_router(bot.clone(), options).await.map_err(ServeError::Webhook)?;
-            tokio::spawn(async move {
-                if let Err(e) = axum::serve(tcp, router).with_graceful_shutdown(stop).await {
-                    tracing::error!(error = %e, "webhook server failed");
+            let secret = webhook::secret(config.webhook_secret.as_deref());
+            let (server, received) = webhook::Server::start(tcp, &url, &secret, app.clone(), flag.clone());
+            let set = async {
+                let mut failures = 0;
+                loop {
+                    match webhook::set(&bot, &url, &secret).await {
+                        Ok(()) => return Ok(()),
+                        Err(e) if e.is_transient() => {
+                            failures += 1;
+                            let wait = poll::backoff(failures);
+                            tracing::warn!(api = %host, error = %e, retry_in_ms = wait.as_millis() as u64, "setWebhook failed; retrying");
+                            tokio::time::sleep(wait).await;
+                        }
+                        Err(e) => return Err(ServeError::Webhook(e)),
+                    }
                 }
-            });
-            tracing::info!(%listen, "receiving updates by webhook");
-            let listener = inbox::DurableListener::new(listener, app.clone());
-            dispatcher
-                .dispatch_with_listener(listener, LoggingErrorHandler::with_custom_text("webhook listener"))
-                .await;
+            };
+            tokio::select! {
+                r = set => r?,
+                _ = stopped(stop_rx.clone()) => {
+                    server.shutdown(STOP_CALL).await;
+                    return stopped_early();
+                }
+            }
+            tracing::info!(%listen, path = url.path(), "receiving updates by webhook");
+            Source::Webhook { server: Some(server), received }
         }
-        // Half a webhook configuration was refused by `check_webhook_config`.
+        // Half a webhook configuration was refused by `check_config`.
         _ => {
-            let listener = Polling::builder(bot.clone())
-                .timeout(Duration::from_secs(10))
-                .backoff_strategy(|errors| Duration::from_millis(250u64 << errors.min(4)))
-                .delete_webhook()
-                .await
-                .build();
+            // A webhook left by an earlier deployment would refuse getUpdates; the poller deletes
+            // it again if this fails.
+            if let Err(e) = webhook::delete(&bot).await {
+                tracing::warn!(api = %host, error = %e, "deleteWebhook failed");
+            }
             tracing::info!("receiving updates by long polling");
-            let listener = inbox::DurableListener::new(listener, app.clone());
-            dispatcher.dispatch_with_listener(listener, LoggingErrorHandler::with_custom_text("polling")).await;
+            Source::Polling { offset: Default::default(), hint: Default::default() }
         }
+    };
+
+    let mut failures = 0;
+    let stopped_by_request = loop {
+        let listener = match &source {
+            Source::Polling { offset, hint } => inbox::Listener::new(
+                replay.clone(),
+                poll::updates(bot.clone(), app.clone(), hint.clone(), offset.clone(), flag.clone()),
+                token.clone(),
+                flag.clone(),
+            )
+            .with_hint(hint.clone()),
+            Source::Webhook { received, .. } => {
+                inbox::Listener::new(replay.clone(), webhook::updates(received.clone()), token.clone(), flag.clone())
+            }
+        };
+        // Not `dispatch_with_listener`: it calls getMe again and panics if that fails.
+        let dispatch =
+            dispatcher.try_dispatch_with_listener(listener, LoggingErrorHandler::with_custom_text("update listener"));
+        tokio::pin!(dispatch);
+        let mut stop = stop_rx.clone();
+        tokio::select! {
+            r = &mut dispatch => match r {
+                Ok(()) => break false,
+                Err(e) => {
+                    failures += 1;
+                    let wait = poll::backoff(failures);
+                    tracing::warn!(api = %host, error = %e, retry_in_ms = wait.as_millis() as u64, "getMe failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => continue,
+                        _ = stopped(stop_rx.clone()) => break true,
+                    }
+                }
+            },
+            _ = stop.wait_for(|s| *s) => {
+                tracing::info!(deadline_s = STOP_DEADLINE.as_secs(), "stopping: finishing updates in flight");
+                token.stop();
+                let server = match &mut source {
+                    Source::Webhook { server, .. } => server.take(),
+                    Source::Polling { .. } => None,
+                };
+                let webhook_side = async {
+                    if let Some(server) = server {
+                        // Telegram stops posting (and keeps what comes meanwhile); requests in
+                        // flight finish.
+                        match tokio::time::timeout(STOP_CALL, webhook::delete(&bot)).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => tracing::warn!(api = %host, error = %e, "deleteWebhook failed"),
+                            Err(_) => tracing::warn!(api = %host, "deleteWebhook timed out"),
+                        }
+                        server.shutdown(STOP_DEADLINE).await;
+                    }
+                };
+                let (drained, ()) = tokio::join!(tokio::time::timeout(STOP_DEADLINE, &mut dispatch), webhook_side);
+                if drained.is_err() {
+                    let left = app.engine.store().inbox_pending().map_or(0, |p| p.len());
+                    tracing::warn!(updates = left, "updates still in flight at the deadline stay in the inbox for the next start");
+                }
+                break true;
+            }
+        }
+    };
+    if let (true, Source::Polling { offset, .. }) = (stopped_by_request, &source) {
+        poll::confirm(&bot, offset).await;
     }
     tracing::info!("stopped receiving updates; flushing the database");
     app.engine.store().flush().map_err(ServeError::Flush)?;
@@ -194,34 +298,53 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()> + Send 
     Ok(())
 }
 
-/// Builds the bot for `config`.
-fn build_bot(config: &ServeConfig) -> Result<Bot, ServeError> {
-    let mut bot = Bot::new(config.token.clone());
-    if let Some(url) = &config.api_url {
-        let parsed = url::Url::parse(url)
-            .map_err(|e| ServeError::Config(format!("TELOXIDE_API_URL `{url}` is not a URL: {e}")))?;
-        bot = bot.set_api_url(parsed);
+/// Resolves once a stop is requested.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    // An error means the sender is gone: nothing can request a stop any more.
+    if stop.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
     }
-    Ok(bot)
+}
+
+/// The log line of a stop requested before the bot was running; such a stop is a clean one.
+fn stopped_early() -> Result<(), ServeError> {
+    tracing::info!("stopped during start-up");
+    Ok(())
+}
+
+/// Builds the bot for `config` (whose API URL `check_config` has checked).
+fn build_bot(config: &ServeConfig) -> Result<Bot, ServeError> {
+    let bot = Bot::new(config.token.clone());
+    match &config.api_url {
+        Some(url) => Ok(bot.set_api_url(api_url(url, &config.token)?)),
+        None => Ok(bot),
+    }
 }
 
 /// getMe until it works: the network or the API may be down at start. A rejected token is final;
-/// a stop request ends the wait.
-async fn get_me_with_backoff(bot: &Bot, mut stop: watch::Receiver<bool>) -> Result<teloxide::types::Me, ServeError> {
+/// `None` when a stop was requested meanwhile.
+async fn get_me_with_backoff(
+    bot: &Bot,
+    host: &str,
+    stop: watch::Receiver<bool>,
+) -> Result<Option<teloxide::types::Me>, ServeError> {
     let mut delay = Duration::from_millis(500);
+    let get_me = teloxide::payloads::GetMe::new();
     loop {
         let result = tokio::select! {
-            r = bot.get_me() => r,
-            _ = stop.wait_for(|s| *s) => return Err(ServeError::Stopped),
+            r = api::call(bot, &get_me) => r,
+            _ = stopped(stop.clone()) => return Ok(None),
         };
         match result {
-            Ok(me) => return Ok(me),
-            Err(RequestError::Api(ApiError::InvalidToken)) => return Err(ServeError::BadToken),
+            Ok(me) => return Ok(Some(me)),
+            Err(CallError::Api { status: 401 | 404, .. } | CallError::Api { error: ApiError::InvalidToken, .. }) => {
+                return Err(ServeError::BadToken)
+            }
             Err(e) => {
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "getMe failed; retrying");
+                tracing::warn!(api = %host, error = %e, retry_in_ms = delay.as_millis() as u64, "getMe failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
-                    _ = stop.wait_for(|s| *s) => return Err(ServeError::Stopped),
+                    _ = stopped(stop.clone()) => return Ok(None),
                 }
                 delay = (delay * 2).min(Duration::from_secs(30));
             }
@@ -235,12 +358,12 @@ fn menu(audience: Audience) -> Vec<BotCommand> {
 }
 
 async fn register_commands(bot: &Bot, admins: &HashSet<i64>) {
-    if let Err(e) = bot.set_my_commands(menu(Audience::Everyone)).await {
+    if let Err(e) = api::call(bot, &SetMyCommands::new(menu(Audience::Everyone))).await {
         tracing::warn!(error = %e, "could not register the command menu");
     }
     for &admin in admins {
         let scope = BotCommandScope::Chat { chat_id: Recipient::Id(ChatId(admin)) };
-        if let Err(e) = bot.set_my_commands(menu(Audience::Admins)).scope(scope).await {
+        if let Err(e) = api::call(bot, &SetMyCommands::new(menu(Audience::Admins)).scope(scope)).await {
             // Telegram refuses a chat that has never talked to the bot; the commands still work.
             tracing::warn!(admin, error = %e, "could not register the admin command menu");
         }
@@ -307,20 +430,50 @@ fn log_progress() -> impl Fn(EmbedProgress) + Send + Sync {
     }
 }
 
-fn webhook_url(url: &str) -> Result<url::Url, ServeError> {
-    url::Url::parse(url).map_err(|e| ServeError::Config(format!("--webhook-url `{url}`: {e}")))
+/// The Bot API base URL: http(s) with a host, able to take the method path. The token is never
+/// shown, in case it was pasted into the URL.
+fn api_url(url: &str, token: &str) -> Result<url::Url, ServeError> {
+    let shown = url.replace(token, "<token>");
+    let parsed = url::Url::parse(url)
+        .map_err(|e| ServeError::Config(format!("--api-url (TELOXIDE_API_URL) `{shown}` is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https")
+        || parsed.host_str().is_none_or(str::is_empty)
+        || parsed.cannot_be_a_base()
+    {
+        return Err(ServeError::Config(format!(
+            "--api-url (TELOXIDE_API_URL) `{shown}` must be an http:// or https:// URL with a host"
+        )));
+    }
+    Ok(parsed)
 }
 
-/// The webhook settings, checked before anything touches the network: a mistake there is one
-/// clear error at start, not a bot that retries getMe and then fails.
-fn check_webhook_config(config: &ServeConfig) -> Result<(), ServeError> {
-    match (&config.webhook_url, config.listen) {
-        (Some(url), Some(_)) => {
-            webhook_url(url)?;
-        }
-        (None, None) => {}
-        _ => return Err(ServeError::Config("webhook mode needs both --webhook-url and --listen".into())),
+/// Every setting that can be wrong, checked before anything touches the network: a mistake is
+/// one clear error at start, not a bot that retries getMe for ever. The webhook URL, if any.
+fn check_config(config: &ServeConfig) -> Result<Option<url::Url>, ServeError> {
+    if let Some(url) = &config.api_url {
+        api_url(url, &config.token)?;
     }
+    let flood = config.flood;
+    if flood.max_messages == 0 || flood.window.is_zero() {
+        return Err(ServeError::Config("flood control needs --flood-max and --flood-window of at least 1".into()));
+    }
+    let url = match (&config.webhook_url, config.listen) {
+        (Some(url), Some(_)) => {
+            let parsed = url::Url::parse(url).map_err(|e| ServeError::Config(format!("--webhook-url `{url}`: {e}")))?;
+            let https = parsed.scheme() == "https";
+            // A local Bot API server (`--api-url`) posts to plain http too; Telegram's only to https.
+            let local_http = parsed.scheme() == "http" && config.api_url.is_some();
+            if !(https || local_http) || parsed.host_str().is_none_or(str::is_empty) {
+                return Err(ServeError::Config(format!(
+                    "--webhook-url `{url}` must be an https:// URL (Telegram posts only to HTTPS; http:// works only \
+                     with a local Bot API server given as --api-url)"
+                )));
+            }
+            Some(parsed)
+        }
+        (None, None) => None,
+        _ => return Err(ServeError::Config("webhook mode needs both --webhook-url and --listen".into())),
+    };
     if let Some(secret) = &config.webhook_secret {
         let valid = !secret.is_empty()
             && secret.len() <= 256
@@ -331,13 +484,7 @@ fn check_webhook_config(config: &ServeConfig) -> Result<(), ServeError> {
             ));
         }
     }
-    Ok(())
-}
-
-/// SIGHUP from now on, or `None` (logged) where it cannot be had.
-fn hangups() -> Option<tokio::signal::unix::Signal> {
-    use tokio::signal::unix::{signal, SignalKind};
-    signal(SignalKind::hangup()).map_err(|e| tracing::warn!(error = %e, "cannot listen for SIGHUP")).ok()
+    Ok(url)
 }
 
 fn spawn_reloads(app: Arc<App>, mut hangups: tokio::signal::unix::Signal) {
@@ -345,27 +492,6 @@ fn spawn_reloads(app: Arc<App>, mut hangups: tokio::signal::unix::Signal) {
         while hangups.recv().await.is_some() {
             tracing::info!("SIGHUP: reloading the knowledge base");
             let _ = app.reload("SIGHUP").await;
-        }
-    });
-}
-
-/// Stops the dispatcher once a stop is requested. Before dispatching has started the token
-/// refuses; it is tried until it takes, however long the start (a slow first getUpdates, a large
-/// inbox to replay) is.
-fn spawn_stopper(token: teloxide::dispatching::ShutdownToken, mut stop: watch::Receiver<bool>) {
-    tokio::spawn(async move {
-        if stop.wait_for(|s| *s).await.is_err() {
-            return;
-        }
-        tracing::info!("stopping: finishing updates in flight");
-        loop {
-            match token.shutdown() {
-                Ok(done) => {
-                    done.await;
-                    return;
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
         }
     });
 }

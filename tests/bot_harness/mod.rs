@@ -10,6 +10,34 @@ use articlebot_testkit::FakeTelegram;
 
 pub const WAIT: Duration = Duration::from_secs(10);
 pub const ADMIN: i64 = 777;
+/// The webhook secret of [`World::webhook`].
+pub const WEBHOOK_SECRET: &str = "s3cret_token-1";
+
+/// The `articlebot` binary under test: this build's, or `ARTICLEBOT_TEST_BIN` (to check that a
+/// test fails against another build, e.g. the one before a fix).
+pub fn bot_bin() -> PathBuf {
+    std::env::var_os("ARTICLEBOT_TEST_BIN")
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_articlebot")), PathBuf::from)
+}
+
+/// A port nothing listens on yet (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// The flags of webhook mode on `port` (the fake posts to plain http, which the bot accepts
+/// because the API URL is a local one).
+pub fn webhook_args(port: u16) -> Vec<String> {
+    vec![
+        "--webhook-url".into(),
+        format!("http://127.0.0.1:{port}/telegram"),
+        "--listen".into(),
+        format!("127.0.0.1:{port}"),
+        "--webhook-secret".into(),
+        WEBHOOK_SECRET.into(),
+    ]
+}
 
 /// A knowledge dir the test may change (a copy of the shipped one).
 pub fn knowledge_copy(dir: &Path) -> PathBuf {
@@ -38,6 +66,22 @@ pub struct BotOptions {
     pub admins: Vec<i64>,
     pub extra_args: Vec<String>,
     pub rust_log: String,
+    /// The process's limit on open files (`ulimit -n`), if lower than the test's.
+    pub fd_limit: Option<u32>,
+}
+
+impl BotOptions {
+    /// A knowledge copy and a data dir in `dir`, no admins, `info` logs.
+    pub fn in_dir(dir: &Path, args: &[&str]) -> BotOptions {
+        BotOptions {
+            knowledge: knowledge_copy(dir),
+            data: dir.join("data"),
+            admins: vec![],
+            extra_args: args.iter().map(ToString::to_string).collect(),
+            rust_log: "info".into(),
+            fd_limit: None,
+        }
+    }
 }
 
 /// The bot process and where its logs go.
@@ -48,12 +92,14 @@ pub struct BotProcess {
 
 impl BotProcess {
     /// Starts `articlebot serve` and waits until it is about to receive updates (the fake
-    /// records a long poll only when it ends, so the last call before polling is the signal).
+    /// records a long poll only when it ends, so a call made just before polling is the signal:
+    /// `deleteWebhook`, `getWebhookInfo` for teloxide's own polling, `setWebhook` in webhook mode).
     pub async fn start(fake: &FakeTelegram, opts: &BotOptions) -> BotProcess {
         let mark = fake.mark();
         let bot = Self::spawn(fake, opts);
-        let ready =
-            |c: &articlebot_testkit::Call| matches!(c.method.as_str(), "getWebhookInfo" | "setWebhook" | "getUpdates");
+        let ready = |c: &articlebot_testkit::Call| {
+            matches!(c.method.as_str(), "getWebhookInfo" | "deleteWebhook" | "setWebhook" | "getUpdates")
+        };
         if fake.wait_for_after(mark, ready, WAIT).await.is_none() {
             panic!("the bot did not start polling; its log:\n{}", bot.logs());
         }
@@ -66,7 +112,14 @@ impl BotProcess {
         let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log = opts.data.with_file_name(format!("bot-{n}.log"));
         let log_file = fs::File::create(&log).expect("log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_articlebot"));
+        let mut cmd = match opts.fd_limit {
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}")).arg("--").arg(bot_bin());
+                c
+            }
+            None => Command::new(bot_bin()),
+        };
         cmd.arg("serve")
             .args(&opts.extra_args)
             .env("TELOXIDE_TOKEN", fake.token())
@@ -94,7 +147,15 @@ impl BotProcess {
     /// Sends SIGTERM and waits (bounded) for a clean exit.
     pub fn terminate(mut self) -> ExitStatus {
         self.signal("TERM");
-        self.wait_exit(WAIT).expect("the bot stops after SIGTERM")
+        match self.wait_exit(WAIT) {
+            Some(status) => status,
+            None => panic!("the bot did not stop within {WAIT:?} of SIGTERM; its log:\n{}", self.logs()),
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// kill -9.
@@ -149,17 +210,34 @@ impl World {
     }
 
     pub async fn with_args(args: &[&str]) -> World {
+        let mut w = Self::unstarted(args).await;
+        w.start().await;
+        w
+    }
+
+    /// A world whose bot is not started yet ([`start`](Self::start)): for updates that must be
+    /// waiting, all in one batch, when it first polls.
+    pub async fn unstarted(args: &[&str]) -> World {
         let fake = FakeTelegram::start().await;
         let dir = tempfile::tempdir().expect("tempdir");
-        let opts = BotOptions {
-            knowledge: knowledge_copy(dir.path()),
-            data: dir.path().join("data"),
-            admins: vec![ADMIN],
-            extra_args: args.iter().map(ToString::to_string).collect(),
-            rust_log: "info".into(),
-        };
-        let bot = BotProcess::start(&fake, &opts).await;
-        World { fake, _dir: dir, opts, bot: Some(bot) }
+        let mut opts = BotOptions::in_dir(dir.path(), args);
+        opts.admins = vec![ADMIN];
+        World { fake, _dir: dir, opts, bot: None }
+    }
+
+    /// A started bot in webhook mode on a free port (with `args` too); the port.
+    pub async fn webhook(args: &[&str]) -> (World, u16) {
+        let port = free_port();
+        let mut w = Self::unstarted(args).await;
+        w.opts.extra_args.extend(webhook_args(port));
+        w.start().await;
+        (w, port)
+    }
+
+    /// Starts the bot (waiting until it receives updates).
+    pub async fn start(&mut self) {
+        assert!(self.bot.is_none(), "the bot is already running");
+        self.bot = Some(BotProcess::start(&self.fake, &self.opts).await);
     }
 
     /// Stops the bot with SIGTERM (asserting a clean exit) and starts it again; returns the
@@ -178,5 +256,9 @@ impl World {
 
     pub fn bot(&self) -> &BotProcess {
         self.bot.as_ref().expect("bot running")
+    }
+
+    pub fn bot_mut(&mut self) -> &mut BotProcess {
+        self.bot.as_mut().expect("bot running")
     }
 }

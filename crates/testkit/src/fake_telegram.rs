@@ -353,6 +353,26 @@ impl FakeTelegram {
         update.0
     }
 
+    /// An update given as JSON text (without `update_id`, which the fake puts first), sent to
+    /// the bot exactly as written: for what a `Value` cannot hold and teloxide cannot read, e.g.
+    /// a text with a lone surrogate escape (`r#"{"message": {… "text": "knee \ud800 pain"}}"#`),
+    /// or fields of the wrong type. Not checked against teloxide (that is the point). Its kind,
+    /// for `allowed_updates`, is its first key. Returns the `update_id`.
+    pub fn push_raw_update_text(&self, text: &str) -> i64 {
+        let kind = first_key(text).unwrap_or_default();
+        let update_id = {
+            let mut st = self.state();
+            let id = st.push_update(&kind, None, Value::Null);
+            if let Some(u) = st.updates.last_mut() {
+                u.raw = Some(text.to_string());
+            }
+            id
+        };
+        self.inner.updates_tx.send_modify(|v| *v += 1);
+        self.inner.changed();
+        update_id
+    }
+
     fn after_inject(&self, (update_id, mut update): (i64, Value)) {
         if self.inner.opts.validate_updates {
             update["update_id"] = json!(update_id);
@@ -456,6 +476,12 @@ impl FakeTelegram {
     /// The message as Telegram currently has it (`Message` JSON), user's or bot's.
     pub fn message(&self, chat_id: i64, message_id: i32) -> Option<Value> {
         self.state().messages.get(&(chat_id, message_id)).filter(|m| !m.deleted).map(|m| m.json.clone())
+    }
+
+    /// Ids of the updates handed to the bot so far (by `getUpdates`, or accepted with a 2xx by
+    /// the webhook), in order.
+    pub fn delivered_updates(&self) -> Vec<i64> {
+        self.state().updates.iter().filter(|u| u.delivered_at.is_some()).map(|u| u.id).collect()
     }
 
     /// Injected updates not yet confirmed by the bot.
@@ -637,4 +663,10 @@ impl FakeTelegram {
     pub async fn wait_all_confirmed(&self, timeout: Duration) -> bool {
         self.wait_state(timeout, |st| (st.queue_start == st.updates.len()).then_some(())).await.is_some()
     }
+}
+
+/// The first key of a JSON object's text (`{"message": …` → `message`), without parsing the rest.
+fn first_key(text: &str) -> Option<String> {
+    let rest = text.trim_start().strip_prefix('{')?.trim_start().strip_prefix('"')?;
+    Some(rest[..rest.find('"')?].to_string())
 }

@@ -264,6 +264,7 @@ async fn get_updates(inner: &Arc<Inner>, params: Map<String, Value>, received_at
     inner.updates_tx.send_modify(|v| *v += 1);
     let mut shutdown = inner.shutdown_tx.subscribe();
     let mut first = true;
+    let mut return_text: Option<String> = None;
     loop {
         let mut rx = inner.updates_tx.subscribe();
         let done = {
@@ -286,9 +287,19 @@ async fn get_updates(inner: &Arc<Inner>, params: Map<String, Value>, received_at
                     st.confirm(offset);
                     first = false;
                 }
-                let updates = st.take_updates(limit, Instant::now());
+                let taken = st.take_updates(limit, Instant::now());
                 let over = *shutdown.borrow_and_update() || tokio::time::Instant::now() >= deadline;
-                (!updates.is_empty() || over).then_some(Ok(Value::Array(updates)))
+                if !taken.is_empty() || over {
+                    // Built as text: a raw update (`push_raw_update_text`) may be JSON a `Value`
+                    // cannot hold, and must reach the client as it was injected.
+                    let texts: Vec<String> = taken.iter().map(|&i| st.updates[i].text()).collect();
+                    let recorded = Value::Array(taken.iter().map(|&i| st.updates[i].recorded()).collect());
+                    inner.record(&mut st, "getUpdates", params_value.clone(), received_at, Outcome::Ok(recorded));
+                    return_text = Some(format!("{{\"ok\":true,\"result\":[{}]}}", texts.join(",")));
+                    None
+                } else {
+                    None
+                }
             };
             result.map(|r| {
                 let (resp, outcome) = answer(r);
@@ -296,6 +307,14 @@ async fn get_updates(inner: &Arc<Inner>, params: Map<String, Value>, received_at
                 resp
             })
         };
+        if let Some(text) = return_text.take() {
+            inner.changed();
+            return Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(text)))
+                .expect("valid response");
+        }
         if let Some(resp) = done {
             inner.changed();
             return resp;

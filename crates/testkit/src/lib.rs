@@ -21,7 +21,9 @@
 //! What it does:
 //! - **Updates**: tests inject messages (text with `bot_command`/`mention` entities, replies,
 //!   edits, stickers, photos, voice, locations, documents, contacts), button presses
-//!   (`callback_query`), inline queries or raw updates. The bot receives them from `getUpdates`
+//!   (`callback_query`), inline queries or raw updates, as JSON values or as text sent exactly as
+//!   written (lone surrogate escapes, fields teloxide cannot read, invalid JSON:
+//!   `push_raw_update_text`). The bot receives them from `getUpdates`
 //!   (long polling: `offset` confirms, negative offsets, `limit`, `timeout` honoured up to
 //!   [`Options::max_poll_timeout`], `allowed_updates` filters, a second concurrent poll ends the
 //!   first with `409 Conflict` like Telegram) or, after `setWebhook`, by POSTs to the webhook

@@ -22,8 +22,40 @@ pub(crate) struct UpdateRecord {
     pub(crate) id: i64,
     pub(crate) kind: String,
     pub(crate) json: Value,
+    /// The update's JSON text as injected (without `update_id`), for updates a `Value` cannot
+    /// hold: a lone surrogate escape, invalid JSON (`FakeTelegram::push_raw_update_text`).
+    pub(crate) raw: Option<String>,
     pub(crate) injected_at: Instant,
     pub(crate) delivered_at: Option<Instant>,
+}
+
+impl UpdateRecord {
+    /// The update as the Bot API sends it, `update_id` first.
+    pub(crate) fn text(&self) -> String {
+        match &self.raw {
+            Some(raw) => {
+                let rest = raw.trim_start();
+                match rest.strip_prefix('{') {
+                    Some(fields) if fields.trim_start().starts_with('}') => format!("{{\"update_id\":{}}}", self.id),
+                    Some(fields) => format!("{{\"update_id\":{},{fields}", self.id),
+                    // Not even an object: sent as it is, which makes the whole batch invalid.
+                    None => raw.clone(),
+                }
+            }
+            None => {
+                let mut j = self.json.clone();
+                j["update_id"] = json!(self.id);
+                j.to_string()
+            }
+        }
+    }
+
+    /// The update as a test reads it back from the recorded call: its JSON, or its text as a
+    /// string where that is not valid JSON.
+    pub(crate) fn recorded(&self) -> Value {
+        let text = self.text();
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    }
 }
 
 /// A message as the fake keeps it: the `Message` JSON it returns and embeds in updates, and what
@@ -195,6 +227,7 @@ impl State {
             id,
             kind: kind.to_string(),
             json,
+            raw: None,
             injected_at: Instant::now(),
             delivered_at: None,
         });
@@ -212,8 +245,8 @@ impl State {
         }
     }
 
-    /// Up to `limit` unconfirmed, allowed updates.
-    pub(crate) fn take_updates(&mut self, limit: usize, now: Instant) -> Vec<Value> {
+    /// Up to `limit` unconfirmed, allowed updates (their indexes).
+    pub(crate) fn take_updates(&mut self, limit: usize, now: Instant) -> Vec<usize> {
         let mut out = Vec::new();
         for i in self.queue_start..self.updates.len() {
             if out.len() >= limit {
@@ -222,11 +255,8 @@ impl State {
             if !self.allowed(&self.updates[i].kind) {
                 continue;
             }
-            let u = &mut self.updates[i];
-            u.delivered_at.get_or_insert(now);
-            let mut j = u.json.clone();
-            j["update_id"] = json!(u.id);
-            out.push(j);
+            self.updates[i].delivered_at.get_or_insert(now);
+            out.push(i);
         }
         out
     }

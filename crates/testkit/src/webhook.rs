@@ -4,8 +4,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 use crate::state::{unix_now, Inner};
 
 /// Delivers the update queue to the webhook while one is set: one POST at a time, in order, each
@@ -28,11 +26,7 @@ pub(crate) async fn webhook_loop(inner: Arc<Inner>) {
                     while st.queue_start < st.updates.len() && !st.allowed(&st.updates[st.queue_start].kind) {
                         st.queue_start += 1;
                     }
-                    st.updates.get(st.queue_start).map(|u| {
-                        let mut j = u.json.clone();
-                        j["update_id"] = json!(u.id);
-                        (u.id, j, url, secret)
-                    })
+                    st.updates.get(st.queue_start).map(|u| (u.id, u.text(), url, secret))
                 }
             }
         };
@@ -43,7 +37,7 @@ pub(crate) async fn webhook_loop(inner: Arc<Inner>) {
             }
             continue;
         };
-        let mut req = client.post(&url).header("content-type", "application/json").body(body.to_string());
+        let mut req = client.post(&url).header("content-type", "application/json").body(body);
         if let Some(s) = secret {
             req = req.header("X-Telegram-Bot-Api-Secret-Token", s);
         }
