@@ -14,16 +14,34 @@ impl Style {
     pub const TERMINAL: Style = Style { bold: ("\x1b[1m", "\x1b[0m") };
 }
 
-fn numbered(out: &mut String, items: &[TopicRef]) {
+/// Numbered lines from `from` on: the number a user types to pick each.
+fn numbered(out: &mut String, from: usize, items: &[TopicRef]) {
     for (i, t) in items.iter().enumerate() {
-        out.push_str(&format!("\n  {}. {}", i + 1, t.title));
+        out.push_str(&format!("\n  {}. {}", from + i + 1, t.title));
     }
 }
 
+/// People read the id (what `/start` takes); short keys stay inside Telegram's buttons.
 fn link(l: &Link) -> String {
     match l {
         Link::Url(u) => u.clone(),
-        Link::Start(p) => format!("/start {p}"),
+        Link::Start { id, .. } => format!("/start {id}"),
+    }
+}
+
+/// The next and previous articles, then the related topics (under `heading`), numbered in the
+/// order the engine takes typed numbers.
+fn onward(out: &mut String, next: Option<&TopicRef>, prev: Option<&TopicRef>, heading: &str, related: &[TopicRef]) {
+    let mut n = 0;
+    for (label, t) in [(text::NEXT_ARTICLE, next), (text::PREV_ARTICLE, prev)] {
+        if let Some(t) = t {
+            n += 1;
+            out.push_str(&format!("\n  {n}. {label}: {}", t.title));
+        }
+    }
+    if !related.is_empty() {
+        out.push_str(&format!("\n{heading}"));
+        numbered(out, n, related);
     }
 }
 
@@ -39,14 +57,20 @@ fn answer(a: &AnswerView, style: Style, hints: bool) -> String {
     }
     out.push_str("\n\n");
     out.push_str(&a.snippet.render(style.bold.0, style.bold.1, |t| t.to_string()));
-    out.push_str(&format!("\n\n{}: {}", text::READ_MORE, link(&a.link)));
+    out.push_str("\n");
+    if a.stub {
+        out.push_str(&format!("\n{}", text::STUB_ONLY));
+        if let Some(l) = &a.link {
+            out.push_str(&format!("\n{}: {}", text::STUB_ON_SITE, link(l)));
+        }
+    } else if let Some(l) = &a.link {
+        out.push_str(&format!("\n{}: {}", text::READ_MORE, link(l)));
+    }
     if hints && a.next.is_some() {
         out.push_str(&format!("\n{}: type \"more\"", text::NEXT_SECTION));
     }
-    if !a.related.is_empty() {
-        out.push_str("\nRelated:");
-        numbered(&mut out, &a.related);
-    }
+    let heading = if a.stub { text::CLOSEST_FULL } else { "Related:" };
+    onward(&mut out, a.next_article.as_ref(), a.prev_article.as_ref(), heading, &a.related);
     if hints {
         out.push_str("\nWas this helpful? Type \"up\" or \"down\".");
     }
@@ -65,30 +89,35 @@ pub fn render(reply: &Reply, style: Style, hints: bool) -> String {
             }
             out
         }
-        Reply::Unknown => {
-            text::DONT_KNOW.replace(" Browse the topics I know about:", " Type /topics to see what I know about.")
-        }
+        Reply::Unknown { noted } => format!("{} Type /topics to see what I know about.", text::dont_know(*noted)),
         Reply::Smalltalk { kind, bot_name } => text::smalltalk(*kind, bot_name),
         Reply::Welcome { bot_name, popular } => {
             let mut out = text::welcome(bot_name);
-            numbered(&mut out, popular);
+            numbered(&mut out, 0, popular);
             out
         }
         Reply::Help { bot_name } => text::help(bot_name),
         Reply::Topics { page, pages, items } => {
             let mut out = format!("{} (page {} of {})", text::TOPICS, page + 1, pages);
-            numbered(&mut out, items);
+            numbered(&mut out, 0, items);
             if page + 1 < *pages {
-                out.push_str(&format!("\nNext page: /topics {}", page + 2));
+                out.push_str(&format!("\nNext page: type \"more\" (or /topics {})", page + 2));
             }
             out
         }
-        Reply::EndOfArticle { related, .. } => {
-            let mut out = text::END_OF_ARTICLE.to_string();
-            numbered(&mut out, related);
+        Reply::EndOfArticle { stub, prev_article, next_article, related, .. } => {
+            let (mut out, heading) = if *stub {
+                (text::STUB_END.to_string(), text::CLOSEST_FULL)
+            } else {
+                (text::END_OF_ARTICLE.to_string(), text::RELATED)
+            };
+            onward(&mut out, next_article.as_ref(), prev_article.as_ref(), heading, related);
             out
         }
         Reply::NothingToContinue => text::NOTHING_TO_CONTINUE.into(),
+        Reply::NothingBefore => text::NOTHING_BEFORE.into(),
+        Reply::NoMoreChoices => text::NO_MORE_CHOICES.into(),
+        Reply::NothingToRate => text::NOTHING_TO_RATE.into(),
         Reply::Gone => text::GONE.into(),
         Reply::NoSuchChoice => text::NO_SUCH_CHOICE.into(),
         Reply::Reset => text::RESET.into(),
