@@ -232,8 +232,8 @@ fn knowledge_dir_comes_from_flag_then_env_then_default() {
         assert_eq!(out.status.code(), Some(0), "{}", s(&out.stderr));
         s(&out.stdout)
     };
-    assert!(check(None, &[]).contains("ok: 1 articles, 5 sections, 17 stubs"));
-    assert!(check(Some("other"), &[]).contains("ok: 1 articles, 1 sections, 0 stubs"));
+    assert!(check(None, &[]).contains("ok: 1 article, 5 sections, 17 stubs"));
+    assert!(check(Some("other"), &[]).contains("ok: 1 article, 1 section, 0 stubs"));
     assert!(check(Some("other"), &["--knowledge", "knowledge"]).contains("17 stubs"));
 
     // import: --out falls back to the env.
@@ -267,7 +267,7 @@ fn invalid_knowledge_makes_ask_fail_cleanly() {
     let tmp = TempDir::new().unwrap();
     let dir = tmp.path().join("kb");
     std::fs::create_dir_all(dir.join("articles")).unwrap();
-    std::fs::write(dir.join("articles/a.md"), "+++\nid = \"a\"\ntitle = \"A\"\nnext = \"b\"\n+++\n\nText.\n")
+    std::fs::write(dir.join("articles/a.md"), "+++\nid = \"a\"\ntitle = \"A\"\nurl = \"www.x\"\n+++\n\nText.\n")
         .unwrap();
     let out = bin().args(["ask", "--knowledge"]).arg(&dir).arg("text").output().unwrap();
     let stderr = s(&out.stderr);
@@ -450,4 +450,83 @@ fn noted_is_said_only_where_questions_are_kept_and_only_of_questions() {
     );
     assert!(rest.trim().is_empty() || !rest.contains("Sorry"), "{kept}");
     assert_eq!(kept.matches("noted").count(), 1, "{kept}");
+}
+
+#[test]
+fn a_broken_knowledge_dir_is_one_line_naming_the_dir_and_the_first_problem() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().join("kb");
+    std::fs::create_dir_all(dir.join("articles")).unwrap();
+    for name in ["a", "b", "c"] {
+        let file = format!("+++\nid = \"{name}\"\ntitle = \"{name}\"\n+++\n");
+        std::fs::write(dir.join(format!("articles/{name}.md")), file).unwrap();
+    }
+    for sub in [&["ask", "text"][..], &["chat"]] {
+        let mut c = bin();
+        c.args(sub).arg("--knowledge").arg(&dir);
+        let out = with_stdin(c, "");
+        let stderr = s(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{sub:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{sub:?}: {stderr}");
+        let abs = dir.display().to_string();
+        assert!(
+            stderr.starts_with(&format!("error: knowledge dir {abs} cannot be loaded: {abs}/articles/")),
+            "{stderr}"
+        );
+        assert!(stderr.contains(".md:"), "file:line: {stderr}");
+        assert!(stderr.trim_end().ends_with(&format!("and 2 more: run `articlebot check {abs}`")), "{stderr}");
+    }
+}
+
+#[test]
+fn a_missing_relative_knowledge_dir_is_named_absolute_with_where_it_came_from() {
+    let tmp = TempDir::new().unwrap();
+    let cwd = std::fs::canonicalize(tmp.path()).unwrap();
+    let run = |env: Option<&str>, args: &[&str]| {
+        let mut c = bin();
+        c.current_dir(&cwd).args(["ask"]).args(args).arg("knee");
+        if let Some(e) = env {
+            c.env("ARTICLEBOT_KNOWLEDGE", e);
+        }
+        s(&c.output().unwrap().stderr)
+    };
+    let abs = |p: &str| cwd.join(p).display().to_string();
+    let flag = run(None, &["--knowledge", "kb"]);
+    assert!(
+        flag.starts_with(&format!("error: knowledge dir {} (from --knowledge) does not exist", abs("kb"))),
+        "{flag}"
+    );
+    let env = run(Some("elsewhere"), &[]);
+    assert!(
+        env.starts_with(&format!("error: knowledge dir {} (from ARTICLEBOT_KNOWLEDGE)", abs("elsewhere"))),
+        "{env}"
+    );
+    let default = run(None, &[]);
+    assert!(default.starts_with(&format!("error: knowledge dir {} (from the default)", abs("knowledge"))), "{default}");
+}
+
+#[test]
+fn importing_nothing_creates_nothing_and_fails() {
+    let tmp = TempDir::new().unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for input in [tmp.path().join("nonexistent"), empty] {
+        let out_dir = tmp.path().join("out");
+        let out = bin().arg("import").arg(&input).arg("--out").arg(&out_dir).output().unwrap();
+        let stderr = s(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{}: {stderr}", input.display());
+        assert!(stderr.contains("nothing imported"), "{stderr}");
+        assert!(!out_dir.exists(), "{} created for {}", out_dir.display(), input.display());
+    }
+    let one = tmp.path().join("one.txt");
+    std::fs::write(&one, "Tea\n\nGreen tea turns bitter in boiling water.\n").unwrap();
+    let kb = tmp.path().join("kb");
+    let out = bin().arg("import").arg(&one).arg("--out").arg(&kb).output().unwrap();
+    assert!(s(&out.stdout).starts_with("imported 1 page into"), "{}", s(&out.stdout));
+    let out = bin().arg("check").arg(&kb).output().unwrap();
+    assert!(s(&out.stdout).starts_with("ok: 1 article, 1 section, 0 stubs, "), "{}", s(&out.stdout));
+    let bad = tmp.path().join("bad.txt");
+    std::fs::write(&bad, b"caf\xe9\n").unwrap();
+    let out = bin().arg("import").arg(&bad).arg(&one).arg("--out").arg(&kb).output().unwrap();
+    assert!(s(&out.stderr).starts_with("error: 1 page could not be imported"), "{}", s(&out.stderr));
 }

@@ -59,7 +59,7 @@ pub fn run(args: ChatArgs) -> Result<(), Failure> {
     .map_err(|e| Failure::caused("cannot open the conversation database", &e))?;
     // Without --data the conversation is thrown away at exit: nothing is kept for the authors.
     let options = Options { keeps_questions: args.data.is_some(), ..args.model.options() };
-    let engine = open_engine(&args.knowledge.dir, store, options)?;
+    let engine = open_engine(&args.knowledge, store, options)?;
     let stdin = io::stdin();
     let interactive = stdin.is_terminal();
     let style = if io::stdout().is_terminal() { Style::TERMINAL } else { Style::PLAIN };

@@ -40,7 +40,7 @@ mod tests;
 /// [`Engine`] instead.
 pub use articlebot_knowledge::load as load_knowledge;
 pub use articlebot_knowledge::{
-    import, is_key, Article, ArticleIdx, Diagnostic, ErrorChain, ImportReport, KbStats, KnowledgeBase,
+    count, import, is_key, Article, ArticleIdx, Diagnostic, ErrorChain, ImportReport, KbStats, KnowledgeBase,
     LoadError, Loaded, Section, SiteConfig,
 };
 pub use articlebot_matching::{
