@@ -530,3 +530,13 @@ fn importing_nothing_creates_nothing_and_fails() {
     let out = bin().arg("import").arg(&bad).arg(&one).arg("--out").arg(&kb).output().unwrap();
     assert!(s(&out.stderr).starts_with("error: 1 page could not be imported"), "{}", s(&out.stderr));
 }
+
+#[test]
+fn console_help_lists_the_console_words_from_the_command_table() {
+    let out = chat(&[], "/help\n");
+    for listed in ["/topics", "\"more\", \"next\"", "/back, \"back\"", "\"up\"", "\"down\"", "1, 2, 3", "\"quit\""] {
+        assert!(out.contains(listed), "{listed} not in {out}");
+    }
+    assert!(!out.contains("/reload") && !out.contains("/stats"), "no admin commands: {out}");
+    assert!(!out.contains('\x1b'), "piped output is plain: {out:?}");
+}

@@ -10,7 +10,7 @@ use articlebot_engine::{now_unix, ErrorChain, Input, Options, SledStore, Store, 
 use clap::Args;
 
 use super::model::ModelArgs;
-use super::text::{render, Style};
+use super::text::{render, wrap, Style};
 use super::{open_engine, Failure, KnowledgeArg};
 
 #[derive(Args, Debug)]
@@ -62,7 +62,10 @@ pub fn run(args: ChatArgs) -> Result<(), Failure> {
     let engine = open_engine(&args.knowledge, store, options)?;
     let stdin = io::stdin();
     let interactive = stdin.is_terminal();
-    let style = if io::stdout().is_terminal() { Style::TERMINAL } else { Style::PLAIN };
+    let terminal = io::stdout().is_terminal();
+    let style = Style::for_console(terminal);
+    // Paragraphs wrap at word boundaries to the terminal's width; piped output stays as it is.
+    let width = terminal.then(|| console::Term::stdout().size_checked().map(|(_, cols)| cols as usize)).flatten();
     let user = User { id: args.user, language: None };
     let mut out = io::stdout().lock();
     let io_err = |e: io::Error| Failure::caused("cannot write output", &e);
@@ -83,7 +86,12 @@ pub fn run(args: ChatArgs) -> Result<(), Failure> {
         if let Err(e) = &outcome.stored {
             eprintln!("warning: {}", ErrorChain(e));
         }
-        writeln!(out, "{}\n", render(&outcome.reply, style, true)).map_err(io_err)?;
+        let shown = render(&outcome.reply, style, true);
+        let shown = match width {
+            Some(w) => wrap(&shown, w),
+            None => shown,
+        };
+        writeln!(out, "{shown}\n").map_err(io_err)?;
     }
     engine.store().flush().map_err(|e| Failure::caused("cannot save the conversation", &e))?;
     Ok(())

@@ -3,15 +3,69 @@
 
 use articlebot_engine::{text, AnswerView, Link, Reply, TopicRef};
 
-/// How matched words are marked.
+/// How matched words and titles are marked, and whether the console's own words are listed.
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
     pub bold: (&'static str, &'static str),
+    pub title: (&'static str, &'static str),
+    /// Help lists the console's words (`more`, numbers, `quit`), not only the bot's commands.
+    pub console: bool,
 }
 
 impl Style {
-    pub const PLAIN: Style = Style { bold: ("*", "*") };
-    pub const TERMINAL: Style = Style { bold: ("\x1b[1m", "\x1b[0m") };
+    pub const PLAIN: Style = Style { bold: ("*", "*"), title: ("", ""), console: false };
+    pub const TERMINAL: Style = Style { bold: ("\x1b[1m", "\x1b[0m"), title: ("\x1b[1;36m", "\x1b[0m"), console: true };
+
+    /// Bold and colour on a terminal unless `NO_COLOR` is set (no-color.org); plain when piped.
+    pub fn for_console(terminal: bool) -> Style {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        if terminal && !no_color {
+            Style::TERMINAL
+        } else {
+            Style { console: true, ..Style::PLAIN }
+        }
+    }
+}
+
+/// Lines longer than `width` characters broken at spaces; escape sequences take no room. A
+/// word longer than the line stays whole.
+pub fn wrap(text: &str, width: usize) -> String {
+    fn visible(s: &str) -> usize {
+        let mut n = 0;
+        let mut escape = false;
+        for c in s.chars() {
+            match c {
+                '\x1b' => escape = true,
+                'm' if escape => escape = false,
+                _ if escape => {}
+                _ => n += 1,
+            }
+        }
+        n
+    }
+    let width = width.max(20);
+    let mut out = String::with_capacity(text.len() + 16);
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let mut len = 0;
+        for (j, word) in line.split(' ').enumerate() {
+            let w = visible(word);
+            if j > 0 {
+                if len + 1 + w > width && len > 0 {
+                    out.push('\n');
+                    len = 0;
+                } else {
+                    out.push(' ');
+                    len += 1;
+                }
+            }
+            out.push_str(word);
+            len += w;
+        }
+    }
+    out
 }
 
 /// Numbered lines from `from` on: the number a user types to pick each.
@@ -46,7 +100,7 @@ fn onward(out: &mut String, next: Option<&TopicRef>, prev: Option<&TopicRef>, he
 }
 
 fn answer(a: &AnswerView, style: Style, hints: bool) -> String {
-    let mut out = a.article.title.clone();
+    let mut out = format!("{}{}{}", style.title.0, a.article.title, style.title.1);
     if let Some(s) = a.section {
         if a.sections > 1 {
             out.push_str(&format!("  [{} of {}]", s + 1, a.sections));
@@ -96,6 +150,7 @@ pub fn render(reply: &Reply, style: Style, hints: bool) -> String {
             numbered(&mut out, 0, popular);
             out
         }
+        Reply::Help { bot_name } if style.console => text::console_help(bot_name),
         Reply::Help { bot_name } => text::help(bot_name),
         Reply::Topics { page, pages, items } => {
             let mut out = format!("{} (page {} of {})", text::TOPICS, page + 1, pages);
@@ -126,5 +181,21 @@ pub fn render(reply: &Reply, style: Style, hints: bool) -> String {
         Reply::TextOnly => text::TEXT_ONLY.into(),
         Reply::Empty => text::EMPTY.into(),
         Reply::Duplicate => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_wrap_at_spaces_and_escapes_take_no_room() {
+        let text = "one two three four five six seven eight nine ten eleven twelve\n  1. short";
+        let wrapped = wrap(text, 20);
+        assert!(wrapped.lines().all(|l| l.chars().count() <= 20), "{wrapped}");
+        assert_eq!(wrapped.replace('\n', " "), text.replace('\n', " "));
+        let bold = "\x1b[1mknee\x1b[0m pain after running is common among beginners who run";
+        assert!(wrap(bold, 30).lines().next().unwrap().contains("running"), "{}", wrap(bold, 30));
+        assert_eq!(wrap("averyveryverylongwordthatdoesnotfit x", 20), "averyveryverylongwordthatdoesnotfit\nx");
     }
 }

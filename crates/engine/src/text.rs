@@ -68,6 +68,24 @@ pub fn help(bot_name: &str) -> String {
     out
 }
 
+/// The console's help: its commands and the words it takes for the bot's buttons, from the same
+/// command table as the bot's menus, plus what only the console has (numbers, quit).
+pub fn console_help(bot_name: &str) -> String {
+    let mut out = format!("I'm {bot_name}. Write a question and I'll answer with the article section that fits best.");
+    for c in vocabulary::COMMANDS.iter().filter(|c| c.audience == Audience::Everyone) {
+        let typed: Vec<String> = c.words.iter().map(|w| format!("\"{w}\"")).collect();
+        if typed.is_empty() && !c.listed {
+            continue;
+        }
+        let mut names = vec![format!("/{}", c.name)];
+        names.extend(typed);
+        out.push_str(&format!("\n  {} – {}", names.join(", "), c.summary));
+    }
+    out.push_str("\n  1, 2, 3… – pick from the last list shown");
+    out.push_str("\n  \"quit\" – leave");
+    out
+}
+
 /// After /forget: `None` when the deletion failed.
 pub fn forgotten(existed: Option<bool>) -> &'static str {
     match existed {
