@@ -111,7 +111,7 @@ fn answer(a: &AnswerView, style: Style, hints: bool) -> String {
     }
     out.push_str("\n\n");
     out.push_str(&a.snippet.render(style.bold.0, style.bold.1, |t| t.to_string()));
-    out.push_str("\n");
+    out.push('\n');
     if a.stub {
         out.push_str(&format!("\n{}", text::STUB_ONLY));
         if let Some(l) = &a.link {
