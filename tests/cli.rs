@@ -232,8 +232,8 @@ fn knowledge_dir_comes_from_flag_then_env_then_default() {
         assert_eq!(out.status.code(), Some(0), "{}", s(&out.stderr));
         s(&out.stdout)
     };
-    assert!(check(None, &[]).contains("ok: 1 articles, 5 sections, 17 stubs"));
-    assert!(check(Some("other"), &[]).contains("ok: 1 articles, 1 sections, 0 stubs"));
+    assert!(check(None, &[]).contains("ok: 1 article, 5 sections, 17 stubs"));
+    assert!(check(Some("other"), &[]).contains("ok: 1 article, 1 section, 0 stubs"));
     assert!(check(Some("other"), &["--knowledge", "knowledge"]).contains("17 stubs"));
 
     // import: --out falls back to the env.
@@ -267,7 +267,8 @@ fn invalid_knowledge_makes_ask_fail_cleanly() {
     let tmp = TempDir::new().unwrap();
     let dir = tmp.path().join("kb");
     std::fs::create_dir_all(dir.join("articles")).unwrap();
-    std::fs::write(dir.join("articles/a.md"), "+++\nid = \"a\"\ntitle = \"A\"\nnext = \"b\"\n+++\n\nText.\n").unwrap();
+    std::fs::write(dir.join("articles/a.md"), "+++\nid = \"a\"\ntitle = \"A\"\nurl = \"www.x\"\n+++\n\nText.\n")
+        .unwrap();
     let out = bin().args(["ask", "--knowledge"]).arg(&dir).arg("text").output().unwrap();
     let stderr = s(&out.stderr);
     assert_ne!(out.status.code(), Some(0));
@@ -310,4 +311,232 @@ fn help_and_version_exit_0() {
     let out = bin().arg("ask").arg("--help").output().unwrap();
     let help = s(&out.stdout);
     assert!(help.contains("--knowledge") && help.contains("ARTICLEBOT_KNOWLEDGE"), "{help}");
+}
+
+/// A console conversation: `lines` typed to `chat` over the shipped knowledge, its output.
+fn chat(extra: &[&str], lines: &str) -> String {
+    let mut c = bin();
+    c.args(["chat", "--knowledge"]).arg(shipped()).args(extra);
+    let out = with_stdin(c, lines);
+    assert_eq!(out.status.code(), Some(0), "{}", s(&out.stderr));
+    s(&out.stdout)
+}
+
+/// Asserts `out` holds each of `parts` in this order, and returns what follows the last.
+fn in_order<'a>(out: &'a str, parts: &[&str]) -> &'a str {
+    let mut rest = out;
+    for p in parts {
+        let at = rest.find(p).unwrap_or_else(|| panic!("{p:?} not found after the previous parts in:\n{out}"));
+        rest = &rest[at + p.len()..];
+    }
+    rest
+}
+
+#[test]
+fn a_stub_in_the_console_says_what_it_is_and_more_does_not_repeat_it() {
+    let out = chat(&[], "/start metabolism-and-weight-loss\nmore\n1\n");
+    assert!(out.starts_with("Metabolism and Weight Loss\n"), "{out}");
+    assert!(out.contains("That is all I have on this topic: the full article is on the site."), "{out}");
+    assert!(
+        out.contains("Articles I have in full that come closest:\n  1. What causes knee pain when running?"),
+        "{out}"
+    );
+    assert!(!out.contains("/start metabolism-and-weight-loss"), "no link back to the same summary: {out}");
+    assert_eq!(out.matches("Metabolism is related").count(), 1, "more does not repeat the summary: {out}");
+    assert!(out.contains("There is nothing further on this topic here"), "{out}");
+    assert!(out.contains("What causes knee pain when running?  [1 of 5]"), "1 opens the full article: {out}");
+}
+
+#[test]
+fn the_console_shows_ids_and_titles_never_short_keys() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().join("kb");
+    std::fs::create_dir_all(dir.join("articles")).unwrap();
+    // An id too long for a Telegram deep link: there, its short key stands in for it.
+    let id = "why-do-my-knees-hurt-after-running-downhill-on-long-weekend-trail-runs";
+    assert!(id.len() > 64);
+    let body = format!("+++\nid = \"{id}\"\ntitle = \"Knees downhill\"\n+++\n\nKnees hurt downhill.\n");
+    std::fs::write(dir.join("articles/knees.md"), body).unwrap();
+    let kb = articlebot_engine::load_knowledge(&dir).unwrap().kb;
+    let key = kb.articles[0].key.clone();
+    let mut c = bin();
+    c.args(["chat", "--knowledge"]).arg(&dir);
+    let out = s(&with_stdin(c, "knees hurt downhill\n").stdout);
+    assert!(out.contains(&format!("Read the full article: /start {id}")), "{out}");
+    assert!(!out.contains(&key), "{key} in {out}");
+    let out = chat(&[], "knee pain when running\n");
+    let shipped = articlebot_engine::load_knowledge(&shipped()).unwrap().kb;
+    for a in &shipped.articles {
+        assert!(!out.contains(&a.key), "{} in {out}", a.key);
+    }
+}
+
+#[test]
+fn the_console_offers_the_next_and_previous_articles_by_number() {
+    let out = chat(&[], "/start what-causes-knee-pain-when-running\n1\n");
+    in_order(
+        &out,
+        &[
+            "\n  1. Next article: What sportswear should I wear for running?",
+            "\n  2. Previous article: What should I do if I can",
+            "\nRelated:\n  3. ",
+            "\n\nWhat sportswear should I wear for running?\n",
+        ],
+    );
+}
+
+#[test]
+fn console_numbers_more_and_back_follow_what_was_shown() {
+    let out = chat(&[], "/topics\nmore\n1\n");
+    let page2 = in_order(&out, &["Topics I can answer: (page 1 of 3)", "Topics I can answer: (page 2 of 3)\n  1. "]);
+    let first_of_page_2 = page2.lines().next().unwrap();
+    in_order(page2, &[&format!("\n\n{first_of_page_2}\n")]);
+    let out = chat(&[], "/topics\nmore\n1\nback\nback\nrunning\nmore\n2\nback\n");
+    in_order(
+        &out,
+        &[
+            "(page 1 of 3)",
+            "(page 2 of 3)",
+            "That is all I have on this topic",
+            "(page 2 of 3)",
+            "(page 1 of 3)",
+            "I'm not sure I understood. Did you mean:",
+            "That's all of them.",
+            "Was this helpful?",
+            "I'm not sure I understood. Did you mean:",
+        ],
+    );
+}
+
+#[test]
+fn console_votes_rate_what_is_on_screen_and_nothing_after_reset_or_forget() {
+    let out = chat(&[], "up\nknee pain when running\nup\n/reset\ndown\nknee pain when running\n/forget\ndown\n");
+    assert!(out.starts_with("There is no answer to rate yet"), "{out}");
+    in_order(
+        &out,
+        &[
+            "[1 of 5]",
+            "\n\nThanks! Glad it helped.\n",
+            "Done: I've forgotten where we were.",
+            "\n\nThere is no answer to rate yet",
+            "[1 of 5]",
+            "I've deleted everything",
+            "\n\nThere is no answer to rate yet",
+        ],
+    );
+    assert!(!out.contains("I'll pass it on"), "no down vote reached an article: {out}");
+}
+
+#[test]
+fn noted_is_said_only_where_questions_are_kept_and_only_of_questions() {
+    let q = "how do I bake sourdough bread";
+    let asked = bin().args(["ask", "--knowledge"]).arg(shipped()).arg(q).output().unwrap();
+    let asked = s(&asked.stdout);
+    assert!(asked.starts_with("Sorry, I don't have an article about that.") && !asked.contains("noted"), "{asked}");
+    assert!(!chat(&[], &format!("{q}\n")).contains("noted"), "chat without --data keeps nothing");
+    let tmp = TempDir::new().unwrap();
+    let data = tmp.path().join("db");
+    let kept = chat(&["--data", data.to_str().unwrap()], &format!("{q}\n???\n🙂\n/foo\n/stats\nup\n"));
+    let rest = in_order(
+        &kept,
+        &[
+            "Sorry, I don't have an article about that. I've noted the question for the authors.",
+            "\n\nPlease write your question in words.\n",
+            "\nPlease write your question in words.\n",
+            "\nI'm Articlebot.",
+            "\n\nI'm Articlebot.",
+            "\n\nThere is no answer to rate yet",
+        ],
+    );
+    assert!(rest.trim().is_empty() || !rest.contains("Sorry"), "{kept}");
+    assert_eq!(kept.matches("noted").count(), 1, "{kept}");
+}
+
+#[test]
+fn a_broken_knowledge_dir_is_one_line_naming_the_dir_and_the_first_problem() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().join("kb");
+    std::fs::create_dir_all(dir.join("articles")).unwrap();
+    for name in ["a", "b", "c"] {
+        let file = format!("+++\nid = \"{name}\"\ntitle = \"{name}\"\n+++\n");
+        std::fs::write(dir.join(format!("articles/{name}.md")), file).unwrap();
+    }
+    for sub in [&["ask", "text"][..], &["chat"]] {
+        let mut c = bin();
+        c.args(sub).arg("--knowledge").arg(&dir);
+        let out = with_stdin(c, "");
+        let stderr = s(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{sub:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{sub:?}: {stderr}");
+        let abs = dir.display().to_string();
+        assert!(
+            stderr.starts_with(&format!("error: knowledge dir {abs} cannot be loaded: {abs}/articles/")),
+            "{stderr}"
+        );
+        assert!(stderr.contains(".md:"), "file:line: {stderr}");
+        assert!(stderr.trim_end().ends_with(&format!("and 2 more: run `articlebot check {abs}`")), "{stderr}");
+    }
+}
+
+#[test]
+fn a_missing_relative_knowledge_dir_is_named_absolute_with_where_it_came_from() {
+    let tmp = TempDir::new().unwrap();
+    let cwd = std::fs::canonicalize(tmp.path()).unwrap();
+    let run = |env: Option<&str>, args: &[&str]| {
+        let mut c = bin();
+        c.current_dir(&cwd).args(["ask"]).args(args).arg("knee");
+        if let Some(e) = env {
+            c.env("ARTICLEBOT_KNOWLEDGE", e);
+        }
+        s(&c.output().unwrap().stderr)
+    };
+    let abs = |p: &str| cwd.join(p).display().to_string();
+    let flag = run(None, &["--knowledge", "kb"]);
+    assert!(
+        flag.starts_with(&format!("error: knowledge dir {} (from --knowledge) does not exist", abs("kb"))),
+        "{flag}"
+    );
+    let env = run(Some("elsewhere"), &[]);
+    assert!(
+        env.starts_with(&format!("error: knowledge dir {} (from ARTICLEBOT_KNOWLEDGE)", abs("elsewhere"))),
+        "{env}"
+    );
+    let default = run(None, &[]);
+    assert!(default.starts_with(&format!("error: knowledge dir {} (from the default)", abs("knowledge"))), "{default}");
+}
+
+#[test]
+fn importing_nothing_creates_nothing_and_fails() {
+    let tmp = TempDir::new().unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for input in [tmp.path().join("nonexistent"), empty] {
+        let out_dir = tmp.path().join("out");
+        let out = bin().arg("import").arg(&input).arg("--out").arg(&out_dir).output().unwrap();
+        let stderr = s(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{}: {stderr}", input.display());
+        assert!(stderr.contains("nothing imported"), "{stderr}");
+        assert!(!out_dir.exists(), "{} created for {}", out_dir.display(), input.display());
+    }
+    let one = tmp.path().join("one.txt");
+    std::fs::write(&one, "Tea\n\nGreen tea turns bitter in boiling water.\n").unwrap();
+    let kb = tmp.path().join("kb");
+    let out = bin().arg("import").arg(&one).arg("--out").arg(&kb).output().unwrap();
+    assert!(s(&out.stdout).starts_with("imported 1 page into"), "{}", s(&out.stdout));
+    let out = bin().arg("check").arg(&kb).output().unwrap();
+    assert!(s(&out.stdout).starts_with("ok: 1 article, 1 section, 0 stubs, "), "{}", s(&out.stdout));
+    let bad = tmp.path().join("bad.txt");
+    std::fs::write(&bad, b"caf\xe9\n").unwrap();
+    let out = bin().arg("import").arg(&bad).arg(&one).arg("--out").arg(&kb).output().unwrap();
+    assert!(s(&out.stderr).starts_with("error: 1 page could not be imported"), "{}", s(&out.stderr));
+}
+
+#[test]
+fn console_help_lists_the_console_words_from_the_command_table() {
+    let out = chat(&[], "/help\n");
+    for listed in ["/topics", "\"more\", \"next\"", "/back, \"back\"", "\"up\"", "\"down\"", "1, 2, 3", "\"quit\""] {
+        assert!(out.contains(listed), "{listed} not in {out}");
+    }
+    assert!(!out.contains("/reload") && !out.contains("/stats"), "no admin commands: {out}");
+    assert!(!out.contains('\x1b'), "piped output is plain: {out:?}");
 }

@@ -165,7 +165,7 @@ fn reimport_is_idempotent() {
     assert_eq!(o.status.code(), Some(0), "{}", s(&o.stderr));
     let stdout = s(&o.stdout);
     assert!(
-        stdout.contains("imported 1 pages") && stdout.contains("0 created, 0 updated, 18 unchanged (17 stubs)"),
+        stdout.contains("imported 1 page into") && stdout.contains("0 created, 0 updated, 18 unchanged (17 stubs)"),
         "{stdout}"
     );
     assert_eq!(snapshot(&out), before);

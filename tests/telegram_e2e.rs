@@ -25,7 +25,7 @@ async fn a_question_gets_an_html_answer_with_buttons_and_typing() {
     let labels: Vec<&str> = buttons.iter().map(|b| b.text.as_str()).collect();
     assert!(labels.contains(&"👍") && labels.contains(&"👎"), "{labels:?}");
     let topics = buttons.iter().filter(|b| b.callback_data.as_deref().is_some_and(|d| d.starts_with("1:o:"))).count();
-    assert!((1..=4).contains(&topics), "{labels:?}");
+    assert!((1..=6).contains(&topics), "up to 4 related and the next and previous articles: {labels:?}");
     assert!(buttons.iter().all(|b| b.callback_data.as_ref().is_some_and(|d| d.len() <= 64)));
     assert!(w.fake.wait_for_after(mark, |c| c.method == "sendChatAction", WAIT).await.is_some(), "typing shown");
     let menu = w.fake.commands(None, None).expect("command menu registered");
@@ -70,13 +70,53 @@ async fn a_tap_is_answered_while_earlier_replies_still_wait_for_their_slot() {
 async fn tapping_a_topic_answers_the_callback_and_shows_the_stub() {
     let w = World::with_args(&["--no-rate-limit"]).await;
     let r = w.fake.send_text_and_wait(USER, USER, "knee pain when running", WAIT).await.unwrap();
-    let topic =
-        r.buttons().into_iter().find(|b| b.callback_data.as_deref().is_some_and(|d| d.starts_with("1:o:"))).unwrap();
+    let related = |b: &articlebot_testkit::Button| !b.text.starts_with("Next article") && !b.text.starts_with('◀');
+    let topic = r
+        .buttons()
+        .into_iter()
+        .find(|b| related(b) && b.callback_data.as_deref().is_some_and(|d| d.starts_with("1:o:")))
+        .unwrap();
     let q = w.fake.press_button(USER, USER, r.message_id, topic.callback_data.as_deref().unwrap());
     let shown = w.fake.nth_reply(USER, 1, WAIT).await.expect("the topic");
     assert!(w.fake.query_answered(&q.id));
     assert!(shown.plain.starts_with(&topic.text.trim_end_matches('…').to_string()), "{} / {}", shown.plain, topic.text);
-    assert!(shown.text.contains("Read the full article"));
+    assert!(shown.plain.contains("the full article is on the site"), "{}", shown.plain);
+}
+
+/// A stub (a topic known by its title and summary) used to link "Read the full article" to a
+/// deep link that showed the same summary again; its buttons were more stubs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stub_says_the_article_is_on_the_site_and_offers_full_articles() {
+    let w = World::with_args(&["--no-rate-limit"]).await;
+    let r = w.fake.send_text_and_wait(USER, USER, "/start metabolism-and-weight-loss", WAIT).await.unwrap();
+    assert!(r.plain.starts_with("Metabolism and Weight Loss"), "{}", r.plain);
+    assert!(r.plain.contains("That is all I have on this topic: the full article is on the site."), "{}", r.plain);
+    assert!(!r.text.contains("t.me/"), "no link back to the same summary: {}", r.text);
+    assert!(!r.plain.contains("Read the full article"), "{}", r.plain);
+    let full = r.button_data("What causes knee pain when running?").expect("the full article is offered");
+    w.fake.press_button(USER, USER, r.message_id, &full);
+    let opened = w.fake.nth_reply(USER, 1, WAIT).await.unwrap();
+    assert!(opened.text.contains("(1/5)"), "{}", opened.text);
+    let more = w.fake.send_text_and_wait(USER, USER, "/start metabolism-and-weight-loss", WAIT).await.unwrap();
+    assert!(more.plain.starts_with("Metabolism"), "{}", more.plain);
+    let end = w.fake.send_text_and_wait(USER, USER, "more", WAIT).await.unwrap();
+    assert!(end.plain.contains("There is nothing further on this topic here"), "{}", end.plain);
+}
+
+/// The article's next one was queued behind 15 related topics and never shown.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_next_and_previous_articles_have_their_own_buttons() {
+    let w = World::with_args(&["--no-rate-limit"]).await;
+    let r = w.fake.send_text_and_wait(USER, USER, "/start what-causes-knee-pain-when-running", WAIT).await.unwrap();
+    let labels: Vec<String> = r.buttons().into_iter().map(|b| b.text).collect();
+    assert_eq!(labels[0], "Next section ▶", "{labels:?}");
+    assert!(labels[1].starts_with("Next article: What sportswear should I wear for running?"), "{labels:?}");
+    assert!(labels[2].starts_with("◀ Previous article: What should I do if I can"), "{labels:?}");
+    assert_eq!(labels.len(), 3 + 4 + 2, "next section, next and previous, 4 related, 2 votes: {labels:?}");
+    let next = r.buttons().into_iter().nth(1).unwrap().callback_data.unwrap();
+    w.fake.press_button(USER, USER, r.message_id, &next);
+    let opened = w.fake.nth_reply(USER, 1, WAIT).await.unwrap();
+    assert!(opened.plain.starts_with("What sportswear should I wear for running?"), "{}", opened.plain);
 }
 
 #[tokio::test(flavor = "multi_thread")]

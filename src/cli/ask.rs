@@ -185,8 +185,9 @@ fn explain(lib: &Library, query: &str, out: &Outcome, top: usize) -> String {
 pub fn run(args: AskArgs) -> Result<(), Failure> {
     let store = SledStore::temporary().map_err(|e| Failure::caused("cannot open a temporary database", &e))?;
     let top = args.top.clamp(1, 50);
-    let options = Options { results: top, ..args.model.options() };
-    let engine = open_engine(&args.knowledge.dir, store, options)?;
+    // Each question is asked by a new user of a store thrown away at exit: nothing is kept.
+    let options = Options { results: top, keeps_questions: false, ..args.model.options() };
+    let engine = open_engine(&args.knowledge, store, options)?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let io_err = |e: io::Error| Failure::caused("cannot write output", &e);

@@ -6,11 +6,11 @@ use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use articlebot_engine::vocabulary::{self, Command};
-use articlebot_engine::{now_unix, ErrorChain, Input, Reply, SledStore, Store, User};
+use articlebot_engine::{now_unix, ErrorChain, Input, Options, SledStore, Store, User};
 use clap::Args;
 
 use super::model::ModelArgs;
-use super::text::{render, Style};
+use super::text::{render, wrap, Style};
 use super::{open_engine, Failure, KnowledgeArg};
 
 #[derive(Args, Debug)]
@@ -31,9 +31,9 @@ pub struct ChatArgs {
 const BARE_COMMANDS: &[&str] = &["help", "topics"];
 
 /// Reads a console line as what the user did; `None` to leave. Commands come from the bot's
-/// vocabulary (`/more`, and typed words like "more" and numbers are read by the engine itself);
-/// the console adds "quit" and "up"/"down" for the feedback buttons.
-fn parse(line: &str, current: Option<&(String, Option<usize>)>) -> Option<Input> {
+/// vocabulary (`/more`, and typed words like "more", "up" and numbers are read by the engine
+/// itself, which knows what is on screen); the console adds "quit".
+fn parse(line: &str) -> Option<Input> {
     let t = line.trim();
     let (head, arg) = t.split_once(char::is_whitespace).map_or((t, ""), |(h, a)| (h, a.trim()));
     let lower = head.to_lowercase();
@@ -48,12 +48,7 @@ fn parse(line: &str, current: Option<&(String, Option<usize>)>) -> Option<Input>
             Command::Admin(_) => Input::Help,
         });
     }
-    Some(match (lower.as_str(), current) {
-        ("up" | "down" | "👍" | "👎", Some((key, section))) => {
-            Input::Feedback { key: key.clone(), section: *section, up: matches!(lower.as_str(), "up" | "👍") }
-        }
-        _ => Input::Question(t.to_string()),
-    })
+    Some(Input::Question(t.to_string()))
 }
 
 pub fn run(args: ChatArgs) -> Result<(), Failure> {
@@ -62,10 +57,15 @@ pub fn run(args: ChatArgs) -> Result<(), Failure> {
         None => SledStore::temporary(),
     }
     .map_err(|e| Failure::caused("cannot open the conversation database", &e))?;
-    let engine = open_engine(&args.knowledge.dir, store, args.model.options())?;
+    // Without --data the conversation is thrown away at exit: nothing is kept for the authors.
+    let options = Options { keeps_questions: args.data.is_some(), ..args.model.options() };
+    let engine = open_engine(&args.knowledge, store, options)?;
     let stdin = io::stdin();
     let interactive = stdin.is_terminal();
-    let style = if io::stdout().is_terminal() { Style::TERMINAL } else { Style::PLAIN };
+    let terminal = io::stdout().is_terminal();
+    let style = Style::for_console(terminal);
+    // Paragraphs wrap at word boundaries to the terminal's width; piped output stays as it is.
+    let width = terminal.then(|| console::Term::stdout().size_checked().map(|(_, cols)| cols as usize)).flatten();
     let user = User { id: args.user, language: None };
     let mut out = io::stdout().lock();
     let io_err = |e: io::Error| Failure::caused("cannot write output", &e);
@@ -73,7 +73,6 @@ pub fn run(args: ChatArgs) -> Result<(), Failure> {
     if interactive {
         writeln!(out, "{bot} — ask a question (\"quit\" to leave, /help for commands)").map_err(io_err)?;
     }
-    let mut current: Option<(String, Option<usize>)> = None;
     let mut lines = stdin.lock().lines();
     loop {
         if interactive {
@@ -82,15 +81,17 @@ pub fn run(args: ChatArgs) -> Result<(), Failure> {
         }
         let Some(line) = lines.next() else { break };
         let line = line.map_err(|e| Failure::caused("cannot read input", &e))?;
-        let Some(input) = parse(&line, current.as_ref()) else { break };
+        let Some(input) = parse(&line) else { break };
         let outcome = engine.handle(&user, input, None, now_unix());
         if let Err(e) = &outcome.stored {
             eprintln!("warning: {}", ErrorChain(e));
         }
-        if let Reply::Answer(a) = &outcome.reply {
-            current = Some((a.article.key.clone(), a.section));
-        }
-        writeln!(out, "{}\n", render(&outcome.reply, style, true)).map_err(io_err)?;
+        let shown = render(&outcome.reply, style, true);
+        let shown = match width {
+            Some(w) => wrap(&shown, w),
+            None => shown,
+        };
+        writeln!(out, "{shown}\n").map_err(io_err)?;
     }
     engine.store().flush().map_err(|e| Failure::caused("cannot save the conversation", &e))?;
     Ok(())
@@ -102,17 +103,15 @@ mod tests {
 
     #[test]
     fn console_commands() {
-        let cur = ("k".to_string(), Some(1));
-        assert_eq!(parse("/more", None), Some(Input::More));
-        assert_eq!(parse("more", None), Some(Input::Question("more".into())), "typed words are the engine's");
-        assert_eq!(parse("/topics 3", None), Some(Input::Topics(2)));
-        assert_eq!(parse("/start Some-Id", None), Some(Input::Start(Some("Some-Id".into()))));
-        assert_eq!(parse("up", Some(&cur)), Some(Input::Feedback { key: "k".into(), section: Some(1), up: true }));
-        assert_eq!(parse("up", None), Some(Input::Question("up".into())));
-        assert_eq!(parse("quit", None), None);
-        assert_eq!(parse("knee pain", None), Some(Input::Question("knee pain".into())));
-        assert_eq!(parse("help", None), Some(Input::Help));
-        assert_eq!(parse("/stats", None), Some(Input::Help), "no admin commands in the console");
-        assert_eq!(parse("helpful tips", None), Some(Input::Question("helpful tips".into())));
+        assert_eq!(parse("/more"), Some(Input::More));
+        assert_eq!(parse("more"), Some(Input::Question("more".into())), "typed words are the engine's");
+        assert_eq!(parse("/topics 3"), Some(Input::Topics(2)));
+        assert_eq!(parse("/start Some-Id"), Some(Input::Start(Some("Some-Id".into()))));
+        assert_eq!(parse("up"), Some(Input::Question("up".into())), "the engine knows what is on screen");
+        assert_eq!(parse("quit"), None);
+        assert_eq!(parse("knee pain"), Some(Input::Question("knee pain".into())));
+        assert_eq!(parse("help"), Some(Input::Help));
+        assert_eq!(parse("/stats"), Some(Input::Help), "no admin commands in the console");
+        assert_eq!(parse("helpful tips"), Some(Input::Question("helpful tips".into())));
     }
 }

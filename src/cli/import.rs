@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use articlebot_engine::import;
+use articlebot_engine::{count, import};
 
 use super::{Failure, EXIT_FAILED};
 
@@ -24,19 +24,26 @@ pub fn run(args: ImportArgs) -> Result<(), Failure> {
             for e in &r.errors {
                 println!("error: {e}");
             }
+            if r.pages == 0 {
+                let why =
+                    if r.errors.is_empty() { "no pages (.txt or .md files) found" } else { "no page could be read" };
+                let message = format!("nothing imported: {why}; {} was not created or changed", args.out.display());
+                return Err(Failure { code: EXIT_FAILED, message });
+            }
             println!(
-                "imported {} pages into {}: {} created, {} updated, {} unchanged ({} stubs)",
-                r.pages,
+                "imported {} into {}: {} created, {} updated, {} unchanged ({})",
+                count(r.pages, "page"),
                 args.out.display(),
                 r.created,
                 r.updated,
                 r.unchanged,
-                r.stubs
+                count(r.stubs, "stub")
             );
             if r.errors.is_empty() {
                 Ok(())
             } else {
-                Err(Failure { code: EXIT_FAILED, message: format!("{} pages could not be imported", r.errors.len()) })
+                let message = format!("{} could not be imported", count(r.errors.len(), "page"));
+                Err(Failure { code: EXIT_FAILED, message })
             }
         }
         Err(errors) => {

@@ -48,6 +48,39 @@ pub struct KnowledgeArg {
     pub dir: PathBuf,
 }
 
+impl KnowledgeArg {
+    /// How the dir was chosen, for messages about it: a relative path means nothing without it.
+    pub fn origin(&self) -> &'static str {
+        let flag = std::env::args_os().any(|a| a == "--knowledge" || a.to_string_lossy().starts_with("--knowledge="));
+        if flag {
+            "--knowledge"
+        } else if std::env::var_os("ARTICLEBOT_KNOWLEDGE").is_some_and(|v| !v.is_empty()) {
+            "ARTICLEBOT_KNOWLEDGE"
+        } else {
+            "the default"
+        }
+    }
+}
+
+/// A knowledge dir that cannot be served, as one line: the absolute dir (and how it was chosen
+/// when it is not there), the first problem with its file and line, and where the others are.
+pub fn knowledge_failure(dir: &std::path::Path, origin: &str, e: &LoadError) -> Failure {
+    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    match e {
+        LoadError::Unreadable { reason, .. } => {
+            Failure::usage(format!("knowledge dir {} (from {origin}) {reason}", abs.display()))
+        }
+        LoadError::Invalid { errors, .. } => {
+            let first = errors.first().map_or_else(|| "it has errors".to_string(), ToString::to_string);
+            let more = match errors.len() {
+                0 | 1 => String::new(),
+                n => format!("; and {} more: run `articlebot check {}`", n - 1, abs.display()),
+            };
+            Failure::usage(format!("knowledge dir {} cannot be loaded: {first}{more}", abs.display()))
+        }
+    }
+}
+
 /// Exit codes: 1 for a failed check or import, 2 for a usage or environment error.
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
@@ -86,8 +119,11 @@ impl From<OpenError> for Failure {
 }
 
 /// Opens the engine on a knowledge dir, printing the load's warnings to stderr.
-pub fn open_engine<S: Store>(dir: &std::path::Path, store: S, options: Options) -> Result<Engine<S>, Failure> {
-    let (engine, report) = Engine::open(dir, store, options)?;
+pub fn open_engine<S: Store>(knowledge: &KnowledgeArg, store: S, options: Options) -> Result<Engine<S>, Failure> {
+    let (engine, report) = Engine::open(&knowledge.dir, store, options).map_err(|e| match e {
+        OpenError::Knowledge(e) => knowledge_failure(&knowledge.dir, knowledge.origin(), &e),
+        other => other.into(),
+    })?;
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }

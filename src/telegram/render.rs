@@ -74,7 +74,7 @@ pub fn deep_link(bot_username: &str, param: &str) -> String {
 fn link_url(link: &Link, bot_username: &str) -> String {
     match link {
         Link::Url(u) => u.clone(),
-        Link::Start(p) => deep_link(bot_username, p),
+        Link::Start { param, .. } => deep_link(bot_username, param),
     }
 }
 
@@ -91,12 +91,39 @@ pub fn answer_html(a: &AnswerView, bot_username: &str) -> String {
     }
     html.push_str("\n\n");
     html.push_str(&a.snippet.render("<b>", "</b>", escape));
-    html.push_str(&format!(
-        "\n\n<a href=\"{}\">{}</a>",
-        escape(&link_url(&a.link, bot_username)),
-        escape(text::READ_MORE)
-    ));
+    let href =
+        |l: &Link, label: &str| format!("<a href=\"{}\">{}</a>", escape(&link_url(l, bot_username)), escape(label));
+    if a.stub {
+        html.push_str(&format!("\n\n{}", escape(text::STUB_ONLY)));
+        if let Some(l) = &a.link {
+            html.push_str(&format!(" {}", href(l, text::STUB_ON_SITE)));
+        }
+        if !a.related.is_empty() {
+            html.push_str(&format!("\n{}", escape(text::CLOSEST_FULL)));
+        }
+    } else if let Some(l) = &a.link {
+        html.push_str(&format!("\n\n{}", href(l, text::READ_MORE)));
+    }
     html
+}
+
+/// The next and previous articles, each on its own row, then the related topics.
+fn onward_rows(
+    next: Option<&TopicRef>,
+    prev: Option<&TopicRef>,
+    related: &[TopicRef],
+) -> Vec<Vec<InlineKeyboardButton>> {
+    let mut rows = Vec::new();
+    if let Some(t) = next {
+        let label = format!("{}: {} ▶", text::NEXT_ARTICLE, t.title);
+        rows.push(vec![button(&label, Action::Open { key: t.key.clone(), section: None })]);
+    }
+    if let Some(t) = prev {
+        let label = format!("◀ {}: {}", text::PREV_ARTICLE, t.title);
+        rows.push(vec![button(&label, Action::Open { key: t.key.clone(), section: None })]);
+    }
+    rows.extend(topic_rows(related));
+    rows
 }
 
 /// The message an inline-mode result sends: title, snippet, link.
@@ -122,7 +149,7 @@ fn answer(a: &AnswerView, bot_username: &str) -> Rendered {
             Action::Next { key: a.article.key.clone(), section: next },
         )]);
     }
-    rows.extend(topic_rows(&a.related));
+    rows.extend(onward_rows(a.next_article.as_ref(), a.prev_article.as_ref(), &a.related));
     rows.push(vec![
         button("👍", Action::Feedback { key: a.article.key.clone(), section: a.section, up: true }),
         button("👎", Action::Feedback { key: a.article.key.clone(), section: a.section, up: false }),
@@ -146,9 +173,10 @@ pub fn render(reply: &Reply, bot_username: &str) -> Option<Rendered> {
             html: escape(text::DID_YOU_MEAN),
             keyboard: Some(InlineKeyboardMarkup::new(choice_rows(options))),
         },
-        Reply::Unknown => {
-            Rendered { html: escape(text::DONT_KNOW), keyboard: Some(InlineKeyboardMarkup::new(vec![topics_button()])) }
-        }
+        Reply::Unknown { noted } => Rendered {
+            html: escape(&format!("{} {}", text::dont_know(*noted), text::BROWSE_TOPICS)),
+            keyboard: Some(InlineKeyboardMarkup::new(vec![topics_button()])),
+        },
         Reply::Smalltalk { kind, bot_name } => Rendered {
             html: escape(&text::smalltalk(*kind, bot_name)),
             keyboard: Some(InlineKeyboardMarkup::new(vec![topics_button()])),
@@ -176,15 +204,20 @@ pub fn render(reply: &Reply, bot_username: &str) -> Option<Rendered> {
                 keyboard: Some(InlineKeyboardMarkup::new(rows)),
             }
         }
-        Reply::EndOfArticle { article, related } => Rendered {
-            html: format!(
-                "<b>{}</b>\n\n{}",
-                escape(&cut(&article.title, MAX_TITLE_CHARS)),
-                escape(text::END_OF_ARTICLE)
-            ),
-            keyboard: Some(InlineKeyboardMarkup::new(topic_rows(related))),
-        },
+        Reply::EndOfArticle { article, stub, prev_article, next_article, related } => {
+            let (end, heading) =
+                if *stub { (text::STUB_END, text::CLOSEST_FULL) } else { (text::END_OF_ARTICLE, text::RELATED) };
+            let mut html = format!("<b>{}</b>\n\n{}", escape(&cut(&article.title, MAX_TITLE_CHARS)), escape(end));
+            if !related.is_empty() {
+                html.push_str(&format!("\n{}", escape(heading)));
+            }
+            let rows = onward_rows(next_article.as_ref(), prev_article.as_ref(), related);
+            Rendered { html, keyboard: Some(InlineKeyboardMarkup::new(rows)) }
+        }
         Reply::NothingToContinue => plain(text::NOTHING_TO_CONTINUE),
+        Reply::NothingBefore => plain(text::NOTHING_BEFORE),
+        Reply::NoMoreChoices => plain(text::NO_MORE_CHOICES),
+        Reply::NothingToRate => plain(text::NOTHING_TO_RATE),
         Reply::Gone => plain(text::GONE),
         Reply::NoSuchChoice => plain(text::NO_SUCH_CHOICE),
         Reply::Reset => plain(text::RESET),
@@ -242,8 +275,11 @@ mod tests {
             sections: 3,
             heading: None,
             snippet: Snippet { text: "Knee <pain> & more".into(), highlights: vec![(0, 4)] },
-            link: Link::Start("knees".into()),
+            link: Some(Link::Start { id: "knees".into(), param: "knees".into() }),
             next: Some(1),
+            stub: false,
+            prev_article: None,
+            next_article: None,
             related: vec![topic("Other")],
             confidence: Some(0.9),
         };

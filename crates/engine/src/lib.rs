@@ -40,8 +40,8 @@ mod tests;
 /// [`Engine`] instead.
 pub use articlebot_knowledge::load as load_knowledge;
 pub use articlebot_knowledge::{
-    import, is_key, Article, ArticleIdx, Diagnostic, ErrorChain, ImportReport, KbStats, KnowledgeBase, LoadError,
-    Loaded, Section, SiteConfig,
+    count, import, is_key, Article, ArticleIdx, Diagnostic, ErrorChain, ImportReport, KbStats, KnowledgeBase,
+    LoadError, Loaded, Section, SiteConfig,
 };
 pub use articlebot_matching::{
     fill_cache_with_stand_ins, fold, Candidate, Decision, Hit, IndexSize, Intent, Matcher, Model, ModelError,

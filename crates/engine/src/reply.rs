@@ -28,6 +28,9 @@ pub struct Options {
     pub lexical_only: bool,
     /// Threads that embed the knowledge base (default: the machine's).
     pub model_threads: Option<usize>,
+    /// Whether unanswered questions outlive the process (false for a store thrown away at exit,
+    /// as `ask` and `chat` without `--data` use): the bot says it noted a question only then.
+    pub keeps_questions: bool,
     /// Where embedded texts are kept between runs; none: embedded at every load.
     pub cache_dir: Option<PathBuf>,
     /// Told how far embedding the knowledge base is.
@@ -54,6 +57,7 @@ impl std::fmt::Debug for Options {
             .field("lexical_only", &self.lexical_only)
             .field("model_threads", &self.model_threads)
             .field("cache_dir", &self.cache_dir)
+            .field("keeps_questions", &self.keeps_questions)
             .finish_non_exhaustive()
     }
 }
@@ -70,6 +74,7 @@ impl Default for Options {
             lexical_only: false,
             model_threads: None,
             cache_dir: None,
+            keeps_questions: true,
             progress: None,
         }
     }
@@ -102,8 +107,13 @@ pub struct Choice {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Link {
     Url(String),
-    /// A deep link parameter (`/start <param>`), for articles without a url.
-    Start(String),
+    /// The article from its start, for articles without a url: `/start <id>` where people read
+    /// the link, a deep link with `param` (the id when Telegram allows it, else the short key)
+    /// where they only tap it.
+    Start {
+        id: String,
+        param: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -114,9 +124,16 @@ pub struct AnswerView {
     pub sections: usize,
     pub heading: Option<String>,
     pub snippet: Snippet,
-    pub link: Link,
+    /// `None` for a stub without a url: there is nothing more to read here.
+    pub link: Option<Link>,
     /// The section "Next section" shows.
     pub next: Option<usize>,
+    /// A topic known only by its title and summary: the full article is on the site.
+    pub stub: bool,
+    /// The site's previous and next articles, offered apart from the related topics.
+    pub prev_article: Option<TopicRef>,
+    pub next_article: Option<TopicRef>,
+    /// Related topics; for a stub, the closest articles the bot has in full.
     pub related: Vec<TopicRef>,
     /// The matcher's confidence when this answers a question.
     pub confidence: Option<f32>,
@@ -127,8 +144,10 @@ pub enum Reply {
     Answer(AnswerView),
     /// Did you mean one of these?
     Suggest(Vec<Choice>),
-    /// Out of scope: a polite don't-know.
-    Unknown,
+    /// Out of scope: a polite don't-know; `noted` when the question was kept for the authors.
+    Unknown {
+        noted: bool,
+    },
     Smalltalk {
         kind: Smalltalk,
         bot_name: String,
@@ -145,11 +164,21 @@ pub enum Reply {
         pages: usize,
         items: Vec<TopicRef>,
     },
-    /// "Next section" after the last one.
+    /// "Next section" after the last one, or "more" on a stub (`stub`: there was only its
+    /// summary); `related` as in [`AnswerView`].
     EndOfArticle {
         article: TopicRef,
+        stub: bool,
+        prev_article: Option<TopicRef>,
+        next_article: Option<TopicRef>,
         related: Vec<TopicRef>,
     },
+    /// "Back" with nothing shown before.
+    NothingBefore,
+    /// "More" after did-you-mean choices or popular topics: there are no others.
+    NoMoreChoices,
+    /// "up"/"down" with no answer on screen.
+    NothingToRate,
     /// "More" or "back" with nothing to continue.
     NothingToContinue,
     /// A button whose article is no longer in the knowledge base.
@@ -172,6 +201,13 @@ pub enum Reply {
     Duplicate,
 }
 
+impl AnswerView {
+    /// The topics offered under the answer, in the order typed numbers pick them.
+    pub fn offered(&self) -> impl Iterator<Item = &TopicRef> {
+        crate::turn::onward(&self.next_article, &self.prev_article, &self.related)
+    }
+}
+
 impl Reply {
     /// The reply's name in logs and metrics (`articlebot_replies_total{intent}`): a stable word
     /// per kind.
@@ -179,13 +215,16 @@ impl Reply {
         match self {
             Reply::Answer(_) => "open",
             Reply::Suggest(_) => "suggest",
-            Reply::Unknown => "unknown",
+            Reply::Unknown { .. } => "unknown",
             Reply::Smalltalk { .. } => "smalltalk",
             Reply::Welcome { .. } => "start",
             Reply::Help { .. } => "help",
             Reply::Topics { .. } => "topics",
             Reply::EndOfArticle { .. } => "end",
             Reply::NothingToContinue => "nothing",
+            Reply::NoMoreChoices => "no_more",
+            Reply::NothingBefore => "nothing_before",
+            Reply::NothingToRate => "nothing_to_rate",
             Reply::Gone => "gone",
             Reply::NoSuchChoice => "no_choice",
             Reply::Reset => "reset",

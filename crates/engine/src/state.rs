@@ -29,6 +29,35 @@ pub struct Position {
     pub section: Option<usize>,
 }
 
+/// What a reply showed that `back` can return to and `more` can continue. Untagged so that the
+/// history written before lists were kept (bare positions) still reads as articles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Screen {
+    Article(Position),
+    /// Did-you-mean choices.
+    Choices {
+        choices: Vec<Offer>,
+    },
+    Topics {
+        topics_page: usize,
+    },
+    /// The welcome's popular topics.
+    Welcome {
+        welcome: bool,
+    },
+}
+
+impl Screen {
+    /// Two sections of one article are one place to go back to.
+    fn same_place(&self, other: &Screen) -> bool {
+        match (self, other) {
+            (Screen::Article(a), Screen::Article(b)) => a.article == b.article,
+            (a, b) => a == b,
+        }
+    }
+}
+
 /// A choice offered in the last reply, which a number typed back picks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Offer {
@@ -74,8 +103,13 @@ pub struct UserState {
     pub v: u32,
     #[serde(default)]
     pub position: Option<Position>,
+    /// What was shown before, most recent last, for "back".
     #[serde(default)]
-    pub history: VecDeque<Position>,
+    pub history: VecDeque<Screen>,
+    /// What the last reply that showed an article or a list showed: what "more" continues and
+    /// "up"/"down" rate. Absent in states written before it existed: then the position.
+    #[serde(default)]
+    pub screen: Option<Screen>,
     #[serde(default)]
     pub offers: Vec<Offer>,
     #[serde(default)]
@@ -129,18 +163,38 @@ impl UserState {
         Ok(s)
     }
 
-    /// Moves to a position, remembering the previous article for "back".
+    /// Moves to a position, remembering what was shown before for "back".
     pub fn go_to(&mut self, p: Position) {
-        if let Some(old) = self.position.take() {
-            if old.article != p.article {
+        self.mark_seen(&p.article);
+        self.position = Some(p.clone());
+        self.show(Screen::Article(p));
+    }
+
+    /// What is on screen now; a state written before screens were kept is at its position.
+    pub fn current(&self) -> Option<Screen> {
+        self.screen.clone().or_else(|| self.position.clone().map(Screen::Article))
+    }
+
+    /// Shows a screen, remembering the previous one for "back" unless it is the same place.
+    pub fn show(&mut self, screen: Screen) {
+        if let Some(old) = self.current() {
+            if !old.same_place(&screen) {
                 self.history.push_back(old);
                 while self.history.len() > MAX_HISTORY {
                     self.history.pop_front();
                 }
             }
         }
-        self.mark_seen(&p.article);
-        self.position = Some(p);
+        self.screen = Some(screen);
+    }
+
+    /// Going back: the screen shown before, which replaces the current one without being
+    /// remembered itself.
+    pub fn pop_back(&mut self) -> Option<Screen> {
+        let screen = self.history.pop_back()?;
+        self.screen = None;
+        self.position = None;
+        Some(screen)
     }
 
     pub fn mark_seen(&mut self, id: &str) {
@@ -236,6 +290,15 @@ mod tests {
         let newer = br#"{"v":9,"position":{"article":"x","section":1},"mood":"happy"}"#;
         assert_eq!(UserState::decode(newer).unwrap().position.unwrap().section, Some(1));
         assert!(UserState::decode(b"\xff\x00garbage").is_err());
+        // History entries were bare positions before lists were kept.
+        let h = UserState::decode(br#"{"v":1,"history":[{"article":"a","section":2}]}"#).unwrap();
+        assert_eq!(h.history[0], Screen::Article(Position { article: "a".into(), section: Some(2) }));
+        let lists = UserState::new(0);
+        let mut lists = lists;
+        lists.show(Screen::Topics { topics_page: 1 });
+        lists.show(Screen::Choices { choices: vec![Offer { article: "b".into(), section: None }] });
+        lists.show(Screen::Welcome { welcome: true });
+        assert_eq!(UserState::decode(&lists.encode()).unwrap(), lists);
         // Version 1 kept only the last replied update.
         let v1 = UserState::decode(br#"{"v":1,"last_replied":41}"#).unwrap();
         assert!(v1.has_replied(41) && !v1.has_replied(40));
@@ -256,7 +319,7 @@ mod tests {
         assert_eq!(s.feedback.len(), MAX_FEEDBACK);
         assert!(s.questions.iter().all(|q| q.text.chars().count() == MAX_QUESTION_CHARS));
         assert_eq!(s.position.as_ref().unwrap().article, "a499");
-        assert_eq!(s.history.back().unwrap().article, "a498");
+        assert_eq!(s.history.back(), Some(&Screen::Article(Position { article: "a498".into(), section: None })));
     }
 
     #[test]

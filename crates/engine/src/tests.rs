@@ -37,7 +37,8 @@ fn a_question_gets_the_article_with_next_section_and_related() {
     assert_eq!(a.next, (s + 1 < 5).then_some(s + 1));
     assert!(!a.related.is_empty() && a.related.len() <= 4);
     assert!(!a.snippet.highlights.is_empty(), "matched words are marked");
-    assert!(matches!(a.link, Link::Start(ref p) if p == "what-causes-knee-pain-when-running"));
+    assert!(matches!(a.link, Some(Link::Start { ref id, ref param })
+        if id == "what-causes-knee-pain-when-running" && param == id));
 }
 
 #[test]
@@ -70,8 +71,8 @@ fn suggestions_are_picked_by_number() {
 #[test]
 fn out_of_scope_is_unknown_and_logged() {
     let e = engine();
-    assert!(matches!(ask(&e, 4, Input::Question("how do I bake bread".into())), Reply::Unknown));
-    assert!(matches!(ask(&e, 5, Input::Question("How do I BAKE bread?".into())), Reply::Unknown));
+    assert!(matches!(ask(&e, 4, Input::Question("how do I bake bread".into())), Reply::Unknown { .. }));
+    assert!(matches!(ask(&e, 5, Input::Question("How do I BAKE bread?".into())), Reply::Unknown { .. }));
     let un = e.store().unanswered(10).unwrap();
     assert_eq!(un.len(), 1, "{un:?}");
     assert_eq!(un[0].count, 2);
@@ -108,7 +109,7 @@ fn back_returns_to_the_previous_article() {
     assert_ne!(first.article.id, second.article.id);
     let back = answer(ask(&e, 8, Input::Back));
     assert_eq!(back.article.id, first.article.id);
-    assert!(matches!(ask(&e, 8, Input::Back), Reply::NothingToContinue));
+    assert!(matches!(ask(&e, 8, Input::Back), Reply::NothingBefore));
 }
 
 #[test]
@@ -138,10 +139,125 @@ fn stubs_show_their_teaser_and_link_back() {
     let lib = e.library();
     let idx = lib.kb().by_id("metabolism-and-weight-loss").unwrap();
     let key = lib.kb().articles[idx as usize].key.clone();
-    let a = answer(ask(&e, 10, Input::Open { key, section: Some(3) }));
+    let a = answer(ask(&e, 10, Input::Open { key, section: None }));
     assert_eq!(a.section, None);
     assert!(a.snippet.text.starts_with("Metabolism is related"));
     assert!(a.related.iter().any(|r| r.id == "what-causes-knee-pain-when-running"));
+}
+
+/// The shipped stubs have no url and the site no base url: the console and Telegram offered a
+/// "full article" link that only showed the same summary again, and "more" repeated it.
+#[test]
+fn a_stub_says_what_it_is_and_offers_full_articles_instead_of_looping() {
+    let e = engine();
+    let lib = e.library();
+    let kb = lib.kb();
+    let stub = kb.by_id("metabolism-and-weight-loss").unwrap();
+    let key = kb.articles[stub as usize].key.clone();
+    let a = answer(ask(&e, 70, Input::Open { key, section: None }));
+    assert!(a.stub);
+    assert_eq!(a.article.title, "Metabolism and Weight Loss");
+    assert_eq!(a.link, None, "no link back to the same summary");
+    assert!(!a.related.is_empty());
+    assert!(a.related.iter().all(|t| !kb.articles[t.idx as usize].is_stub()), "{:?}", a.related);
+    match ask(&e, 70, Input::More) {
+        Reply::EndOfArticle { stub: true, related, .. } => assert_eq!(related, a.related),
+        other => panic!("more on a stub: {other:?}"),
+    }
+    // The full articles offered are picked by number.
+    let picked = answer(ask(&e, 70, Input::Pick(1)));
+    assert!(!picked.stub);
+    assert_eq!(Some(&picked.article), a.offered().next());
+}
+
+#[test]
+fn the_next_and_previous_articles_are_offered_apart_from_related() {
+    let e = engine();
+    let a = answer(ask(&e, 71, Input::Start(Some("what-causes-knee-pain-when-running".into()))));
+    let next = a.next_article.clone().expect("the article has a next one");
+    let prev = a.prev_article.clone().expect("and a previous one");
+    assert_eq!(next.id, "what-sportswear-should-i-wear-for-running");
+    assert_eq!(prev.id, "what-should-i-do-if-i-cant-play-basketball");
+    assert!(!a.related.contains(&next) && !a.related.contains(&prev));
+    assert_eq!(a.related.len(), 4);
+    let offered: Vec<&TopicRef> = a.offered().collect();
+    assert_eq!(offered[..2], [&next, &prev]);
+    assert_eq!(answer(ask(&e, 71, Input::Pick(1))).article, next, "1 is the next article");
+    assert_eq!(answer(ask(&e, 71, Input::Back)).article.id, "what-causes-knee-pain-when-running");
+    let end = loop {
+        if let r @ Reply::EndOfArticle { .. } = ask(&e, 71, Input::More) {
+            break r;
+        }
+    };
+    let Reply::EndOfArticle { next_article, stub: false, .. } = end else { panic!("{end:?}") };
+    assert_eq!(next_article, Some(next), "the end of an article leads on to the next one");
+}
+
+#[test]
+fn numbers_and_more_follow_the_last_list_and_back_walks_back_through_it() {
+    let e = engine();
+    let Reply::Topics { items: first, .. } = ask(&e, 72, Input::Topics(0)) else { panic!() };
+    let Reply::Topics { page: 1, items: second, .. } = ask(&e, 72, Input::More) else { panic!("more: next page") };
+    assert_ne!(first, second);
+    assert_eq!(answer(ask(&e, 72, Input::Pick(1))).article, second[0], "numbers pick from the page shown");
+    let Reply::Topics { page: 1, .. } = ask(&e, 72, Input::Back) else { panic!("back to the page") };
+    let Reply::Topics { page: 0, .. } = ask(&e, 72, Input::Back) else { panic!("back to the first page") };
+    assert!(matches!(ask(&e, 72, Input::Back), Reply::NothingBefore));
+
+    let Reply::Suggest(choices) = ask(&e, 73, Input::Question("running".into())) else { panic!("choices") };
+    assert!(matches!(ask(&e, 73, Input::More), Reply::NoMoreChoices));
+    assert!(matches!(ask(&e, 73, Input::Back), Reply::NothingBefore));
+    let picked = answer(ask(&e, 73, Input::Pick(2)));
+    assert_eq!(picked.article, choices[1].topic);
+    assert_eq!(ask(&e, 73, Input::Back), Reply::Suggest(choices.clone()), "back returns to the choices");
+    assert_eq!(answer(ask(&e, 73, Input::Pick(1))).article, choices[0].topic);
+}
+
+#[test]
+fn typed_votes_rate_the_answer_on_screen_and_nothing_after_reset() {
+    let e = engine();
+    assert!(matches!(ask(&e, 74, Input::Rate { up: true }), Reply::NothingToRate), "before any answer");
+    let a = answer(ask(&e, 74, Input::Question("knee pain when running".into())));
+    assert!(matches!(ask(&e, 74, Input::Rate { up: true }), Reply::FeedbackThanks { up: true }));
+    assert_eq!(e.store().stats(1_700_000_000, 5).unwrap().feedback, vec![(a.article.id.clone(), 1, 0)]);
+    ask(&e, 74, Input::Reset);
+    assert!(matches!(ask(&e, 74, Input::Rate { up: false }), Reply::NothingToRate));
+    answer(ask(&e, 74, Input::Question("knee pain when running".into())));
+    ask(&e, 74, Input::Forget);
+    assert!(matches!(ask(&e, 74, Input::Rate { up: false }), Reply::NothingToRate));
+    assert_eq!(e.store().stats(1_700_000_000, 5).unwrap().feedback, vec![(a.article.id.clone(), 1, 0)]);
+}
+
+#[test]
+fn only_questions_are_noted_and_noted_is_said_only_when_kept() {
+    let e = engine();
+    for typed in ["???", "🙂", "up", "/foo", "/stats", "more", "back", "👍"] {
+        let r = ask(&e, 75, Input::Question(typed.into()));
+        assert!(!matches!(r, Reply::Unknown { .. }), "{typed}: {r:?}");
+    }
+    assert!(e.store().unanswered(10).unwrap().is_empty(), "{:?}", e.store().unanswered(10));
+    assert!(matches!(ask(&e, 75, Input::Question("how do I bake bread".into())), Reply::Unknown { noted: true }));
+    let throwaway = Options { keeps_questions: false, ..Options::default() };
+    let e = Engine::open(&shipped(), SledStore::temporary().unwrap(), throwaway).unwrap().0;
+    assert!(matches!(ask(&e, 75, Input::Question("how do I bake bread".into())), Reply::Unknown { noted: false }));
+    let full = Engine::open(&shipped(), FullDisk(SledStore::temporary().unwrap()), Options::default()).unwrap().0;
+    let out = full.handle(&user(1), Input::Question("how do I bake bread".into()), None, 1);
+    assert!(matches!(out.reply, Reply::Unknown { noted: false }), "a failed write is not noted");
+}
+
+#[test]
+fn did_you_mean_choices_keep_the_ranking_order() {
+    let e = engine();
+    for q in ["running", "muscle"] {
+        let out = e.handle(&user(76), Input::Question(q.into()), None, 1);
+        let Reply::Suggest(choices) = out.reply else { panic!("{q}: choices expected") };
+        let hits = out.decision.unwrap().hits;
+        let ranked: Vec<(u32, Option<usize>)> =
+            hits.iter().take(choices.len()).map(|h| (h.article, h.section)).collect();
+        let shown: Vec<(u32, Option<usize>)> = choices.iter().map(|c| (c.topic.idx, c.section)).collect();
+        assert_eq!(shown, ranked, "{q}");
+        assert!(hits.windows(2).all(|w| w[0].score >= w[1].score), "{q}: best first");
+    }
 }
 
 #[test]
@@ -289,7 +405,7 @@ fn a_failing_store_still_gets_an_answer() {
     assert!(matches!(out.reply, Reply::Answer(_)), "{:?}", out.reply);
     assert!(out.stored.is_err(), "the failure is reported for logging");
     let out = e.handle(&user(1), Input::Question("how to bake bread".into()), Some(2), 1);
-    assert!(matches!(out.reply, Reply::Unknown));
+    assert!(matches!(out.reply, Reply::Unknown { .. }));
     let out = e.handle(&user(1), Input::Forget, Some(3), 1);
     assert!(matches!(out.reply, Reply::Forgotten { existed: None }) && out.stored.is_err());
 }
@@ -363,8 +479,8 @@ fn a_common_word_the_site_covers_gets_choices_not_a_dont_know() {
             other => panic!("{word}: {other:?}"),
         }
     }
-    assert!(matches!(ask(&e, 51, Input::Question("bread".into())), Reply::Unknown));
-    assert!(matches!(ask(&e, 51, Input::Question("running bread recipes".into())), Reply::Unknown));
+    assert!(matches!(ask(&e, 51, Input::Question("bread".into())), Reply::Unknown { .. }));
+    assert!(matches!(ask(&e, 51, Input::Question("running bread recipes".into())), Reply::Unknown { .. }));
 }
 
 #[test]

@@ -19,19 +19,41 @@ pub fn smalltalk(kind: Smalltalk, bot_name: &str) -> String {
     }
 }
 
-pub const DONT_KNOW: &str =
-    "Sorry, I don't have an article about that. I've noted the question for the authors. Browse the topics I know about:";
+pub const DONT_KNOW: &str = "Sorry, I don't have an article about that.";
+/// Said only when the question was stored where the authors will see it.
+pub const NOTED: &str = "I've noted the question for the authors.";
+pub const BROWSE_TOPICS: &str = "Browse the topics I know about:";
+
+/// The don't-know, promising to pass the question on only when it was kept.
+pub fn dont_know(noted: bool) -> String {
+    if noted {
+        format!("{DONT_KNOW} {NOTED}")
+    } else {
+        DONT_KNOW.to_string()
+    }
+}
 pub const DID_YOU_MEAN: &str = "I'm not sure I understood. Did you mean:";
 pub const NOTHING_TO_CONTINUE: &str = "There is nothing to continue yet. Ask me a question first.";
+pub const NOTHING_BEFORE: &str = "There is nothing to go back to. Ask me a question, or send /topics.";
+pub const NO_MORE_CHOICES: &str = "That's all of them. Pick one by its number, or ask me in other words.";
+pub const NOTHING_TO_RATE: &str = "There is no answer to rate yet. Ask me a question first.";
 pub const GONE: &str = "Sorry, that topic is no longer available. Ask me again in your own words.";
 pub const NO_SUCH_CHOICE: &str = "There is no such choice. Ask me a question, or send /topics.";
 pub const RESET: &str = "Done: I've forgotten where we were. Ask me anything.";
 pub const TEXT_ONLY: &str = "I can only read text. Please send me your question as a text message.";
 pub const EMPTY: &str = "Please write your question in words.";
 pub const TOPICS: &str = "Topics I can answer:";
-pub const END_OF_ARTICLE: &str = "That's the end of the article. Related topics:";
+pub const END_OF_ARTICLE: &str = "That's the end of the article.";
+pub const RELATED: &str = "Related topics:";
 pub const READ_MORE: &str = "Read the full article";
 pub const NEXT_SECTION: &str = "Next section";
+pub const NEXT_ARTICLE: &str = "Next article";
+pub const PREV_ARTICLE: &str = "Previous article";
+/// Under a stub's summary: why there is no more, and what is offered instead.
+pub const STUB_ONLY: &str = "That is all I have on this topic: the full article is on the site.";
+pub const STUB_ON_SITE: &str = "Read it on the site";
+pub const CLOSEST_FULL: &str = "Articles I have in full that come closest:";
+pub const STUB_END: &str = "There is nothing further on this topic here: the full article is on the site.";
 
 pub fn welcome(bot_name: &str) -> String {
     format!("Hi! I'm {bot_name}. Ask me a question in your own words, or pick a popular topic:")
@@ -43,6 +65,24 @@ pub fn help(bot_name: &str) -> String {
     for c in vocabulary::listed(Audience::Everyone) {
         out.push_str(&format!("\n/{} – {}", c.name, c.summary));
     }
+    out
+}
+
+/// The console's help: its commands and the words it takes for the bot's buttons, from the same
+/// command table as the bot's menus, plus what only the console has (numbers, quit).
+pub fn console_help(bot_name: &str) -> String {
+    let mut out = format!("I'm {bot_name}. Write a question and I'll answer with the article section that fits best.");
+    for c in vocabulary::COMMANDS.iter().filter(|c| c.audience == Audience::Everyone) {
+        let typed: Vec<String> = c.words.iter().map(|w| format!("\"{w}\"")).collect();
+        if typed.is_empty() && !c.listed {
+            continue;
+        }
+        let mut names = vec![format!("/{}", c.name)];
+        names.extend(typed);
+        out.push_str(&format!("\n  {} – {}", names.join(", "), c.summary));
+    }
+    out.push_str("\n  1, 2, 3… – pick from the last list shown");
+    out.push_str("\n  \"quit\" – leave");
     out
 }
 

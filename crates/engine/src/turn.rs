@@ -6,7 +6,7 @@ use articlebot_matching::{Decision, Hit, Intent, Smalltalk, TermId};
 
 use crate::library::Library;
 use crate::reply::{AnswerView, Choice, Link, Options, Reply, TopicRef};
-use crate::state::{GivenFeedback, Offer, Position, UserState};
+use crate::state::{GivenFeedback, Offer, Position, Screen, UserState};
 use crate::store::{QuestionRecord, Store};
 use crate::vocabulary::Input;
 
@@ -49,8 +49,10 @@ impl<'a, S: Store> Turn<'a, S> {
                 self.state.counts.buttons += u64::from(!self.replay);
                 self.feedback(&key, section, up)
             }
+            Input::Rate { up } => self.rate(up),
             Input::Reset => {
                 self.state.position = None;
+                self.state.screen = None;
                 self.state.history.clear();
                 self.state.offers.clear();
                 Reply::Reset
@@ -58,19 +60,70 @@ impl<'a, S: Store> Turn<'a, S> {
             // Taken before any state is loaded (see `handle`); here only to keep the match total.
             Input::Forget => Reply::Forgotten { existed: Some(false) },
             Input::NotText => Reply::TextOnly,
-            Input::Current => match self.state.position.clone() {
-                Some(pos) => match self.kb().by_id(&pos.article) {
-                    Some(idx) => self.open(idx, pos.section, &[], None),
-                    None => Reply::NothingToContinue,
-                },
+            Input::Current => match self.state.current() {
+                Some(screen) => self.show(screen).unwrap_or(Reply::NothingToContinue),
                 None => Reply::NothingToContinue,
             },
         }
     }
 
+    /// Shows a screen again (going back, or a redelivered step); `None` when none of it is in
+    /// the knowledge base any more.
+    fn show(&mut self, screen: Screen) -> Option<Reply> {
+        match screen {
+            Screen::Article(pos) => {
+                let idx = self.kb().by_id(&pos.article)?;
+                // A reader who finished an article left it "past the end": coming back shows
+                // its last section, not the end notice again.
+                let last = self.kb().articles[idx as usize].sections.len().checked_sub(1);
+                let section = match (pos.section, last) {
+                    (s, _) if self.replay => s,
+                    (Some(s), Some(last)) => Some(s.min(last)),
+                    (_, None) => None,
+                    (s, _) => s,
+                };
+                Some(self.open(idx, section, &[], None))
+            }
+            Screen::Choices { choices } => {
+                let kb = self.kb();
+                let offers: Vec<Offer> = choices.into_iter().filter(|o| kb.by_id(&o.article).is_some()).collect();
+                if offers.is_empty() {
+                    return None;
+                }
+                let shown: Vec<Choice> = offers
+                    .iter()
+                    .filter_map(|o| {
+                        let idx = kb.by_id(&o.article)?;
+                        let a = &kb.articles[idx as usize];
+                        let heading = o.section.and_then(|s| a.sections.get(s)).and_then(|s| s.heading.clone());
+                        Some(Choice { topic: TopicRef::of(idx, a), section: o.section, heading })
+                    })
+                    .collect();
+                self.state.offers = offers.clone();
+                self.state.show(Screen::Choices { choices: offers });
+                Some(Reply::Suggest(shown))
+            }
+            Screen::Topics { topics_page } => Some(self.topics(topics_page)),
+            Screen::Welcome { .. } => Some(self.start(None)),
+        }
+    }
+
+    /// "up"/"down" typed: a vote on the answer on screen, as its buttons would give.
+    fn rate(&mut self, up: bool) -> Reply {
+        let Some(Screen::Article(pos)) = self.state.current() else { return Reply::NothingToRate };
+        let Some(idx) = self.kb().by_id(&pos.article) else { return Reply::NothingToRate };
+        let a = &self.kb().articles[idx as usize];
+        // Past the end of an article, the vote is for the section last read.
+        let section = pos.section.filter(|_| !a.is_stub()).map(|s| s.min(a.sections.len().saturating_sub(1)));
+        let key = a.key.clone();
+        self.feedback(&key, section, up)
+    }
+
     fn question(&mut self, text: &str) -> Reply {
         let q = text.trim();
-        if q.is_empty() {
+        // Only words are questions: "???" or an emoji is neither answered nor kept for the
+        // authors as one.
+        if !q.chars().any(char::is_alphanumeric) {
             return Reply::Empty;
         }
         let m = self.lib.matcher();
@@ -90,29 +143,34 @@ impl<'a, S: Store> Turn<'a, S> {
                         heading: h.section.and_then(|s| m.article(h).sections.get(s)).and_then(|s| s.heading.clone()),
                     })
                     .collect();
-                self.state.offers =
+                let offers: Vec<Offer> =
                     shown.iter().map(|h| Offer { article: m.article(h).id.clone(), section: h.section }).collect();
+                self.state.offers.clone_from(&offers);
+                self.state.show(Screen::Choices { choices: offers });
                 Reply::Suggest(options)
             }
             (Intent::Smalltalk, _) => Reply::Smalltalk {
                 kind: d.smalltalk.unwrap_or(Smalltalk::Greeting),
                 bot_name: self.kb().site.bot_name.clone(),
             },
-            _ => Reply::Unknown,
+            _ => Reply::Unknown { noted: false },
         };
-        if !self.replay {
-            self.count_question(q, &d, &reply);
-        }
+        // A question answered again after a crash was recorded the first time.
+        let recorded = self.replay || self.count_question(q, &d, &reply);
+        let reply = match reply {
+            Reply::Unknown { .. } => Reply::Unknown { noted: recorded && self.options.keeps_questions },
+            other => other,
+        };
         self.decision = Some(d);
         reply
     }
 
-    /// The question in the user's history and in the statistics.
-    fn count_question(&mut self, q: &str, d: &Decision, reply: &Reply) {
+    /// The question in the user's history and in the statistics; whether the store took it.
+    fn count_question(&mut self, q: &str, d: &Decision, reply: &Reply) -> bool {
         self.state.counts.questions += 1;
         match reply {
             Reply::Answer(_) => self.state.counts.answered += 1,
-            Reply::Unknown => self.state.counts.unknown += 1,
+            Reply::Unknown { .. } => self.state.counts.unknown += 1,
             _ => {}
         }
         self.state.log_question(q, d.intent.as_str(), self.now);
@@ -121,8 +179,12 @@ impl<'a, S: Store> Turn<'a, S> {
             _ => None,
         };
         let record = QuestionRecord { normalized: &d.normalized, example: q, intent: d.intent, article, at: self.now };
-        if let Err(e) = self.store.record_question(&record) {
-            tracing::warn!(error = %e, "could not record question statistics");
+        match self.store.record_question(&record) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not record question statistics");
+                false
+            }
         }
     }
 
@@ -149,6 +211,7 @@ impl<'a, S: Store> Turn<'a, S> {
         }
         popular.truncate(self.options.related_max);
         self.state.offers = popular.iter().map(|t| Offer { article: t.id.clone(), section: None }).collect();
+        self.state.show(Screen::Welcome { welcome: true });
         Reply::Welcome { bot_name: kb.site.bot_name.clone(), popular }
     }
 
@@ -163,32 +226,39 @@ impl<'a, S: Store> Turn<'a, S> {
             .map(|&i| TopicRef::of(i, &kb.articles[i as usize]))
             .collect();
         self.state.offers = items.iter().map(|t| Offer { article: t.id.clone(), section: None }).collect();
+        self.state.show(Screen::Topics { topics_page: page });
         Reply::Topics { page, pages, items }
     }
 
+    /// Continues what is on screen: the article's next section, the next page of topics.
     fn more(&mut self) -> Reply {
-        let Some(pos) = self.state.position.clone() else { return Reply::NothingToContinue };
-        let Some(idx) = self.kb().by_id(&pos.article) else { return Reply::NothingToContinue };
-        let next = pos.section.map_or(0, |s| s + 1);
-        self.open(idx, Some(next), &[], None)
+        match self.state.current() {
+            None => Reply::NothingToContinue,
+            Some(Screen::Article(pos)) => {
+                let Some(idx) = self.kb().by_id(&pos.article) else { return Reply::NothingToContinue };
+                let next = pos.section.map_or(0, |s| s + 1);
+                self.open(idx, Some(next), &[], None)
+            }
+            Some(Screen::Topics { topics_page }) => {
+                let pages = self.lib.by_title.len().div_ceil(self.options.topics_per_page.max(1));
+                if topics_page + 1 < pages {
+                    self.topics(topics_page + 1)
+                } else {
+                    Reply::NoMoreChoices
+                }
+            }
+            Some(Screen::Choices { .. } | Screen::Welcome { .. }) => Reply::NoMoreChoices,
+        }
     }
 
+    /// Walks back through what was shown: articles, choices, topic pages.
     fn back(&mut self) -> Reply {
-        while let Some(pos) = self.state.history.pop_back() {
-            if let Some(idx) = self.kb().by_id(&pos.article) {
-                // Going back must not push the current article onto the history again.
-                self.state.position = None;
-                // A reader who finished an article left it "past the end": back shows its last
-                // section, not the end notice again.
-                let last = self.kb().articles[idx as usize].sections.len().checked_sub(1);
-                let section = match (pos.section, last) {
-                    (Some(s), Some(last)) => Some(s.min(last)),
-                    (s, _) => s,
-                };
-                return self.open(idx, section, &[], None);
+        while let Some(screen) = self.state.pop_back() {
+            if let Some(reply) = self.show(screen) {
+                return reply;
             }
         }
-        Reply::NothingToContinue
+        Reply::NothingBefore
     }
 
     fn pick(&mut self, n: usize) -> Reply {
@@ -217,7 +287,8 @@ impl<'a, S: Store> Turn<'a, S> {
         Reply::FeedbackThanks { up }
     }
 
-    /// Shows an article at a section (clamped), or its end when past the last one.
+    /// Shows an article at a section (clamped), or its end when past the last one (for a stub,
+    /// anything after its summary).
     fn open(
         &mut self,
         idx: ArticleIdx,
@@ -229,21 +300,29 @@ impl<'a, S: Store> Turn<'a, S> {
         let kb = lib.kb();
         let Some(a) = kb.article(idx) else { return Reply::Gone };
         let topic = TopicRef::of(idx, a);
-        let related = self.related(idx);
-        if !a.is_stub() && section.is_some_and(|s| s >= a.sections.len()) {
+        let stub = a.is_stub();
+        let refer = |i: Option<ArticleIdx>| i.filter(|&i| i != idx).map(|i| TopicRef::of(i, &kb.articles[i as usize]));
+        let (prev_article, next_article) = (refer(a.prev), refer(a.next));
+        let related = if stub { self.closest_full(idx) } else { self.related(idx) };
+        let offers: Vec<Offer> = onward(&next_article, &prev_article, &related)
+            .map(|t| Offer { article: t.id.clone(), section: None })
+            .collect();
+        // A stub has only its summary (section `None`): anything after it is the end.
+        let past_end = section.is_some_and(|s| stub || s >= a.sections.len());
+        if past_end {
             // The position moves past the end too, so that a redelivered step shows the end
             // again rather than the last section.
             self.state.go_to(Position { article: a.id.clone(), section: Some(a.sections.len()) });
-            self.state.offers = related.iter().map(|t| Offer { article: t.id.clone(), section: None }).collect();
-            return Reply::EndOfArticle { article: topic, related };
+            self.state.offers = offers;
+            return Reply::EndOfArticle { article: topic, stub, prev_article, next_article, related };
         }
-        let section = if a.is_stub() { None } else { Some(section.unwrap_or(0)) };
+        let section = if stub { None } else { Some(section.unwrap_or(0)) };
         let score = matched.map_or(1.0, |m| m.1.score);
         let hit = Hit { article: idx, section, score, lexical: score, semantic: None };
         let snippet = lib.matcher().snippet(&hit, terms, self.options.snippet_chars);
         let next = section.map(|s| s + 1).filter(|&n| n < a.sections.len());
         self.state.go_to(Position { article: a.id.clone(), section });
-        self.state.offers = related.iter().map(|t| Offer { article: t.id.clone(), section: None }).collect();
+        self.state.offers = offers;
         Reply::Answer(AnswerView {
             article: topic,
             section,
@@ -252,21 +331,25 @@ impl<'a, S: Store> Turn<'a, S> {
             snippet,
             link: link_of(kb, idx),
             next,
+            stub,
+            prev_article,
+            next_article,
             related,
             confidence: matched.map(|m| m.0),
         })
     }
 
-    /// Up to `related_max` topics to offer next to an article: its related, previous and next
-    /// articles (or, for a stub, the articles linking to it), those this user has not seen first.
+    /// Up to `related_max` topics to offer next to an article: its related articles and those
+    /// linking to it, those this user has not seen first. Its previous and next articles are
+    /// offered apart.
     fn related(&self, idx: ArticleIdx) -> Vec<TopicRef> {
         let kb = self.kb();
         let a = &kb.articles[idx as usize];
-        let mut ids: Vec<ArticleIdx> = a.related.iter().chain(a.prev.iter()).chain(a.next.iter()).copied().collect();
+        let mut ids: Vec<ArticleIdx> = a.related.clone();
         ids.extend(self.lib.backlinks[idx as usize].iter().copied());
         let mut unique: Vec<ArticleIdx> = Vec::with_capacity(ids.len());
         for i in ids {
-            if i != idx && !unique.contains(&i) {
+            if i != idx && Some(i) != a.prev && Some(i) != a.next && !unique.contains(&i) {
                 unique.push(i);
             }
         }
@@ -276,18 +359,49 @@ impl<'a, S: Store> Turn<'a, S> {
         ids.truncate(self.options.related_max);
         ids.into_iter().map(|i| TopicRef::of(i, &kb.articles[i as usize])).collect()
     }
+
+    /// For a stub, which the bot knows only by its summary: the articles it has in full that
+    /// match the stub's title and summary best, then those linking to it.
+    fn closest_full(&self, idx: ArticleIdx) -> Vec<TopicRef> {
+        let kb = self.kb();
+        let a = &kb.articles[idx as usize];
+        let about = format!("{} {}", a.title, a.teaser.as_deref().unwrap_or(""));
+        let max = self.options.related_max;
+        let ranked = self.lib.matcher().decide(&about, max * 4 + 4);
+        let mut ids: Vec<ArticleIdx> = Vec::new();
+        let candidates = ranked.hits.iter().map(|h| h.article).chain(self.lib.backlinks[idx as usize].iter().copied());
+        for i in candidates {
+            if i != idx && !kb.articles[i as usize].is_stub() && !ids.contains(&i) {
+                ids.push(i);
+            }
+        }
+        ids.truncate(max);
+        ids.into_iter().map(|i| TopicRef::of(i, &kb.articles[i as usize])).collect()
+    }
 }
 
-/// A deep-link parameter must be 1–64 characters of `[A-Za-z0-9_-]`: the id when it fits,
-/// else the short key.
-fn link_of(kb: &KnowledgeBase, idx: ArticleIdx) -> Link {
+/// The topics a reply offers after an article, in the order numbers pick them: the next
+/// article, the previous one, then the related topics.
+pub(crate) fn onward<'t>(
+    next: &'t Option<TopicRef>,
+    prev: &'t Option<TopicRef>,
+    related: &'t [TopicRef],
+) -> impl Iterator<Item = &'t TopicRef> {
+    next.iter().chain(prev.iter()).chain(related.iter())
+}
+
+/// Where to read the whole article. A stub without a url has none: opening it again would only
+/// show the same summary. A deep-link parameter must be 1–64 characters of `[A-Za-z0-9_-]`: the
+/// id when it fits, else the short key.
+fn link_of(kb: &KnowledgeBase, idx: ArticleIdx) -> Option<Link> {
     if let Some(url) = kb.url_of(idx) {
-        return Link::Url(url);
+        return Some(Link::Url(url));
     }
     let a = &kb.articles[idx as usize];
-    if a.id.len() <= 64 && a.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        Link::Start(a.id.clone())
-    } else {
-        Link::Start(a.key.clone())
+    if a.is_stub() {
+        return None;
     }
+    let fits = a.id.len() <= 64 && a.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let param = if fits { a.id.clone() } else { a.key.clone() };
+    Some(Link::Start { id: a.id.clone(), param })
 }

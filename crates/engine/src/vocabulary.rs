@@ -27,6 +27,10 @@ pub enum Input {
         section: Option<usize>,
         up: bool,
     },
+    /// "up"/"down" typed: rates the answer on screen, if there is one.
+    Rate {
+        up: bool,
+    },
     Reset,
     Forget,
     /// A sticker, photo, voice message...
@@ -111,6 +115,18 @@ pub const COMMANDS: &[CommandSpec] = &[
         listed: false,
         ..spec("back", &["back"], "Back to the previous article", Audience::Everyone, |_| conversation(Input::Back))
     },
+    CommandSpec {
+        listed: false,
+        ..spec("up", &["up", "👍"], "This answer helped", Audience::Everyone, |_| {
+            conversation(Input::Rate { up: true })
+        })
+    },
+    CommandSpec {
+        listed: false,
+        ..spec("down", &["down", "👎"], "This answer did not help", Audience::Everyone, |_| {
+            conversation(Input::Rate { up: false })
+        })
+    },
     spec("reset", &[], "Start over", Audience::Everyone, |_| conversation(Input::Reset)),
     spec("forget", &[], "Delete everything stored about you", Audience::Everyone, |_| conversation(Input::Forget)),
     spec("reload", &[], "Reload the knowledge base", Audience::Admins, |_| Command::Admin(AdminCommand::Reload)),
@@ -135,6 +151,18 @@ pub fn listed(audience: Audience) -> impl Iterator<Item = &'static CommandSpec> 
 /// redelivered step is recognised whether it came as a button, a command or typed text.
 pub fn typed(text: &str) -> Option<Input> {
     let t = text.trim();
+    // A command where only text is read (the console, `ask`): never a question to record.
+    // Commands this conversation does not have (another bot's, an admin's) get the help.
+    if let Some(name) = t.strip_prefix('/') {
+        let (head, arg) = name.split_once(char::is_whitespace).map_or((name, ""), |(h, a)| (h, a));
+        if !head.is_empty() && head.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '@') {
+            let name = head.split('@').next().unwrap_or(head);
+            return Some(match command(name).map(|c| c.with_argument(arg)) {
+                Some(Command::Conversation(input)) => input,
+                _ => Input::Help,
+            });
+        }
+    }
     for c in COMMANDS.iter().filter(|c| c.audience == Audience::Everyone) {
         if c.words.iter().any(|w| t.eq_ignore_ascii_case(w)) {
             if let Command::Conversation(input) = c.with_argument("") {
@@ -190,5 +218,11 @@ mod tests {
         assert_eq!(typed("more please"), None);
         assert_eq!(typed("3 weeks"), None);
         assert_eq!(typed("reset"), None, "only the words a command lists");
+        assert_eq!(typed("up"), Some(Input::Rate { up: true }));
+        assert_eq!(typed("👎"), Some(Input::Rate { up: false }));
+        assert_eq!(typed("/foo"), Some(Input::Help), "an unknown command is not a question");
+        assert_eq!(typed("/stats"), Some(Input::Help), "nor is an admin's");
+        assert_eq!(typed("/topics 2"), Some(Input::Topics(1)));
+        assert_eq!(typed("/ what is this"), None);
     }
 }

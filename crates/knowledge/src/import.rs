@@ -403,6 +403,10 @@ pub fn import(inputs: &[PathBuf], out: &Path) -> Result<ImportReport, Vec<Diagno
         }
     }
 
+    // Nothing to import (a missing path, an empty dir): nothing is created, not even the dir.
+    if report.pages == 0 {
+        return Ok(report);
+    }
     let io_err = |p: &Path, e: io::Error| vec![Diagnostic::new(p, None, format!("cannot write: {e}"))];
     fs::create_dir_all(&articles_dir).map_err(|e| io_err(&articles_dir, e))?;
     for entry in &catalog.entries {

@@ -146,12 +146,24 @@ pub struct KbStats {
     pub synonym_groups: usize,
 }
 
+/// `1 article`, `2 articles`: a count with its noun, for messages people read.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 impl fmt::Display for KbStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} articles, {} sections, {} stubs, {} synonym groups",
-            self.articles, self.sections, self.stubs, self.synonym_groups
+            "{}, {}, {}, {}",
+            count(self.articles, "article"),
+            count(self.sections, "section"),
+            count(self.stubs, "stub"),
+            count(self.synonym_groups, "synonym group")
         )
     }
 }

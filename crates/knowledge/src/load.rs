@@ -261,12 +261,17 @@ fn build_articles(catalog: &Catalog, errors: &mut Vec<Diagnostic>, warnings: &mu
                     None
                 }
                 Some(i) => Some(i as ArticleIdx),
+                // A broken link must not take the whole site down: the link is left out, and
+                // `check --strict` fails on it.
                 None => {
                     let hint = closest_id(id, ids()).map(|k| format!(" (did you mean `{k}`?)")).unwrap_or_default();
-                    errors.push(Diagnostic::new(
+                    warnings.push(Diagnostic::new(
                         &e.source,
                         value_line(e, field, id),
-                        format!("{field} `{id}` is not an article in this knowledge dir{hint}: fix the id or add the article"),
+                        format!(
+                            "{field} `{id}` is not an article in this knowledge dir{hint}: the link is left out; \
+                             fix the id or add the article"
+                        ),
                     ));
                     None
                 }
