@@ -166,6 +166,7 @@ async fn an_album_gets_one_notice_and_service_messages_none() {
     let chat = serde_json::json!({"id": user, "type": "private", "first_name": "Ann"});
     let from = serde_json::json!({"id": user, "is_bot": false, "first_name": "Ann"});
     let photo = serde_json::json!([{"file_id": "f", "file_unique_id": "u", "width": 90, "height": 90}]);
+    let mark = w.fake.mark();
     for i in 0..5 {
         w.fake.push_raw_update(serde_json::json!({"message": {
             "message_id": 9000 + i, "date": 1_700_000_000, "chat": chat, "from": from,
@@ -177,6 +178,10 @@ async fn an_album_gets_one_notice_and_service_messages_none() {
         "pinned_message": {"message_id": 9000, "date": 1_700_000_000, "chat": chat, "from": from, "text": "hi"},
     }}));
     assert!(w.fake.wait_all_confirmed(WAIT).await);
+    // Updates are confirmed once stored, before they are handled: wait for the album's notice so
+    // that it is not taken for the answer below.
+    let notice = w.fake.wait_for_after(mark, |c| c.method == "sendMessage" && c.chat_id() == Some(user), WAIT).await;
+    assert!(notice.is_some(), "the album got its notice");
     let after = w.fake.send_text_and_wait(user, user, "knee pain", WAIT).await.expect("still answered");
     assert!(after.plain.starts_with("What causes knee pain"), "{}", after.plain);
     let replies = w.fake.replies(user);
