@@ -9,4 +9,5 @@ mod faults;
 mod import;
 mod knowledge_errors;
 mod serve_startup;
+mod storage;
 mod telegram_e2e;

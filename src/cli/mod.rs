@@ -1,8 +1,9 @@
-//! The `articlebot` command line: ask, chat, check, import, serve. Each subcommand takes the
+//! The `articlebot` command line: ask, chat, check, import, serve, backup, restore. Each subcommand takes the
 //! knowledge dir as `--knowledge DIR` (else `ARTICLEBOT_KNOWLEDGE`, else `./knowledge`). Errors
 //! are one clear line on stderr and a non-zero exit code.
 
 mod ask;
+mod backup;
 mod chat;
 mod check;
 mod import;
@@ -36,6 +37,10 @@ enum Command {
     Import(import::ImportArgs),
     /// Run the Telegram bot (token from TELOXIDE_TOKEN)
     Serve(serve::ServeArgs),
+    /// Write a backup of the database (with the bot stopped)
+    Backup(backup::BackupArgs),
+    /// Restore a backup into a database dir (with the bot stopped)
+    Restore(backup::RestoreArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -120,6 +125,8 @@ pub fn main() -> ExitCode {
         Command::Check(a) => check::run(a),
         Command::Import(a) => import::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Backup(a) => backup::run_backup(a),
+        Command::Restore(a) => backup::run_restore(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// Flood window in seconds
     #[arg(long, default_value_t = 10)]
     flood_window: u64,
+    /// Start even if the database is damaged: its files are moved aside and a new database
+    /// keeps what can still be read (without this, a damaged database stops the start)
+    #[arg(long)]
+    accept_data_loss: bool,
     #[command(flatten)]
     model: ModelArgs,
 }
@@ -86,6 +90,7 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         model: args.model.model.clone(),
         model_threads: args.model.threads,
         cache_dir: args.model.options().cache_dir,
+        accept_data_loss: args.accept_data_loss,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
