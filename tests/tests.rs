@@ -8,6 +8,7 @@ mod crash_restart;
 mod faults;
 mod import;
 mod knowledge_errors;
+mod limits;
 mod serve_startup;
 mod storage;
 mod telegram_e2e;
