@@ -50,7 +50,9 @@ impl SendLimits {
     /// Least time between any two calls: `overall_per_sec` of them take at least 1 s and the
     /// margin, so no 1 s window at Telegram holds more even when some arrive up to a margin late.
     fn spacing(&self) -> Duration {
-        (Duration::from_secs(1) + self.margin) / self.overall_per_sec.max(1) as u32
+        // Rounded up: rounded down, 30 intervals would fall a few nanoseconds short of the second.
+        let total = (Duration::from_secs(1) + self.margin).as_nanos();
+        Duration::from_nanos(total.div_ceil(self.overall_per_sec.max(1) as u128) as u64)
     }
 }
 

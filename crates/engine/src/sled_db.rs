@@ -312,7 +312,9 @@ fn check(dir: &Path, marker: Option<&Marker>) -> Result<Open, Opened> {
     let counts = match quietly(|| scan(&open)) {
         Ok(Ok(counts)) => counts,
         Ok(Err(damage)) => return Err(Opened::Damaged(damage, Some(Box::new(open)))),
-        Err(message) => return Err(Opened::Damaged(Damage::Panicked { doing: "reading", message }, Some(Box::new(open)))),
+        Err(message) => {
+            return Err(Opened::Damaged(Damage::Panicked { doing: "reading", message }, Some(Box::new(open))))
+        }
     };
     let meta = open.tree(T::Meta);
     let (incomplete, id) = match (meta.get("incomplete"), meta.get("id")) {
