@@ -1,8 +1,9 @@
-//! The `articlebot` command line: ask, chat, check, import, serve. Each subcommand takes the
+//! The `articlebot` command line: ask, chat, check, import, serve, backup, restore. Each subcommand takes the
 //! knowledge dir as `--knowledge DIR` (else `ARTICLEBOT_KNOWLEDGE`, else `./knowledge`). Errors
 //! are one clear line on stderr and a non-zero exit code.
 
 mod ask;
+mod backup;
 mod chat;
 mod check;
 mod import;
@@ -39,6 +40,10 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Get a sentence model for semantic matching (`model pull [NAME] --out DIR`)
     Model(pull::ModelArgs),
+    /// Write a backup of the database (with the bot stopped)
+    Backup(backup::BackupArgs),
+    /// Restore a backup into a database dir (with the bot stopped)
+    Restore(backup::RestoreArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -160,6 +165,8 @@ pub fn main() -> ExitCode {
         Command::Import(a) => import::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Model(a) => pull::run(a),
+        Command::Backup(a) => backup::run_backup(a),
+        Command::Restore(a) => backup::run_restore(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

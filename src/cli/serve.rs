@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// Flood window in seconds (at least 1)
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     flood_window: u64,
+    /// Start even if the database is damaged: its files are moved aside and a new database
+    /// keeps what can still be read (without this, a damaged database stops the start)
+    #[arg(long)]
+    accept_data_loss: bool,
     #[command(flatten)]
     model: ModelArgs,
 }
@@ -102,6 +106,7 @@ fn config(args: ServeArgs) -> Result<ServeConfig, Failure> {
         model: args.model.model.clone(),
         model_threads: args.model.threads,
         cache_dir: args.model.options().cache_dir,
+        accept_data_loss: args.accept_data_loss,
     })
 }
 

@@ -112,7 +112,11 @@ async fn on_message(
     handled(&app.clone(), upd.id.0, "message", async move {
         // Message text only at debug level: info logs carry no user content.
         tracing::debug!(chat = msg.chat.id.0, text = msg.text().unwrap_or(""), "message");
-        show_typing(&bot, Dest::of(&msg));
+        // "typing…" counts against Telegram's 30 a second like a message: it takes a free slot
+        // or is skipped, never making an answer wait.
+        if app.limiter.try_acquire() {
+            show_typing(&bot, Dest::of(&msg));
+        }
         let user = User { id: from.id.0 as i64, language: from.language_code.clone() };
         let outcome = handle(&app, user, input, upd.id.0 as u64).await?;
         respond(&bot, &app, Dest::of(&msg), None, from.id.0 as i64, upd.id.0 as u64, &outcome).await

@@ -1,13 +1,14 @@
-//! Replies as Telegram messages: HTML text (everything escaped, at most 4096 characters) and an
-//! inline keyboard whose buttons carry `callback::Action`s.
+//! Replies as Telegram messages: HTML text (everything escaped, within Telegram's 4096 limit as
+//! Telegram measures it: see [`telegram_len`]) and an inline keyboard whose buttons carry
+//! `callback::Action`s.
 
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 
 use super::callback::Action;
 use articlebot_engine::{text, AnswerView, Choice, Link, Reply, Snippet, TopicRef};
 
-/// Telegram's limit on a message's text.
-pub const MAX_MESSAGE_CHARS: usize = 4096;
+/// Telegram's limit on a message's text, in what [`telegram_len`] counts.
+pub const MAX_MESSAGE_LEN: usize = 4096;
 /// Button labels longer than this are cut: long labels wrap badly on phones.
 const MAX_LABEL_CHARS: usize = 60;
 const MAX_TITLE_CHARS: usize = 300;
@@ -230,19 +231,112 @@ pub fn render(reply: &Reply, bot_username: &str) -> Option<Rendered> {
     Some(fit(r))
 }
 
-/// Keeps a message within Telegram's limit. Only admin reports can get this long; their text
-/// is built from escaped lines, so cutting at a line break keeps the HTML valid.
+/// The length Telegram measures of an HTML message's text: the text after entity parsing (tags
+/// removed, `&lt;` and the like decoded) in UTF-16 code units, so an emoji counts 2. Counting
+/// the HTML source, or characters, lets a message of emoji through here that Telegram refuses
+/// as "message is too long".
+pub fn telegram_len(html: &str) -> usize {
+    let mut len = 0;
+    let mut rest = html;
+    while let Some(c) = rest.chars().next() {
+        match c {
+            // Our tags are ours: attribute values are escaped, so the first '>' ends the tag.
+            '<' => match rest.find('>') {
+                Some(end) => rest = &rest[end + 1..],
+                None => {
+                    len += 1;
+                    rest = &rest[1..];
+                }
+            },
+            '&' => {
+                let (decoded, taken) = entity(rest);
+                len += decoded.map_or(1, char::len_utf16);
+                rest = &rest[taken..];
+            }
+            c => {
+                len += c.len_utf16();
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    len
+}
+
+/// The character an HTML entity at the start of `s` (which starts with `&`) stands for, and
+/// its length in bytes; `None` and 1 when it is not an entity (a lone `&` is kept as it is).
+fn entity(s: &str) -> (Option<char>, usize) {
+    let Some(end) = s.char_indices().take(12).find(|(_, c)| *c == ';').map(|(i, _)| i) else {
+        return (None, 1);
+    };
+    let name = &s[1..end];
+    let c = match name {
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "amp" => Some('&'),
+        "quot" => Some('"'),
+        _ => {
+            let code = if let Some(hex) = name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
+                u32::from_str_radix(hex, 16).ok()
+            } else {
+                name.strip_prefix('#').and_then(|d| d.parse::<u32>().ok())
+            };
+            code.and_then(char::from_u32)
+        }
+    };
+    match c {
+        Some(c) => (Some(c), end + 1),
+        None => (None, 1),
+    }
+}
+
+/// The longest start of an escaped line (no tags) whose [`telegram_len`] is at most `room`,
+/// never cutting an entity in two.
+fn prefix_within(line: &str, room: usize) -> &str {
+    let mut used = 0;
+    let mut at = 0;
+    while at < line.len() {
+        let rest = &line[at..];
+        let (units, bytes) = match rest.chars().next() {
+            Some('&') => {
+                let (decoded, taken) = entity(rest);
+                (decoded.map_or(1, char::len_utf16), taken)
+            }
+            Some(c) => (c.len_utf16(), c.len_utf8()),
+            None => break,
+        };
+        if used + units > room {
+            break;
+        }
+        used += units;
+        at += bytes;
+    }
+    &line[..at]
+}
+
+/// Keeps a message within Telegram's limit as Telegram measures it ([`telegram_len`]). Only
+/// admin reports can get this long (an answer's title, heading and snippet are capped well
+/// below it); their text is built from lines each of which is complete HTML, so cutting at a
+/// line break keeps the HTML valid. A first line of plain text too long by itself is cut
+/// within.
 pub fn fit(mut r: Rendered) -> Rendered {
-    if r.html.chars().count() <= MAX_MESSAGE_CHARS {
+    if telegram_len(&r.html) <= MAX_MESSAGE_LEN {
         return r;
     }
+    // Room for the lines and their line breaks, and the final "…".
+    let room = MAX_MESSAGE_LEN - 1;
     let mut out = String::new();
+    let mut used = 0;
     for line in r.html.lines() {
-        if out.chars().count() + line.chars().count() + 2 > MAX_MESSAGE_CHARS - 2 {
+        let len = telegram_len(line) + 1;
+        if used + len > room {
+            if !line.contains('<') {
+                out.push_str(prefix_within(line, room - used));
+            }
             break;
         }
         out.push_str(line);
         out.push('\n');
+        used += len;
     }
     out.push('…');
     r.html = out;
@@ -331,8 +425,54 @@ mod tests {
     fn long_reports_fit() {
         let lines: Vec<String> = (0..2000).map(|i| format!("line {i} <x>")).collect();
         let r = report("Errors", &lines);
-        assert!(r.html.chars().count() <= MAX_MESSAGE_CHARS);
+        assert!(telegram_len(&r.html) <= MAX_MESSAGE_LEN);
         assert!(r.html.ends_with('…'));
+        assert!(telegram_len(&r.html) > MAX_MESSAGE_LEN - 30, "cut at the limit, not well before it");
+    }
+
+    #[test]
+    fn telegram_counts_utf16_units_of_the_parsed_text() {
+        assert_eq!(telegram_len("abc"), 3);
+        assert_eq!(telegram_len("<b>ab</b> &lt;c&gt; &amp; &quot;"), 10, "tags count nothing, an entity one");
+        assert_eq!(telegram_len("🍕é"), 3, "an emoji is two UTF-16 units");
+        assert_eq!(telegram_len("&#127829;&#x1F355;"), 4, "numeric entities count what they decode to");
+        assert_eq!(telegram_len("a & b &nosuch; c"), 16, "a lone & is kept literally");
+        assert_eq!(telegram_len("<a href=\"https://x/?a=1&amp;b=2\">link</a>"), 4);
+    }
+
+    #[test]
+    fn reports_of_emoji_fit_as_telegram_measures_them() {
+        // 20 questions of 300 emoji: about 4,000 characters would have passed a count of
+        // characters, and are about 8,000 UTF-16 units: Telegram refuses that.
+        let lines: Vec<String> = (0..20).map(|i| format!("{i}. {} — asked 3×", "🍕".repeat(300))).collect();
+        let r = report("Unanswered", &lines);
+        assert!(telegram_len(&r.html) <= MAX_MESSAGE_LEN, "{}", telegram_len(&r.html));
+        assert!(r.html.lines().count() >= 6, "as many whole lines as fit");
+        // A single line longer than the limit is cut within, at a whole character.
+        let r = report("Error", &["&<🍕>".repeat(2000)]);
+        assert!(telegram_len(&r.html) <= MAX_MESSAGE_LEN);
+        assert!(telegram_len(&r.html) > MAX_MESSAGE_LEN - 10);
+        assert!(r.html.ends_with('…'));
+        let body = r.html.lines().nth(1).unwrap().trim_end_matches('…');
+        assert!(body.ends_with("&amp;") || body.ends_with("&lt;") || body.ends_with("&gt;") || body.ends_with('🍕'));
+    }
+
+    #[test]
+    fn the_longest_answer_fits_without_being_cut() {
+        let a = AnswerView {
+            article: topic(&"🍕".repeat(1000)),
+            section: Some(8),
+            sections: 10,
+            heading: Some("🍕".repeat(1000)),
+            snippet: Snippet { text: "🍕".repeat(700), highlights: vec![(0, 4)] },
+            link: Link::Url(format!("https://example.com/{}", "x".repeat(300))),
+            next: Some(9),
+            related: vec![],
+            confidence: Some(0.9),
+        };
+        let html = answer_html(&a, "b");
+        assert!(telegram_len(&html) <= MAX_MESSAGE_LEN, "{}", telegram_len(&html));
+        assert_eq!(fit(Rendered { html: html.clone(), keyboard: None }).html, html);
     }
 
     #[test]

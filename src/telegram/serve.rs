@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use articlebot_engine::vocabulary::{self, Audience};
-use articlebot_engine::{EmbedProgress, Engine, ErrorChain, Library, OpenError, Options, SledStore, Store, StoreError};
+use articlebot_engine::{
+    EmbedProgress, Engine, ErrorChain, IfDamaged, Library, OpenError, Options, SledStore, Store, StoreError,
+};
 use teloxide::payloads::{SetMyCommands, SetMyCommandsSetters};
 use teloxide::prelude::*;
 use teloxide::types::{BotCommand, BotCommandScope, Recipient};
@@ -44,6 +46,8 @@ pub struct ServeConfig {
     pub model: Option<PathBuf>,
     pub model_threads: Option<usize>,
     pub cache_dir: Option<PathBuf>,
+    /// A damaged database is set aside instead of stopping the start (`--accept-data-loss`).
+    pub accept_data_loss: bool,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -61,6 +65,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("metrics", &self.metrics)
             .field("model", &self.model)
             .field("cache_dir", &self.cache_dir)
+            .field("accept_data_loss", &self.accept_data_loss)
             .finish_non_exhaustive()
     }
 }
@@ -79,7 +84,8 @@ pub enum ServeError {
         #[source]
         source: StoreError,
     },
-    #[error("cannot flush the database")]
+    /// The final flush: what was not written by then is lost with the process.
+    #[error("the database could not be written before stopping; changes not on disk are lost")]
     Flush(#[source] StoreError),
     #[error("{0}")]
     Config(String),
@@ -380,8 +386,9 @@ fn prepare(config: &ServeConfig) -> Result<Engine<SledStore>, ServeError> {
         ..Options::default()
     };
     let (library, report) = Library::load(&config.knowledge, &options).map_err(ServeError::Knowledge)?;
-    let store =
-        SledStore::open(&config.data).map_err(|source| ServeError::Database { dir: config.data.clone(), source })?;
+    let if_damaged = if config.accept_data_loss { IfDamaged::KeepWhatCanBeRead } else { IfDamaged::Refuse };
+    let store = SledStore::open_with(&config.data, if_damaged)
+        .map_err(|source| ServeError::Database { dir: config.data.clone(), source })?;
     let engine = Engine::with_library(library, store, options);
     for w in &report.warnings {
         tracing::warn!("{w}");

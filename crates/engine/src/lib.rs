@@ -19,11 +19,15 @@
 //! - [`vocabulary`]: commands, typed words and numbers → [`Input`];
 //! - `state`: what is stored per user, and its versioned encoding;
 //! - `store`, `sled_store`: the [`Store`] trait and its sled implementation;
+//! - `sled_db`: sled underneath, opened with its damage looked for, kept usable on a full disk;
+//! - `backup`: backups of the database and their restore;
 //! - [`text`]: the wording every front end shares.
 
+mod backup;
 mod engine;
 mod library;
 mod reply;
+mod sled_db;
 mod sled_store;
 mod state;
 mod store;
@@ -47,9 +51,11 @@ pub use articlebot_matching::{
     fill_cache_with_stand_ins, fold, Candidate, Decision, Hit, IndexSize, Intent, Matcher, Model, ModelError,
     ModelOptions, QueryStats, SemanticReport, Smalltalk, Snippet,
 };
+pub use backup::{BackupReport, RestoreReport};
 pub use engine::{Engine, Outcome, User};
 pub use library::{Library, LoadReport, OpenError};
 pub use reply::{AnswerView, Choice, EmbedProgress, Link, Options, Reply, TopicRef};
+pub use sled_db::IfDamaged;
 pub use sled_store::SledStore;
-pub use store::{date_of, day_of, now_unix, QuestionRecord, Stats, Store, StoreError, Unanswered};
+pub use store::{date_of, day_of, now_unix, Damage, QuestionRecord, Stats, Store, StoreError, Unanswered};
 pub use vocabulary::Input;

@@ -8,33 +8,32 @@
 //! - `unanswered`: normalised question → count, last time and one example, capped;
 //! - `feedback`: `<article>\0<section>` → 👍 and 👎 counts (bounded by the knowledge base);
 //! - `inbox`: update id → a received update not yet fully handled (emptied as they are), so
-//!   that a crash between receiving and answering loses nothing.
+//!   that a crash between receiving and answering loses nothing;
+//! - `meta`: the database's identity.
+//!
+//! Underneath, `sled_db` looks for damage when the database is opened and keeps writes when the
+//! disk is full; `backup` writes and restores backups.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use articlebot_matching::Intent;
 
+use crate::backup::{self, BackupReport, RestoreReport};
+use crate::sled_db::{self, Db, IfDamaged, T};
 use crate::state::UserState;
 use crate::store::{day_of, QuestionRecord, Stats, Store, StoreError, Unanswered};
 
 /// Distinct questions tracked in `questions` and in `unanswered`; beyond this the least asked
 /// are dropped.
 pub const MAX_TRACKED: u64 = 10_000;
-/// sled's page cache (its default is 1 GiB): enough for the hot users, and it bounds the
-/// process's memory however many users the database holds.
-pub const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// Daily counters kept.
 pub const KEEP_DAYS: u64 = 400;
 const MAX_NORMALIZED_BYTES: usize = 200;
-/// Background flush interval. Replies wait for an explicit flush of the user's state; this
-/// one makes the bookkeeping after a reply ("replied", inbox removal) durable soon, so a crash
-/// repeats at most the replies of the last few milliseconds.
-const FLUSH_EVERY_MS: u64 = 20;
 const MAX_EXAMPLE_CHARS: usize = 300;
 /// /start shows the most read articles; their order changes slowly, so a snapshot this old is
 /// fine and a burst of /start does not scan the counters each time.
@@ -48,13 +47,7 @@ struct PopularSnapshot {
 }
 
 pub struct SledStore {
-    db: sled::Db,
-    users: sled::Tree,
-    counters: sled::Tree,
-    questions: sled::Tree,
-    unanswered: sled::Tree,
-    feedback: sled::Tree,
-    inbox: sled::Tree,
+    db: Arc<Db>,
     /// Approximate entry counts of the capped trees, so pruning needs no full scan per write.
     questions_len: AtomicU64,
     unanswered_len: AtomicU64,
@@ -64,18 +57,6 @@ pub struct SledStore {
 impl std::fmt::Debug for SledStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SledStore").finish_non_exhaustive()
-    }
-}
-
-fn db_err(e: sled::Error) -> StoreError {
-    match e {
-        // sled takes an exclusive file lock on open; another process holding it is WouldBlock.
-        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => {
-            StoreError::Locked(io)
-        }
-        sled::Error::Io(io) => StoreError::Io(io),
-        e @ sled::Error::Corruption { .. } => StoreError::Corrupt(e),
-        other => StoreError::Db(other),
     }
 }
 
@@ -99,73 +80,78 @@ fn read_u64(v: Option<&[u8]>) -> u64 {
 
 impl SledStore {
     /// Opens (creating) the database in `dir`. Fails clearly when the dir is read-only, not a
-    /// directory, or in use by another running instance.
+    /// directory, in use by another running instance, or holds a damaged database
+    /// ([`StoreError::Damaged`]; nothing is changed then).
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(CACHE_BYTES)
-            .flush_every_ms(Some(FLUSH_EVERY_MS))
-            .open()
-            .map_err(db_err)?;
-        Self::with_db(db)
+        Self::open_with(dir, IfDamaged::Refuse)
+    }
+
+    /// [`open`](Self::open), choosing what happens to a damaged database.
+    pub fn open_with(dir: &Path, if_damaged: IfDamaged) -> Result<Self, StoreError> {
+        let open = sled_db::open_checked(dir, if_damaged)?;
+        Ok(Self::with_db(Db::new(open, Some(dir.to_path_buf()))))
     }
 
     /// A database that lives in a temporary file and is removed on drop.
     pub fn temporary() -> Result<Self, StoreError> {
-        let db = sled::Config::new().temporary(true).open().map_err(db_err)?;
-        Self::with_db(db)
+        Ok(Self::with_db(Db::new(sled_db::temporary()?, None)))
     }
 
-    fn with_db(db: sled::Db) -> Result<Self, StoreError> {
-        let tree = |name: &str| db.open_tree(name).map_err(db_err);
-        let store = SledStore {
-            users: tree("users")?,
-            counters: tree("counters")?,
-            questions: tree("questions")?,
-            unanswered: tree("unanswered")?,
-            feedback: tree("feedback")?,
-            inbox: tree("inbox")?,
-            questions_len: AtomicU64::new(0),
-            unanswered_len: AtomicU64::new(0),
-            popular: Mutex::new(None),
-            db,
-        };
-        store.questions_len.store(store.questions.len() as u64, Ordering::Relaxed);
-        store.unanswered_len.store(store.unanswered.len() as u64, Ordering::Relaxed);
-        Ok(store)
+    fn with_db(db: Arc<Db>) -> Self {
+        let questions_len = AtomicU64::new(db.len(T::Questions) as u64);
+        let unanswered_len = AtomicU64::new(db.len(T::Unanswered) as u64);
+        SledStore { db, questions_len, unanswered_len, popular: Mutex::new(None) }
+    }
+
+    /// Writes a backup of everything stored to `out` (the format is `backup`'s). It is one
+    /// moment's state: writes wait while it is taken. `articlebot backup` takes it with the bot
+    /// stopped, since sled lets one process at a time open a database.
+    pub fn backup(&self, out: &mut dyn std::io::Write) -> Result<BackupReport, StoreError> {
+        backup::write(&self.db, out)
+    }
+
+    /// Restores the backup file `from` into the database dir `dir`, which no process may have
+    /// open. The whole backup is checked before anything is touched; a database already in
+    /// `dir` is moved aside (into `replaced-<unix time>/`), never deleted.
+    pub fn restore(from: &Path, dir: &Path) -> Result<RestoreReport, StoreError> {
+        backup::restore(from, dir)
+    }
+
+    /// Whether writes reach the disk now (false while the disk is full: they are kept in memory
+    /// until it has room again).
+    pub fn writable(&self) -> bool {
+        self.db.writable()
     }
 
     /// The most answered articles, reading only the `article:` counters.
     fn scan_top_articles(&self, top: usize) -> Result<Vec<(String, u64)>, StoreError> {
-        let mut articles = Vec::new();
-        for item in self.counters.scan_prefix(b"article:") {
-            let (k, v) = item.map_err(db_err)?;
-            articles.push((String::from_utf8_lossy(&k["article:".len()..]).into_owned(), read_u64(Some(&v))));
-        }
+        let mut articles: Vec<(String, u64)> = self
+            .db
+            .scan(T::Counters, b"article:")?
+            .into_iter()
+            .map(|(k, v)| (String::from_utf8_lossy(&k["article:".len()..]).into_owned(), read_u64(Some(&v))))
+            .collect();
         articles.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         articles.truncate(top);
         Ok(articles)
     }
 
     fn add(&self, key: &str, delta: i64) -> Result<u64, StoreError> {
-        let new = self
-            .counters
-            .update_and_fetch(key.as_bytes(), |old| {
-                let v = read_u64(old).saturating_add_signed(delta);
-                Some(v.to_be_bytes().to_vec())
-            })
-            .map_err(db_err)?;
+        let new = self.db.update(T::Counters, key.as_bytes(), |old| {
+            let v = read_u64(old).saturating_add_signed(delta);
+            Some(v.to_be_bytes().to_vec())
+        })?;
         Ok(read_u64(new.as_deref()))
     }
 
     fn counter(&self, key: &str) -> Result<u64, StoreError> {
-        Ok(read_u64(self.counters.get(key.as_bytes()).map_err(db_err)?.as_deref()))
+        Ok(read_u64(self.db.get(T::Counters, key.as_bytes())?.as_deref()))
     }
 
     /// Adds one to a tally, creating it; returns whether it is new.
-    fn bump(tree: &sled::Tree, key: &str, at: u64, example: Option<&str>) -> Result<bool, StoreError> {
+    fn bump(&self, tree: T, key: &str, at: u64, example: Option<&str>) -> Result<bool, StoreError> {
         let mut created = false;
-        tree.update_and_fetch(key.as_bytes(), |old| {
+        self.db.update(tree, key.as_bytes(), |old| {
             let mut t: Tally = old.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
             created = old.is_none();
             t.count += 1;
@@ -174,38 +160,40 @@ impl SledStore {
                 t.example = e.chars().take(MAX_EXAMPLE_CHARS).collect();
             }
             serde_json::to_vec(&t).ok()
-        })
-        .map_err(db_err)?;
+        })?;
         Ok(created)
     }
 
     /// Drops the least asked fifth of a capped tree once it outgrows `MAX_TRACKED`.
-    fn prune(tree: &sled::Tree, len: &AtomicU64) -> Result<(), StoreError> {
+    fn prune(&self, tree: T, len: &AtomicU64) -> Result<(), StoreError> {
         if len.load(Ordering::Relaxed) <= MAX_TRACKED {
             return Ok(());
         }
-        let mut all: Vec<(u64, u64, sled::IVec)> = Vec::new();
-        for item in tree.iter() {
-            let (k, v) = item.map_err(db_err)?;
-            let t: Tally = serde_json::from_slice(&v).unwrap_or_default();
-            all.push((t.count, t.last, k));
-        }
+        let mut all: Vec<(u64, u64, sled::IVec)> = self
+            .db
+            .scan(tree, b"")?
+            .into_iter()
+            .map(|(k, v)| {
+                let t: Tally = serde_json::from_slice(&v).unwrap_or_default();
+                (t.count, t.last, k)
+            })
+            .collect();
         all.sort_unstable_by_key(|(c, l, _)| (*c, *l));
         let drop = all.len().saturating_sub((MAX_TRACKED * 4 / 5) as usize);
         for (_, _, k) in all.iter().take(drop) {
-            tree.remove(k).map_err(db_err)?;
+            self.db.remove(tree, k)?;
         }
         len.store((all.len() - drop) as u64, Ordering::Relaxed);
         Ok(())
     }
 
-    fn top(tree: &sled::Tree, n: usize) -> Result<Vec<(String, Tally)>, StoreError> {
-        let mut all = Vec::new();
-        for item in tree.iter() {
-            let (k, v) = item.map_err(db_err)?;
-            let t: Tally = serde_json::from_slice(&v).unwrap_or_default();
-            all.push((String::from_utf8_lossy(&k).into_owned(), t));
-        }
+    fn top(&self, tree: T, n: usize) -> Result<Vec<(String, Tally)>, StoreError> {
+        let mut all: Vec<(String, Tally)> = self
+            .db
+            .scan(tree, b"")?
+            .into_iter()
+            .map(|(k, v)| (String::from_utf8_lossy(&k).into_owned(), serde_json::from_slice(&v).unwrap_or_default()))
+            .collect();
         all.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(b.1.last.cmp(&a.1.last)));
         all.truncate(n);
         Ok(all)
@@ -214,16 +202,11 @@ impl SledStore {
     /// Removes daily counters older than `KEEP_DAYS` (run when a new day starts).
     fn prune_days(&self, today: u64) -> Result<(), StoreError> {
         let oldest = today.saturating_sub(KEEP_DAYS);
-        let mut stale = Vec::new();
-        for item in self.counters.scan_prefix(b"day:") {
-            let (k, _) = item.map_err(db_err)?;
+        for (k, _) in self.db.scan(T::Counters, b"day:")? {
             let day = std::str::from_utf8(&k[4..]).ok().and_then(|s| s.split(':').next()?.parse::<u64>().ok());
             if day.is_some_and(|d| d < oldest) {
-                stale.push(k);
+                self.db.remove(T::Counters, &k)?;
             }
-        }
-        for k in stale {
-            self.counters.remove(k).map_err(db_err)?;
         }
         Ok(())
     }
@@ -234,34 +217,32 @@ impl SledStore {
 impl SledStore {
     /// Keeps a received update; durable once `flush_async` returns.
     pub fn inbox_put(&self, update_id: u32, update: &[u8]) -> Result<(), StoreError> {
-        self.inbox.insert(update_id.to_be_bytes(), update).map(|_| ()).map_err(db_err)
+        self.db.insert(T::Inbox, &update_id.to_be_bytes(), update)
     }
 
     pub fn inbox_done(&self, update_id: u32) -> Result<(), StoreError> {
-        self.inbox.remove(update_id.to_be_bytes()).map(|_| ()).map_err(db_err)
+        self.db.remove(T::Inbox, &update_id.to_be_bytes()).map(|_| ())
     }
 
     /// Updates received but not handled, oldest first.
     pub fn inbox_pending(&self) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
-        self.inbox
-            .iter()
-            .map(|item| {
-                let (k, v) = item.map_err(db_err)?;
-                let id = k.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(0);
-                Ok((id, v.to_vec()))
-            })
-            .collect()
+        Ok(self
+            .db
+            .scan(T::Inbox, b"")?
+            .into_iter()
+            .map(|(k, v)| (k.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(0), v.to_vec()))
+            .collect())
     }
 
     /// Makes everything written so far durable without blocking the async runtime.
     pub async fn flush_async(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await.map(|_| ()).map_err(db_err)
+        self.db.flush_async().await
     }
 }
 
 impl Store for SledStore {
     fn load_user(&self, user: i64) -> Result<Option<UserState>, StoreError> {
-        let Some(bytes) = self.users.get(user.to_be_bytes()).map_err(db_err)? else {
+        let Some(bytes) = self.db.get(T::Users, &user.to_be_bytes())? else {
             return Ok(None);
         };
         match UserState::decode(&bytes) {
@@ -274,7 +255,7 @@ impl Store for SledStore {
     }
 
     fn save_user(&self, user: i64, state: &UserState, is_new: bool) -> Result<(), StoreError> {
-        self.users.insert(user.to_be_bytes(), state.encode()).map_err(db_err)?;
+        self.db.insert(T::Users, &user.to_be_bytes(), state.encode())?;
         if is_new {
             self.add("users", 1)?;
         }
@@ -282,7 +263,7 @@ impl Store for SledStore {
     }
 
     fn delete_user(&self, user: i64) -> Result<bool, StoreError> {
-        let existed = self.users.remove(user.to_be_bytes()).map_err(db_err)?.is_some();
+        let existed = self.db.remove(T::Users, &user.to_be_bytes())?.is_some();
         if existed {
             self.add("users", -1)?;
         }
@@ -303,13 +284,13 @@ impl Store for SledStore {
         if key.is_empty() || q.intent == Intent::Smalltalk {
             return Ok(());
         }
-        if Self::bump(&self.questions, key, q.at, None)? {
+        if self.bump(T::Questions, key, q.at, None)? {
             self.questions_len.fetch_add(1, Ordering::Relaxed);
-            Self::prune(&self.questions, &self.questions_len)?;
+            self.prune(T::Questions, &self.questions_len)?;
         }
-        if q.intent == Intent::Unknown && Self::bump(&self.unanswered, key, q.at, Some(q.example))? {
+        if q.intent == Intent::Unknown && self.bump(T::Unanswered, key, q.at, Some(q.example))? {
             self.unanswered_len.fetch_add(1, Ordering::Relaxed);
-            Self::prune(&self.unanswered, &self.unanswered_len)?;
+            self.prune(T::Unanswered, &self.unanswered_len)?;
         }
         Ok(())
     }
@@ -325,17 +306,15 @@ impl Store for SledStore {
             return Ok(());
         }
         let key = format!("{article}\0{}", section.map_or("-".to_string(), |s| s.to_string()));
-        self.feedback
-            .update_and_fetch(key.as_bytes(), |old| {
-                let mut v: Votes = old.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
-                let (add, take) = if up { (&mut v.up, &mut v.down) } else { (&mut v.down, &mut v.up) };
-                *add += 1;
-                if previous.is_some() {
-                    *take = take.saturating_sub(1);
-                }
-                serde_json::to_vec(&v).ok()
-            })
-            .map_err(db_err)?;
+        self.db.update(T::Feedback, key.as_bytes(), |old| {
+            let mut v: Votes = old.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
+            let (add, take) = if up { (&mut v.up, &mut v.down) } else { (&mut v.down, &mut v.up) };
+            *add += 1;
+            if previous.is_some() {
+                *take = take.saturating_sub(1);
+            }
+            serde_json::to_vec(&v).ok()
+        })?;
         Ok(())
     }
 
@@ -357,11 +336,10 @@ impl Store for SledStore {
                 Intent::Smalltalk => s.smalltalk_total = total,
             }
         }
-        s.top_questions = Self::top(&self.questions, top)?.into_iter().map(|(k, t)| (k, t.count)).collect();
+        s.top_questions = self.top(T::Questions, top)?.into_iter().map(|(k, t)| (k, t.count)).collect();
         s.top_articles = self.scan_top_articles(top)?;
         let mut votes: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
-        for item in self.feedback.iter() {
-            let (k, v) = item.map_err(db_err)?;
+        for (k, v) in self.db.scan(T::Feedback, b"")? {
             let key = String::from_utf8_lossy(&k).into_owned();
             let article = key.split('\0').next().unwrap_or("").to_string();
             let v: Votes = serde_json::from_slice(&v).unwrap_or_default();
@@ -387,18 +365,19 @@ impl Store for SledStore {
     }
 
     fn unanswered(&self, top: usize) -> Result<Vec<Unanswered>, StoreError> {
-        Ok(Self::top(&self.unanswered, top)?
+        Ok(self
+            .top(T::Unanswered, top)?
             .into_iter()
             .map(|(k, t)| Unanswered { normalized: k, count: t.count, last_asked: t.last, example: t.example })
             .collect())
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(db_err)
+        self.db.flush()
     }
 
     fn size_on_disk(&self) -> Option<u64> {
-        self.db.size_on_disk().ok()
+        self.db.size_on_disk()
     }
 }
 
@@ -406,6 +385,7 @@ impl Store for SledStore {
 mod tests {
     use super::*;
     use crate::state::Position;
+    use crate::store::Damage;
 
     fn q<'a>(n: &'a str, intent: &str, at: u64) -> QuestionRecord<'a> {
         let intent = *Intent::ALL.iter().find(|i| i.as_str() == intent).expect("an intent's name");
@@ -430,7 +410,7 @@ mod tests {
     #[test]
     fn unreadable_state_is_reset_not_an_error() {
         let s = SledStore::temporary().unwrap();
-        s.users.insert(9i64.to_be_bytes(), &b"\xff not json"[..]).unwrap();
+        s.db.insert(T::Users, &9i64.to_be_bytes(), &b"\xff not json"[..]).unwrap();
         let st = s.load_user(9).unwrap().unwrap();
         assert_eq!(st.position, None);
     }
@@ -468,19 +448,19 @@ mod tests {
             s.record_question(&q(&format!("question {i}"), "unknown", i)).unwrap();
         }
         s.record_question(&q("question 5", "unknown", 1)).unwrap();
-        assert!(s.unanswered.len() as u64 <= MAX_TRACKED);
-        assert!(s.questions.len() as u64 <= MAX_TRACKED);
+        assert!(s.db.len(T::Unanswered) as u64 <= MAX_TRACKED);
+        assert!(s.db.len(T::Questions) as u64 <= MAX_TRACKED);
         // The one asked twice survives pruning.
-        assert!(s.unanswered.get("question 5").unwrap().is_some());
+        assert!(s.db.get(T::Unanswered, b"question 5").unwrap().is_some());
     }
 
     #[test]
     fn old_daily_counters_are_pruned() {
         let s = SledStore::temporary().unwrap();
         s.record_question(&q("x", "answer", 0)).unwrap();
-        assert!(s.counters.get("day:0:answer").unwrap().is_some());
+        assert!(s.db.get(T::Counters, b"day:0:answer").unwrap().is_some());
         s.record_question(&q("x", "answer", (KEEP_DAYS + 5) * 86_400)).unwrap();
-        assert!(s.counters.get("day:0:answer").unwrap().is_none());
+        assert!(s.db.get(T::Counters, b"day:0:answer").unwrap().is_none());
         assert_eq!(s.stats(0, 1).unwrap().answered_total, 2);
     }
 
@@ -506,5 +486,430 @@ mod tests {
         let _first = SledStore::open(dir.path()).unwrap();
         let second = SledStore::open(dir.path());
         assert!(second.is_err());
+    }
+
+    /// A database in `dir` with `n` users, each at section `u % 7` of article `a<u>`, flushed
+    /// and closed.
+    fn populated(dir: &Path, n: i64) {
+        let s = SledStore::open(dir).unwrap();
+        for u in 0..n {
+            let mut st = UserState::new(1);
+            st.go_to(Position { article: format!("a{u}"), section: Some((u % 7) as usize) });
+            st.log_question(&"a question of some length, to make the file larger ".repeat(4), "answer", 1);
+            s.save_user(u, &st, true).unwrap();
+        }
+        s.record_question(&q("knee pain", "answer", 5)).unwrap();
+        s.flush().unwrap();
+    }
+
+    fn section_of(s: &SledStore, user: i64) -> Option<usize> {
+        s.load_user(user).unwrap().and_then(|st| st.position).and_then(|p| p.section)
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                copy_dir(&e.path(), &to.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+
+    fn truncate(path: &Path, percent: u64) {
+        let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        let len = f.metadata().unwrap().len();
+        f.set_len(len * percent / 100).unwrap();
+    }
+
+    type Damager = fn(&Path);
+
+    const DAMAGES: &[(&str, Damager)] = &[
+        ("db truncated to 0", |d| truncate(&d.join("db"), 0)),
+        ("db truncated to 10 %", |d| truncate(&d.join("db"), 10)),
+        ("db truncated to 50 %", |d| truncate(&d.join("db"), 50)),
+        ("db overwritten", |d| {
+            let len = std::fs::metadata(d.join("db")).unwrap().len() as usize;
+            std::fs::write(d.join("db"), vec![0x5a; len]).unwrap();
+        }),
+        ("db and snapshots deleted", |d| {
+            for e in std::fs::read_dir(d).unwrap() {
+                let p = e.unwrap().path();
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                if name == "db" || name.starts_with("snap.") {
+                    std::fs::remove_file(p).unwrap();
+                }
+            }
+        }),
+        ("every file but the marker deleted", |d| {
+            for e in std::fs::read_dir(d).unwrap() {
+                let p = e.unwrap().path();
+                if p.file_name() != Some(sled_db::MARKER.as_ref()) {
+                    if p.is_dir() {
+                        std::fs::remove_dir_all(p).unwrap();
+                    } else {
+                        std::fs::remove_file(p).unwrap();
+                    }
+                }
+            }
+        }),
+    ];
+
+    #[test]
+    fn a_damaged_database_is_refused_and_never_opens_empty() {
+        let tmp = tempfile::tempdir().unwrap();
+        let good = tmp.path().join("good");
+        populated(&good, 3000);
+        for (i, (what, damage)) in DAMAGES.iter().enumerate() {
+            let dir = tmp.path().join(format!("case{i}"));
+            copy_dir(&good, &dir);
+            damage(&dir);
+            let names = |d: &Path| -> std::collections::BTreeSet<String> {
+                std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+            };
+            let files_before = names(&dir);
+            match SledStore::open(&dir) {
+                Err(e @ StoreError::Damaged { .. }) => {
+                    let line = crate::ErrorChain(&e).to_string();
+                    assert!(
+                        line.contains("articlebot restore FILE --data") && line.contains("--accept-data-loss"),
+                        "{line}"
+                    );
+                    assert!(!line.contains('\n'), "one line: {line}");
+                }
+                Err(e) => panic!("{what}: not reported as damage: {}", crate::ErrorChain(&e)),
+                Ok(s) => {
+                    // Only if sled found everything after all (a torn tail it can drop).
+                    let users = s.stats(0, 1).unwrap().users;
+                    assert_eq!(users, 3000, "{what}: opened with {users} users and no word");
+                    assert!((0..3000).all(|u| section_of(&s, u) == Some((u % 7) as usize)), "{what}");
+                    continue;
+                }
+            }
+            // sled may write a snapshot of what it recovered; nothing of ours goes or is moved.
+            let after = names(&dir);
+            assert!(files_before.is_subset(&after), "{what}: refusing removes nothing: {files_before:?} -> {after:?}");
+            assert!(!after.iter().any(|n| n.starts_with("damaged-")), "{what}");
+        }
+        // The intact copy opens, with everything.
+        let s = SledStore::open(&good).unwrap();
+        assert_eq!(s.stats(0, 1).unwrap().users, 3000);
+    }
+
+    #[test]
+    fn accepting_the_loss_sets_the_damaged_files_aside_and_keeps_what_is_readable() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        populated(&dir, 300);
+        truncate(&dir.join("db"), 0);
+        assert!(matches!(SledStore::open(&dir), Err(StoreError::Damaged { .. })));
+        let s = SledStore::open_with(&dir, IfDamaged::KeepWhatCanBeRead).unwrap();
+        let aside: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("damaged-"))
+            .collect();
+        assert_eq!(aside.len(), 1, "the damaged files are kept");
+        assert!(dir.join(&aside[0]).join("db").exists());
+        s.save_user(9, &UserState::new(1), true).unwrap();
+        s.flush().unwrap();
+        drop(s);
+        // The new database is a good one from now on.
+        let s = SledStore::open(&dir).unwrap();
+        assert!(s.load_user(9).unwrap().is_some());
+        assert_eq!(s.stats(0, 1).unwrap().users, 1, "the counter agrees with the states");
+    }
+
+    #[test]
+    fn what_can_be_read_is_kept_when_accepting_the_loss() {
+        // A database whose files were deleted is empty: nothing to keep, but the start goes on.
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        populated(&dir, 10);
+        let (_, wipe) = DAMAGES[5];
+        wipe(&dir);
+        assert!(matches!(SledStore::open(&dir), Err(StoreError::Damaged { damage: Damage::Emptied, .. })));
+        assert!(SledStore::open_with(&dir, IfDamaged::KeepWhatCanBeRead).is_ok());
+        // A readable database that is "damaged" only by a foreign marker keeps everything.
+        let dir = tmp.path().join("other");
+        populated(&dir, 10);
+        std::fs::write(dir.join(sled_db::MARKER), "someone-else\n").unwrap();
+        assert!(matches!(SledStore::open(&dir), Err(StoreError::Damaged { damage: Damage::Replaced, .. })));
+        let s = SledStore::open_with(&dir, IfDamaged::KeepWhatCanBeRead).unwrap();
+        assert!((0..10).all(|u| section_of(&s, u) == Some((u % 7) as usize)));
+    }
+
+    #[test]
+    fn a_database_from_before_markers_is_marked_not_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        {
+            // What an earlier version wrote: no `meta` tree, no marker.
+            let db = sled::Config::new().path(&dir).open().unwrap();
+            let mut st = UserState::new(1);
+            st.go_to(Position { article: "a".into(), section: Some(3) });
+            db.open_tree("users").unwrap().insert(5i64.to_be_bytes(), st.encode()).unwrap();
+            db.open_tree("counters").unwrap().insert("users", 1u64.to_be_bytes().to_vec()).unwrap();
+            db.flush().unwrap();
+        }
+        let s = SledStore::open(&dir).unwrap();
+        assert_eq!(section_of(&s, 5), Some(3));
+        drop(s);
+        assert!(dir.join(sled_db::MARKER).exists());
+        // A lost marker is written again: the database itself says who it is.
+        std::fs::remove_file(dir.join(sled_db::MARKER)).unwrap();
+        assert_eq!(section_of(&SledStore::open(&dir).unwrap(), 5), Some(3));
+        assert!(dir.join(sled_db::MARKER).exists());
+    }
+
+    #[test]
+    fn backup_damage_restore_and_everything_is_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        populated(&dir, 500);
+        let s = SledStore::open(&dir).unwrap();
+        s.inbox_put(77, b"{\"update\":77}").unwrap();
+        s.record_feedback("a1", Some(0), true, None).unwrap();
+        let mut out = Vec::new();
+        let report = s.backup(&mut out).unwrap();
+        assert_eq!(report.trees.iter().find(|(t, _)| t == "users").unwrap().1, 500);
+        let before = s.stats(0, 10).unwrap();
+        drop(s);
+        let file = tmp.path().join("backup.jsonl");
+        std::fs::write(&file, &out).unwrap();
+
+        truncate(&dir.join("db"), 50);
+        assert!(SledStore::open(&dir).is_err(), "the damage is noticed");
+        let restored = SledStore::restore(&file, &dir).unwrap();
+        assert_eq!(restored.restored, report);
+        assert!(restored.replaced.as_ref().is_some_and(|p| p.join("db").exists()), "the damaged one is kept");
+        let s = SledStore::open(&dir).unwrap();
+        assert!((0..500).all(|u| section_of(&s, u) == Some((u % 7) as usize)), "every position is back");
+        assert_eq!(s.stats(0, 10).unwrap(), before);
+        assert_eq!(s.inbox_pending().unwrap(), vec![(77, b"{\"update\":77}".to_vec())]);
+    }
+
+    #[test]
+    fn a_cut_or_changed_backup_is_refused_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        populated(&dir, 50);
+        let mut out = Vec::new();
+        SledStore::open(&dir).unwrap().backup(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let target = tmp.path().join("target");
+        let cases = [
+            ("cut short", text[..text.len() / 2].to_string()),
+            ("last line missing", text.lines().take(text.lines().count() - 1).collect::<Vec<_>>().join("\n")),
+            ("a value changed", text.replacen("\"value\":\"7b", "\"value\":\"7c", 1)),
+            ("a line dropped", {
+                let mut l: Vec<&str> = text.lines().collect();
+                l.remove(3);
+                l.join("\n") + "\n"
+            }),
+            ("not a backup", "hello\n".to_string()),
+            ("empty", String::new()),
+        ];
+        for (what, content) in cases {
+            let file = tmp.path().join("bad.jsonl");
+            std::fs::write(&file, content).unwrap();
+            match SledStore::restore(&file, &target) {
+                Err(e @ StoreError::BadBackup { .. }) => assert!(e.to_string().contains("nothing was restored"), "{e}"),
+                other => panic!("{what}: {other:?}"),
+            }
+            assert!(!target.join("db").exists(), "{what}: nothing was written");
+        }
+    }
+
+    #[test]
+    fn restore_refuses_a_database_in_use() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        populated(&dir, 5);
+        let s = SledStore::open(&dir).unwrap();
+        let mut out = Vec::new();
+        s.backup(&mut out).unwrap();
+        let file = tmp.path().join("b.jsonl");
+        std::fs::write(&file, &out).unwrap();
+        assert!(matches!(SledStore::restore(&file, &dir), Err(StoreError::Locked(_))));
+        assert_eq!(section_of(&s, 3), Some(3), "the running one is untouched");
+    }
+
+    /// Opens `dir` again right after a store on it was dropped: after a failed write sled's
+    /// writer threads may hold its file (and lock) a moment longer.
+    fn reopen(dir: &Path) -> SledStore {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match SledStore::open(dir) {
+                Err(StoreError::Locked(_)) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                other => return other.unwrap(),
+            }
+        }
+    }
+
+    fn full_disk() -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left on device (os error 28)")
+    }
+
+    #[test]
+    fn while_the_disk_is_full_writes_wait_in_memory_and_reach_the_disk_after() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let s = SledStore::open(&dir).unwrap();
+        let at = |section| {
+            let mut st = UserState::new(1);
+            st.go_to(Position { article: "a".into(), section: Some(section) });
+            st
+        };
+        s.save_user(1, &at(0), true).unwrap();
+        s.flush().unwrap();
+        s.db.still_full.store(true, Ordering::Release);
+        s.db.fail(full_disk());
+        assert!(!s.writable());
+        // Writes are taken and read back...
+        s.save_user(1, &at(4), false).unwrap();
+        s.save_user(2, &at(2), true).unwrap();
+        s.record_question(&q("bake bread", "unknown", 9)).unwrap();
+        s.inbox_put(5, b"five").unwrap();
+        assert_eq!(section_of(&s, 1), Some(4));
+        assert_eq!(s.stats(0, 5).unwrap().users, 2);
+        assert_eq!(s.unanswered(5).unwrap()[0].normalized, "bake bread");
+        assert_eq!(s.inbox_pending().unwrap(), vec![(5, b"five".to_vec())]);
+        s.inbox_done(5).unwrap();
+        assert!(s.inbox_pending().unwrap().is_empty());
+        // ...and the flush says what happened.
+        let e = s.flush().unwrap_err();
+        let line = crate::ErrorChain(&e).to_string();
+        assert!(line.starts_with("flush failed") && line.contains("No space left on device"), "{line}");
+        assert!(matches!(e, StoreError::Flush { held, .. } if held >= 4), "{line}");
+        // Room again: the recovery thread writes them (within a few seconds, bounded).
+        s.db.still_full.store(false, Ordering::Release);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !s.writable() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(s.writable(), "recovered");
+        s.flush().unwrap();
+        s.save_user(3, &at(1), true).unwrap();
+        s.flush().unwrap();
+        drop(s);
+        let s = reopen(&dir);
+        assert_eq!(section_of(&s, 1), Some(4), "the position written while the disk was full is on disk");
+        assert_eq!(section_of(&s, 2), Some(2));
+        assert_eq!(section_of(&s, 3), Some(1));
+        assert_eq!(s.stats(0, 5).unwrap().users, 3);
+        assert!(s.inbox_pending().unwrap().is_empty(), "a removal is kept too");
+    }
+
+    #[test]
+    fn the_journal_stays_small_when_flushed() {
+        let s = SledStore::temporary().unwrap();
+        for u in 0..1000 {
+            s.save_user(u, &UserState::new(1), true).unwrap();
+            if u % 10 == 0 {
+                s.flush().unwrap();
+            }
+        }
+        s.flush().unwrap();
+        assert_eq!(s.db.journal_len(), 0);
+        // Without flushes it is flushed when it grows large, not kept.
+        let big = UserState {
+            questions: (0..20)
+                .map(|i| crate::state::AskedQuestion { text: "x".repeat(300), intent: "answer".into(), at: i })
+                .collect(),
+            ..UserState::new(1)
+        };
+        for u in 0..10_000 {
+            s.save_user(u, &big, false).unwrap();
+        }
+        assert!(s.db.journal_len() < 10_000);
+    }
+
+    /// A tmpfs of `mib` MiB, unmounted when dropped; `None` where one cannot be mounted (not
+    /// root), and the real-disk test then says it did not run. The temporary dir (the second
+    /// field) holds the mount point and is removed after the unmount.
+    struct Tmpfs(std::path::PathBuf, #[allow(dead_code)] tempfile::TempDir);
+
+    impl Tmpfs {
+        fn mount(mib: u32) -> Option<Tmpfs> {
+            let dir = tempfile::tempdir().ok()?;
+            let mnt = dir.path().join("mnt");
+            std::fs::create_dir(&mnt).ok()?;
+            let ok = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+                .arg(&mnt)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            ok.then_some(Tmpfs(mnt, dir))
+        }
+    }
+
+    impl Drop for Tmpfs {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+
+    /// Fills the file system of `dir` with a file; returns its path.
+    fn fill(dir: &Path) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = dir.join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let chunk = vec![1u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        while f.write_all(&chunk[..512]).is_ok() {}
+        let _ = f.sync_all();
+        path
+    }
+
+    #[test]
+    fn a_really_full_disk_then_room_again_loses_no_position() {
+        let Some(fs) = Tmpfs::mount(8) else {
+            eprintln!("NOT RUN: cannot mount a tmpfs here (needs root); the injected-failure test covers the logic");
+            return;
+        };
+        let dir = fs.0.join("data");
+        let s = SledStore::open(&dir).unwrap();
+        let at = |section| {
+            let mut st = UserState::new(1);
+            st.go_to(Position { article: "a".into(), section: Some(section) });
+            st.log_question(&"y".repeat(300), "answer", 1);
+            st
+        };
+        for u in 0..50 {
+            s.save_user(u, &at(0), true).unwrap();
+        }
+        s.flush().unwrap();
+        let filler = fill(&fs.0);
+        // Users go on while the disk is full: every write is taken, flushes fail until sled
+        // itself notices (its buffers take the first few).
+        let mut failed = 0;
+        for round in 1..=40usize {
+            for u in 0..50 {
+                s.save_user(u, &at(round), false).unwrap();
+            }
+            if s.flush().is_err() {
+                failed += 1;
+            }
+        }
+        assert!(failed > 0 && !s.writable(), "the full disk was noticed");
+        std::fs::remove_file(&filler).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !s.writable() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(s.writable(), "writable again once there is room, without a restart");
+        s.save_user(99, &at(7), true).unwrap();
+        s.flush().unwrap();
+        drop(s);
+        let s = reopen(&dir);
+        assert!((0..50).all(|u| section_of(&s, u) == Some(40)), "every position written while full is there");
+        assert_eq!(section_of(&s, 99), Some(7));
+        assert_eq!(s.stats(0, 1).unwrap().users, 51);
     }
 }

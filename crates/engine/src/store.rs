@@ -19,6 +19,67 @@ pub enum StoreError {
     Corrupt(#[source] sled::Error),
     #[error("database error")]
     Db(#[source] sled::Error),
+    /// Found when the database was opened; nothing was changed. The message says what to do.
+    #[error(
+        "the database is damaged, and articlebot does not start on it (it would start with every \
+         user's position gone): restore a backup (`articlebot restore FILE --data {dir}`), or start \
+         with `--accept-data-loss` to set the damaged files aside and keep what can be read",
+        dir = .dir.display()
+    )]
+    Damaged {
+        dir: std::path::PathBuf,
+        #[source]
+        damage: Damage,
+    },
+    /// Changes are not on disk. The database keeps them in memory (up to a limit) and writes
+    /// them once it can: the disk has room again.
+    #[error("flush failed: {held} change(s) not on disk, kept in memory and written once the disk has room")]
+    Flush {
+        held: usize,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database has not been writable for a while and holds as many changes in memory as
+    /// it may: this one is lost.
+    #[error("cannot write: the database has not been writable since {seconds} s ago and {held} changes already wait in memory; this one is lost")]
+    Unwritable {
+        seconds: u64,
+        held: usize,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database is being opened again after it could not be written; try again shortly.
+    #[error("the database is being reopened")]
+    Reopening,
+    /// A backup file that is not one, or is damaged or cut short; nothing was restored.
+    #[error("{path}: not a complete articlebot backup (line {line}: {reason}); nothing was restored", path = .path.display())]
+    BadBackup { path: std::path::PathBuf, line: usize, reason: String },
+}
+
+/// What is wrong with a damaged database (the cause of [`StoreError::Damaged`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Damage {
+    #[error("sled cannot open it")]
+    Unopenable(#[source] sled::Error),
+    #[error("sled failed while {doing} it ({message})")]
+    Panicked { doing: &'static str, message: String },
+    #[error("tree `{tree}` cannot be read after {after} entries")]
+    Unreadable {
+        tree: String,
+        after: u64,
+        #[source]
+        source: sled::Error,
+    },
+    #[error("it is older than its marker file says (generation {found}, not {expected}): sled fell back to an earlier state, and the changes after it are lost")]
+    Older { found: u64, expected: u64 },
+    #[error("it holds {counted} users where it last held {expected}: the rest cannot be read")]
+    Missing { counted: u64, expected: u64 },
+    #[error("it is empty, but its marker file says it held data: its files were deleted or replaced")]
+    Emptied,
+    #[error("its marker file belongs to another database: its files were replaced")]
+    Replaced,
+    #[error("a restore or repair into it did not finish")]
+    Incomplete,
 }
 
 /// One question as statistics see it: normalised text (no user id), what the bot did with it.

@@ -5,7 +5,7 @@
 //! `Catalog` is the merge both `import` (which writes the result) and the loader (which reads
 //! raw pages dropped into a knowledge dir) use, so the two cannot disagree.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -249,32 +249,111 @@ fn absolute_url(url: Option<&str>) -> Option<String> {
     url.map(str::trim).filter(|u| super::url_problem("url", u).is_none()).map(str::to_string)
 }
 
-/// A file read as text, or why it could not be.
+/// A file read as text, or why it could not be. Only a regular file is read (after following
+/// symlinks): a FIFO would block the reader for ever (a reload, and with it shutdown), a device
+/// might never end. It is opened without blocking and read up to the size limit, whatever its
+/// size said a moment before.
 pub(crate) fn read_text(path: &Path) -> Result<String, Diagnostic> {
-    let meta = fs::metadata(path).map_err(|e| Diagnostic::new(path, None, format!("cannot read: {e}")))?;
-    if meta.len() > MAX_FILE_BYTES {
-        // The line where the limit is passed: where to split. Reads no more than the limit.
-        let line = fs::File::open(path).ok().and_then(|f| {
-            let mut head = Vec::new();
-            io::Read::read_to_end(&mut io::Read::take(f, MAX_FILE_BYTES), &mut head).ok()?;
-            Some(head.iter().filter(|&&b| b == b'\n').count() + 1)
-        });
-        return Err(Diagnostic::new(
+    let cannot = |e: io::Error| Diagnostic::new(path, None, format!("cannot read: {e}"));
+    let meta = fs::metadata(path).map_err(|e| match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => broken_link(path),
+        _ => cannot(e),
+    })?;
+    if !meta.is_file() {
+        return Err(not_regular(path, &meta));
+    }
+    let too_large = |len: u64, line: Option<usize>| {
+        Diagnostic::new(
             path,
             line.or(Some(1)),
             format!(
-                "file is too large ({} bytes, the limit is {MAX_FILE_BYTES}): split the article into several files",
-                meta.len()
+                "file is too large ({len} bytes, the limit is {MAX_FILE_BYTES}): split the article into several files"
             ),
-        ));
+        )
+    };
+    let file = open_nonblocking(path).map_err(cannot)?;
+    // The file may have been swapped for something else since the check above.
+    let opened = file.metadata().map_err(cannot)?;
+    if !opened.is_file() {
+        return Err(not_regular(path, &opened));
     }
-    let bytes = fs::read(path).map_err(|e| Diagnostic::new(path, None, format!("cannot read: {e}")))?;
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut io::Read::take(file, MAX_FILE_BYTES + 1), &mut bytes).map_err(cannot)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        // The line where the limit is passed: where to split.
+        let line = bytes[..MAX_FILE_BYTES as usize].iter().filter(|&&b| b == b'\n').count() + 1;
+        return Err(too_large(opened.len().max(bytes.len() as u64), Some(line)));
+    }
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let bytes = e.as_bytes();
         let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
         Diagnostic::new(path, Some(line), format!("invalid UTF-8 at byte {at}: save the file as UTF-8"))
     })
+}
+
+/// Opens for reading without waiting for a writer (a FIFO's open blocks until one comes).
+fn open_nonblocking(path: &Path) -> io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)
+}
+
+/// What kind of file this is, for a message: "a FIFO", "a socket", "a device".
+fn kind_of(meta: &fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    }
+}
+
+fn not_regular(path: &Path, meta: &fs::Metadata) -> Diagnostic {
+    Diagnostic::new(
+        path,
+        None,
+        format!("is {}, not a regular file: only plain files are read; replace it with one", kind_of(meta)),
+    )
+}
+
+fn broken_link(path: &Path) -> Diagnostic {
+    let target = fs::read_link(path).map(|t| t.display().to_string()).unwrap_or_default();
+    Diagnostic::new(path, None, format!("is a symlink to `{target}`, which does not exist: fix or remove the link"))
+}
+
+/// Whether there is an entry `path` (directly in the dir `root`), and if it is a symlink, that
+/// it leads inside `root`: a knowledge dir must not be a way to read any file on the machine.
+/// `Ok(false)` when there is no such entry (a dangling symlink is an entry, and an error).
+pub(crate) fn inside(root: &Path, path: &Path) -> Result<bool, Diagnostic> {
+    let Ok(link) = fs::symlink_metadata(path) else { return Ok(false) };
+    if !link.file_type().is_symlink() {
+        return Ok(true);
+    }
+    let target = fs::canonicalize(path).map_err(|_| broken_link(path))?;
+    let root = fs::canonicalize(root).map_err(|e| Diagnostic::new(root, None, format!("cannot read: {e}")))?;
+    if target.starts_with(&root) {
+        Ok(true)
+    } else {
+        Err(outside(path, &target))
+    }
+}
+
+fn outside(path: &Path, target: &Path) -> Diagnostic {
+    Diagnostic::new(
+        path,
+        None,
+        format!(
+            "is a symlink to `{}`, outside the knowledge dir: only files inside it are read; copy the file in instead",
+            target.display()
+        ),
+    )
 }
 
 pub(crate) fn page_format(path: &Path) -> Option<PageFormat> {
@@ -285,28 +364,78 @@ pub(crate) fn page_format(path: &Path) -> Option<PageFormat> {
     }
 }
 
-/// Files under `path` (or `path` itself) that can hold pages, sorted, hidden entries skipped.
-pub(crate) fn page_files(path: &Path, out: &mut Vec<PathBuf>, depth: usize) -> io::Result<()> {
+/// The files under a dir (or the file itself) that can hold pages, sorted, hidden entries
+/// skipped, and the entries that were refused, each with why.
+#[derive(Debug, Default)]
+pub(crate) struct Walk {
+    pub files: Vec<PathBuf>,
+    pub refused: Vec<Diagnostic>,
+    /// Resolved paths of the dirs entered and the files kept: a file reached twice (through a
+    /// symlinked dir) is read once, and a symlink loop ends.
+    seen: HashSet<PathBuf>,
+}
+
+/// Walks `path` for page files. Symlinks are followed when they lead inside `path` (a
+/// Kubernetes ConfigMap mount is all symlinks into a hidden dir beside them) and refused
+/// otherwise; page files that are not regular files (a FIFO named `x.md`) are refused too. Only
+/// the dir itself being unreadable is an error.
+pub(crate) fn page_files(path: &Path) -> io::Result<Walk> {
+    let mut walk = Walk::default();
     let meta = fs::metadata(path)?;
-    if meta.is_file() {
-        out.push(path.to_path_buf());
-        return Ok(());
+    if !meta.is_dir() {
+        walk.files.push(path.to_path_buf());
+        return Ok(walk);
     }
+    let root = fs::canonicalize(path)?;
+    walk.seen.insert(root.clone());
+    walk_dir(path, &root, &root, &mut walk, 0)?;
+    Ok(walk)
+}
+
+/// Walks `dir`, whose resolved path is `resolved`, inside the resolved `root`.
+fn walk_dir(dir: &Path, resolved: &Path, root: &Path, walk: &mut Walk, depth: usize) -> io::Result<()> {
     if depth > 16 {
         return Ok(());
     }
-    let mut children: Vec<PathBuf> = fs::read_dir(path)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut children: Vec<PathBuf> = fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     children.sort();
     for c in children {
         let hidden = c.file_name().and_then(|n| n.to_str()).is_none_or(|n| n.starts_with('.'));
         if hidden {
             continue;
         }
-        let ft = fs::symlink_metadata(&c)?.file_type();
-        if ft.is_dir() {
-            page_files(&c, out, depth + 1)?;
-        } else if ft.is_file() && page_format(&c).is_some() {
-            out.push(c);
+        let Ok(link) = fs::symlink_metadata(&c) else { continue };
+        let wanted = page_format(&c).is_some();
+        let (meta, target) = if link.file_type().is_symlink() {
+            let Ok(target) = fs::canonicalize(&c) else {
+                if wanted {
+                    walk.refused.push(broken_link(&c));
+                }
+                continue;
+            };
+            let Ok(meta) = fs::metadata(&target) else { continue };
+            if !target.starts_with(root) {
+                // A link to a dir outside is refused whatever it holds; to a file, if it would be read.
+                if wanted || meta.is_dir() {
+                    walk.refused.push(outside(&c, &target));
+                }
+                continue;
+            }
+            (meta, target)
+        } else {
+            let name = c.file_name().map(PathBuf::from).unwrap_or_default();
+            (link, resolved.join(name))
+        };
+        if meta.is_dir() {
+            if walk.seen.insert(target.clone()) {
+                walk_dir(&c, &target, root, walk, depth + 1)?;
+            }
+        } else if wanted {
+            if !meta.is_file() {
+                walk.refused.push(not_regular(&c, &meta));
+            } else if walk.seen.insert(target) {
+                walk.files.push(c);
+            }
         }
     }
     Ok(())
@@ -331,9 +460,9 @@ pub fn import(inputs: &[PathBuf], out: &Path) -> Result<ImportReport, Vec<Diagno
     let mut existing_text: HashMap<String, (PathBuf, String)> = HashMap::new();
     let mut errors = Vec::new();
     if out.exists() {
-        let mut files = Vec::new();
-        page_files(out, &mut files, 0).map_err(|e| vec![Diagnostic::new(out, None, format!("cannot read: {e}"))])?;
-        for f in files {
+        let walk = page_files(out).map_err(|e| vec![Diagnostic::new(out, None, format!("cannot read: {e}"))])?;
+        errors.extend(walk.refused);
+        for f in walk.files {
             let text = match read_text(&f) {
                 Ok(t) => t,
                 Err(d) => {
@@ -363,8 +492,12 @@ pub fn import(inputs: &[PathBuf], out: &Path) -> Result<ImportReport, Vec<Diagno
     let mut report = ImportReport::default();
     let mut files = Vec::new();
     for input in inputs {
-        if let Err(e) = page_files(input, &mut files, 0) {
-            report.errors.push(Diagnostic::new(input, None, format!("cannot read: {e}")));
+        match page_files(input) {
+            Ok(walk) => {
+                files.extend(walk.files);
+                report.errors.extend(walk.refused);
+            }
+            Err(e) => report.errors.push(Diagnostic::new(input, None, format!("cannot read: {e}"))),
         }
     }
     for f in files {

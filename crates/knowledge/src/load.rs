@@ -64,16 +64,19 @@ pub fn load(dir: &Path) -> Result<Loaded, LoadError> {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
 
-    let site = load_site(&dir.join("site.toml"), &mut errors);
-    let synonyms = load_synonyms(&dir.join("synonyms.txt"), &mut errors, &mut warnings);
+    let site = load_site(dir, &mut errors);
+    let synonyms = load_synonyms(dir, &mut errors, &mut warnings);
 
-    let mut files = Vec::new();
-    import::page_files(dir, &mut files, 0).map_err(|e| unreadable(format!("cannot be read: {e}")))?;
-    files.retain(|f| {
+    let walk = import::page_files(dir).map_err(|e| unreadable(format!("cannot be read: {e}")))?;
+    let reserved = |f: &Path| {
         let top = f.parent() == Some(dir);
         let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("").to_ascii_lowercase();
-        !(top && RESERVED.contains(&name.as_str()))
-    });
+        top && RESERVED.contains(&name.as_str())
+    };
+    // `site.toml` and `synonyms.txt` were checked above, the README is not read.
+    errors.extend(walk.refused.into_iter().filter(|d| !reserved(&d.path)));
+    let mut files = walk.files;
+    files.retain(|f| !reserved(f));
 
     let mut catalog = Catalog::default();
     let mut pages = Vec::new();
@@ -134,10 +137,23 @@ pub fn load(dir: &Path) -> Result<Loaded, LoadError> {
     Ok(Loaded { kb: KnowledgeBase::new(site, synonyms, articles), warnings, files: files.len() })
 }
 
-fn load_site(path: &Path, errors: &mut Vec<Diagnostic>) -> SiteConfig {
-    if !path.exists() {
-        return SiteConfig::default();
+/// Whether the optional top-level file `name` is there to be read (it may be a symlink, into
+/// the dir only); a problem with it is an error.
+fn present(dir: &Path, name: &str, errors: &mut Vec<Diagnostic>) -> Option<PathBuf> {
+    let path = dir.join(name);
+    match import::inside(dir, &path) {
+        Ok(true) => Some(path),
+        Ok(false) => None,
+        Err(d) => {
+            errors.push(d);
+            None
+        }
     }
+}
+
+fn load_site(dir: &Path, errors: &mut Vec<Diagnostic>) -> SiteConfig {
+    let Some(path) = present(dir, "site.toml", errors) else { return SiteConfig::default() };
+    let path = path.as_path();
     let text = match import::read_text(path) {
         Ok(t) => t,
         Err(d) => {
@@ -189,10 +205,9 @@ fn toml_key_line(text: &str, field: &str) -> Option<usize> {
     header
 }
 
-fn load_synonyms(path: &Path, errors: &mut Vec<Diagnostic>, warnings: &mut Vec<Diagnostic>) -> Synonyms {
-    if !path.exists() {
-        return Synonyms::default();
-    }
+fn load_synonyms(dir: &Path, errors: &mut Vec<Diagnostic>, warnings: &mut Vec<Diagnostic>) -> Synonyms {
+    let Some(path) = present(dir, "synonyms.txt", errors) else { return Synonyms::default() };
+    let path = path.as_path();
     match import::read_text(path) {
         Ok(text) => {
             let (syn, issues) = parse_synonyms(&text);
@@ -352,5 +367,121 @@ mod tests {
         assert_eq!(toml_key_line(text, "matching.margin"), Some(3), "the table header when the key is not set");
         assert_eq!(toml_key_line("matching.suggest = 0.4\n", "matching.suggest"), Some(1));
         assert_eq!(toml_key_line("", "language"), None);
+    }
+
+    fn article(id: &str, title: &str) -> String {
+        format!("+++\nid = \"{id}\"\ntitle = \"{title}\"\n+++\n\nSome words about {title}.\n")
+    }
+
+    fn symlink(target: impl AsRef<Path>, link: impl AsRef<Path>) {
+        std::os::unix::fs::symlink(target, link).expect("symlink");
+    }
+
+    fn mkfifo(path: &Path) {
+        let ok = std::process::Command::new("mkfifo").arg(path).status().expect("mkfifo").success();
+        assert!(ok, "mkfifo {}", path.display());
+    }
+
+    /// `load` on another thread, so that a read that blocks fails the test instead of hanging it.
+    fn load_within(dir: &Path) -> Result<Loaded, LoadError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let dir = dir.to_path_buf();
+        std::thread::spawn(move || {
+            let _ = tx.send(load(&dir));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(10)).expect("load returns instead of blocking")
+    }
+
+    fn errors_of(r: Result<Loaded, LoadError>) -> Vec<Diagnostic> {
+        match r {
+            Err(LoadError::Invalid { errors, .. }) => errors,
+            Err(e) => panic!("{e}"),
+            Ok(l) => panic!("loaded {} articles", l.kb.articles.len()),
+        }
+    }
+
+    #[test]
+    fn a_configmap_mount_of_symlinks_loads() {
+        // What Kubernetes mounts: the files in a hidden timestamped dir, `..data` pointing at it,
+        // and one symlink per file through `..data`.
+        let tmp = tempfile::tempdir().unwrap();
+        let kb = tmp.path().join("kb");
+        let real = kb.join("..2024_05_01_10_00_00.123");
+        fs::create_dir_all(&real).unwrap();
+        fs::write(real.join("site.toml"), "bot_name = \"Mounted\"\n").unwrap();
+        fs::write(real.join("synonyms.txt"), "hurt = pain\n").unwrap();
+        fs::write(real.join("a.md"), article("alpha", "Alpha")).unwrap();
+        fs::write(real.join("b.md"), article("beta", "Beta")).unwrap();
+        symlink("..2024_05_01_10_00_00.123", kb.join("..data"));
+        for f in ["site.toml", "synonyms.txt", "a.md", "b.md"] {
+            symlink(format!("..data/{f}"), kb.join(f));
+        }
+        let l = load_within(&kb).unwrap_or_else(|e| panic!("{e}"));
+        let ids: Vec<&str> = l.kb.articles.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["alpha", "beta"], "each article once, through its link");
+        assert_eq!(l.kb.site.bot_name, "Mounted");
+        assert_eq!(l.kb.synonyms.groups.len(), 1);
+        // The knowledge dir itself may be reached through a symlink too.
+        symlink(&kb, tmp.path().join("kb-link"));
+        assert_eq!(load_within(&tmp.path().join("kb-link")).unwrap().kb.articles.len(), 2);
+    }
+
+    #[test]
+    fn symlinks_out_of_the_dir_are_refused_by_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let kb = tmp.path().join("kb");
+        let elsewhere = tmp.path().join("elsewhere");
+        fs::create_dir_all(&kb).unwrap();
+        fs::create_dir_all(elsewhere.join("more")).unwrap();
+        fs::write(kb.join("a.md"), article("alpha", "Alpha")).unwrap();
+        fs::write(elsewhere.join("secret.md"), article("secret", "Secret")).unwrap();
+        fs::write(elsewhere.join("more/c.md"), article("gamma", "Gamma")).unwrap();
+        fs::write(elsewhere.join("site.toml"), "bot_name = \"Leaked\"\n").unwrap();
+        symlink(elsewhere.join("secret.md"), kb.join("leak.md"));
+        symlink("../elsewhere/more", kb.join("more"));
+        symlink(elsewhere.join("site.toml"), kb.join("site.toml"));
+        symlink(kb.join("nothing-here.md"), kb.join("gone.md"));
+        // Links that lead nowhere a knowledge file would be are not read and not reported.
+        symlink("/etc/hostname", kb.join("notes.bin"));
+        let errors = errors_of(load_within(&kb));
+        let about = |name: &str| errors.iter().find(|e| e.path.file_name() == Some(name.as_ref()));
+        for name in ["leak.md", "more", "site.toml"] {
+            let e = about(name).unwrap_or_else(|| panic!("no error for {name}: {errors:?}"));
+            assert!(e.to_string().contains("outside the knowledge dir"), "{e}");
+        }
+        assert!(about("gone.md").is_some_and(|e| e.message.contains("does not exist")), "{errors:?}");
+        assert_eq!(errors.len(), 4, "{errors:?}");
+    }
+
+    #[test]
+    fn a_symlinked_dir_inside_is_read_once_and_a_loop_ends() {
+        let tmp = tempfile::tempdir().unwrap();
+        let kb = tmp.path().join("kb");
+        fs::create_dir_all(kb.join("articles")).unwrap();
+        fs::write(kb.join("articles/a.md"), article("alpha", "Alpha")).unwrap();
+        symlink("articles", kb.join("all"));
+        symlink("..", kb.join("articles/up"));
+        let l = load_within(&kb).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(l.kb.articles.len(), 1, "no duplicate id from the second way in");
+        assert_eq!(l.files, 1);
+    }
+
+    #[test]
+    fn fifos_are_refused_without_blocking() {
+        let tmp = tempfile::tempdir().unwrap();
+        let kb = tmp.path().join("kb");
+        fs::create_dir_all(&kb).unwrap();
+        fs::write(kb.join("a.md"), article("alpha", "Alpha")).unwrap();
+        mkfifo(&kb.join("site.toml"));
+        mkfifo(&kb.join("synonyms.txt"));
+        mkfifo(&kb.join("pipe.md"));
+        // Through a symlink too.
+        symlink("pipe.md", kb.join("pipe-link.md"));
+        let errors = errors_of(load_within(&kb));
+        assert_eq!(errors.len(), 4, "one error per FIFO, none twice: {errors:?}");
+        assert!(errors.iter().all(|e| e.message.contains("is a FIFO, not a regular file")), "{errors:?}");
+        // `read_text` itself checks too (it also reads files named on the command line).
+        let e = import::read_text(&kb.join("pipe.md")).unwrap_err();
+        assert!(e.message.contains("FIFO"), "{e}");
     }
 }

@@ -35,8 +35,8 @@
 //!   [`IMPLEMENTED_METHODS`]). Method names are case-insensitive; parameters may come as JSON,
 //!   form or multipart bodies or a query string. Other methods get
 //!   `404 Not Found: method not found`; a wrong token gets `401 Unauthorized`.
-//! - **Validation like Telegram's** where a bot can get it wrong: text 1..=4096 characters after
-//!   entity parsing, well-formed HTML (TDLib's rules, module `html`), inline keyboards
+//! - **Validation like Telegram's** where a bot can get it wrong: text 1..=4096 UTF-16 code units
+//!   after entity parsing, well-formed HTML (TDLib's rules, module `html`), inline keyboards
 //!   (≤ 100 buttons, `callback_data` 1..=64 bytes, a button needs an action), edits of missing
 //!   messages and edits that change nothing, unknown/already answered callback and inline query
 //!   ids, bot command syntax, users who blocked the bot (`403`).

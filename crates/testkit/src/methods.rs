@@ -90,7 +90,8 @@ fn render_text(inner: &Inner, text: &str, parse_mode: Option<&str>, too_long: &s
     if plain.trim().is_empty() {
         return Err(bad("message text is empty"));
     }
-    if plain.chars().count() > MAX_TEXT {
+    // Telegram measures the text after entity parsing in UTF-16 code units (an emoji is 2).
+    if plain.encode_utf16().count() > MAX_TEXT {
         return Err(bad(too_long));
     }
     Ok(plain)
@@ -216,7 +217,7 @@ pub(crate) fn dispatch(
         "answerCallbackQuery" => {
             let id = param_str(p, "callback_query_id").unwrap_or_default();
             answer_query(st, &id)?;
-            if param_str(p, "text").is_some_and(|t| t.chars().count() > 200) {
+            if param_str(p, "text").is_some_and(|t| t.encode_utf16().count() > 200) {
                 return Err(bad("MESSAGE_TOO_LONG"));
             }
             Ok(json!(true))

@@ -250,6 +250,9 @@ async fn validates_like_telegram() {
 
         bot.send_message(ChatId(1), "a".repeat(4096)).await.unwrap();
         assert_eq!(api_err(bot.send_message(ChatId(1), "é".repeat(4097)).await), ApiError::MessageIsTooLong);
+        // Telegram counts UTF-16 code units: an emoji is two.
+        bot.send_message(ChatId(1), "🍕".repeat(2048)).await.unwrap();
+        assert_eq!(api_err(bot.send_message(ChatId(1), "🍕".repeat(2049)).await), ApiError::MessageIsTooLong);
         assert_eq!(api_err(bot.send_message(ChatId(1), "").await), ApiError::MessageTextIsEmpty);
         assert_eq!(
             api_err(bot.send_message(ChatId(1), "<b> </b>").parse_mode(ParseMode::Html).await),

@@ -1,0 +1,94 @@
+//! `articlebot backup --data DIR --out FILE` and `articlebot restore FILE --data DIR`: the
+//! database (every user's conversation and the statistics) to a file and back. sled lets one
+//! process at a time open a database, so both run with the bot stopped; a running bot's dir is
+//! refused with that said.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use articlebot_engine::{ErrorChain, SledStore, StoreError};
+
+use super::Failure;
+
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    /// Sled database dir to back up
+    #[arg(long, env = "ARTICLEBOT_DATA", default_value = "data", value_name = "DIR")]
+    data: PathBuf,
+    /// File to write the backup to (replaced whole, never left half-written)
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// Backup file written by `articlebot backup`
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Sled database dir to restore into; a database already there is moved aside, not deleted
+    #[arg(long, env = "ARTICLEBOT_DATA", default_value = "data", value_name = "DIR")]
+    data: PathBuf,
+}
+
+/// The error line for a database that cannot be opened: a running bot is named as such.
+fn open_failure(dir: &Path, e: &StoreError) -> Failure {
+    match e {
+        StoreError::Locked(_) => Failure::usage(format!(
+            "the database {} is in use (is the bot running?): stop it first; sled lets one process open it",
+            dir.display()
+        )),
+        e => Failure::caused(format!("cannot open the database {}", dir.display()), e),
+    }
+}
+
+pub fn run_backup(args: BackupArgs) -> Result<(), Failure> {
+    // An empty or missing dir would be made into a new database, and backed up as nothing.
+    if !args.data.join("db").exists() {
+        return Err(Failure::usage(format!("{} holds no articlebot database", args.data.display())));
+    }
+    let store = SledStore::open(&args.data).map_err(|e| open_failure(&args.data, &e))?;
+    let tmp = temporary_beside(&args.out);
+    let written = (|| -> Result<_, StoreError> {
+        let file = std::fs::File::create(&tmp)?;
+        let mut out = std::io::BufWriter::new(file);
+        let report = store.backup(&mut out)?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        Ok(report)
+    })();
+    let report = match written {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Failure::caused(format!("cannot write the backup {}", args.out.display()), &e));
+        }
+    };
+    std::fs::rename(&tmp, &args.out).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Failure::caused(format!("cannot write the backup {}", args.out.display()), &e)
+    })?;
+    println!("backed up {report} from {} to {}", args.data.display(), args.out.display());
+    Ok(())
+}
+
+pub fn run_restore(args: RestoreArgs) -> Result<(), Failure> {
+    let report = SledStore::restore(&args.file, &args.data).map_err(|e| match &e {
+        StoreError::Locked(_) => open_failure(&args.data, &e),
+        StoreError::BadBackup { .. } => Failure::usage(ErrorChain(&e).to_string()),
+        _ => Failure::caused(format!("cannot restore into {}", args.data.display()), &e),
+    })?;
+    println!("restored {} into {}", report.restored, args.data.display());
+    if let Some(old) = &report.replaced {
+        println!("the database that was there is kept in {}: delete it when you no longer need it", old.display());
+    }
+    let _ = std::io::stdout().flush();
+    Ok(())
+}
+
+/// `FILE.tmp` beside `FILE`, so the final rename stays on one file system.
+fn temporary_beside(path: &Path) -> PathBuf {
+    let name = path.file_name().map_or_else(|| "backup".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.tmp"))
+}
