@@ -57,6 +57,7 @@ fn start_expecting_exit(w: &World, extra: &[&str]) -> (Option<i32>, String) {
         admins: vec![],
         extra_args: extra.iter().map(ToString::to_string).collect(),
         rust_log: "info".into(),
+        fd_limit: None,
     };
     let mut bot = BotProcess::spawn(&w.fake, &opts);
     let status = bot.wait_exit(Duration::from_secs(20));
@@ -209,6 +210,7 @@ async fn a_full_disk_then_room_again_loses_no_position_and_needs_no_restart() {
         admins: vec![],
         extra_args: vec!["--no-rate-limit".into(), "--flood-max".into(), "1000".into()],
         rust_log: "info".into(),
+        fd_limit: None,
     };
     let bot = BotProcess::start(&fake, &opts).await;
     let users: Vec<i64> = (20..30).collect();

@@ -465,10 +465,13 @@ mod tests {
             sections: 10,
             heading: Some("🍕".repeat(1000)),
             snippet: Snippet { text: "🍕".repeat(700), highlights: vec![(0, 4)] },
-            link: Link::Url(format!("https://example.com/{}", "x".repeat(300))),
+            link: Some(Link::Url(format!("https://example.com/{}", "x".repeat(300)))),
             next: Some(9),
             related: vec![],
             confidence: Some(0.9),
+            stub: false,
+            prev_article: Some(topic(&"🍕".repeat(1000))),
+            next_article: Some(topic(&"🍕".repeat(1000))),
         };
         let html = answer_html(&a, "b");
         assert!(telegram_len(&html) <= MAX_MESSAGE_LEN, "{}", telegram_len(&html));

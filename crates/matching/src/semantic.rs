@@ -436,7 +436,7 @@ mod tests {
     #[test]
     fn the_vector_dot_product_is_the_exact_one_at_the_extremes() {
         for len in [0, 1, 31, 384, 1000] {
-            let a: Vec<i8> = (0..len).map(|i| if i % 3 == 0 { -127 } else { ((i * 71) % 255) as i32 as i8 }).collect();
+            let a: Vec<i8> = (0..len).map(|i| if i % 3 == 0 { -127 } else { ((i * 71) % 255) as i8 }).collect();
             let b: Vec<i8> = (0..len).map(|i| if i % 2 == 0 { -127 } else { 127 }).collect();
             let exact: i64 = a.iter().zip(&b).map(|(&x, &y)| i64::from(x) * i64::from(y)).sum();
             assert_eq!(i64::from(dot(&a, &b)), exact, "length {len}");
