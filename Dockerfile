@@ -51,7 +51,14 @@ COPY knowledge /app/knowledge
 ENV ARTICLEBOT_KNOWLEDGE=/app/knowledge \
     ARTICLEBOT_DATA=/data \
     ARTICLEBOT_CACHE=/data/vectors \
+    ARTICLEBOT_METRICS=0.0.0.0:9100 \
     RUST_LOG=info
+# 8443: the webhook server, when --webhook-url and --listen 0.0.0.0:8443 are given; 9100: metrics
+# and /healthz.
+EXPOSE 8443 9100
+# Healthy once connected to the Bot API and taking updates (bash's /dev/tcp: no curl in the image).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
+    CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9100 && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '"]
 # The token comes only from the environment at run time: TELOXIDE_TOKEN.
 USER articlebot
 WORKDIR /app

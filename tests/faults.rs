@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::bot_harness::{World, ADMIN, WAIT};
+use crate::bot_harness::{BotOptions, BotProcess, World, ADMIN, WAIT};
 use articlebot_testkit::{Fault, FaultRule};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -206,6 +206,32 @@ async fn metrics_count_updates_replies_and_errors() {
     assert!(body.contains("articlebot_errors_total{kind=\"not_admin\"} 1"), "{body}");
     assert!(body.contains("articlebot_reply_seconds_count"), "{body}");
     assert!(body.contains("articlebot_knowledge_articles 18"), "{body}");
+    let health = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200, "serving: healthy");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healthz_is_503_until_the_bot_takes_updates() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let fake = articlebot_testkit::FakeTelegram::start().await;
+    // getMe keeps failing: the bot has loaded its knowledge and listens for metrics, but does not serve.
+    fake.add_fault(FaultRule::on("getMe", Fault::ServerError { status: 502 }).forever());
+    let dir = tempfile::tempdir().unwrap();
+    let opts = BotOptions::in_dir(dir.path(), &["--no-rate-limit", "--metrics", &addr]);
+    let bot = BotProcess::spawn(&fake, &opts);
+    let deadline = std::time::Instant::now() + WAIT;
+    let status = loop {
+        if let Ok(r) = reqwest::get(format!("http://{addr}/healthz")).await {
+            break Some(r.status());
+        }
+        if std::time::Instant::now() > deadline {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.map(|s| s.as_u16()), Some(503), "not yet connected to the Bot API: unhealthy");
+    bot.kill9();
 }
 
 #[tokio::test(flavor = "multi_thread")]

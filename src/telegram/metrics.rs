@@ -52,6 +52,17 @@ pub fn count_reply(intent: &str, elapsed: Duration) {
     REGISTRY.latency_sum_us.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
 }
 
+/// Set once the bot is connected to the Bot API and taking updates: what `/healthz` reports.
+static SERVING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_serving(serving: bool) {
+    SERVING.store(serving, Ordering::Relaxed);
+}
+
+pub fn serving() -> bool {
+    SERVING.load(Ordering::Relaxed)
+}
+
 pub fn count_error(kind: &str) {
     bump(&REGISTRY.errors, kind);
 }

@@ -70,6 +70,18 @@ impl std::fmt::Debug for ServeConfig {
     }
 }
 
+/// What to do about a database dir the process may not write, the usual first-run problem with a
+/// bind mount owned by root.
+fn permission_hint(e: &StoreError) -> &'static str {
+    match e {
+        StoreError::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied => {
+            " (the bot's user may not write there: give it the dir, e.g. `chown -R 10001 DIR` for the Docker \
+             image's user, or use a named volume)"
+        }
+        _ => "",
+    }
+}
+
 /// Why `serve` could not start or stopped. Each is one line for the operator, with its causes
 /// as `source()`.
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +90,7 @@ pub enum ServeError {
     /// model cannot be used.
     #[error("{}", ErrorChain(.0).to_string().replace('\n', "; "))]
     Knowledge(OpenError),
-    #[error("cannot open the database {}", dir.display())]
+    #[error("cannot open the database {}{}", dir.display(), permission_hint(source))]
     Database {
         dir: PathBuf,
         #[source]
@@ -151,6 +163,7 @@ pub async fn run(
     let Some(me) = get_me_with_backoff(&bot, &host, stop_rx.clone()).await? else { return stopped_early() };
     let username = me.username.clone().unwrap_or_default();
     tracing::info!(bot = %username, api = %host, "connected to the Bot API");
+    metrics::set_serving(true);
     let admins: HashSet<i64> = config.admins.iter().copied().collect();
     tokio::select! {
         _ = register_commands(&bot, &admins) => {}
@@ -268,6 +281,7 @@ pub async fn run(
                 }
             },
             _ = stop.wait_for(|s| *s) => {
+                metrics::set_serving(false);
                 tracing::info!(deadline_s = STOP_DEADLINE.as_secs(), "stopping: finishing updates in flight");
                 token.stop();
                 let server = match &mut source {
@@ -507,7 +521,18 @@ async fn serve_metrics(listener: tokio::net::TcpListener) {
     async fn scrape(axum::extract::State(()): axum::extract::State<()>) -> String {
         metrics::render()
     }
-    let router = axum::Router::new().route("/metrics", axum::routing::get(scrape)).with_state(());
+    // For a container's health check: 200 once the bot takes updates, 503 while it starts or stops.
+    async fn health() -> (axum::http::StatusCode, &'static str) {
+        if metrics::serving() {
+            (axum::http::StatusCode::OK, "ok\n")
+        } else {
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "not serving\n")
+        }
+    }
+    let router = axum::Router::new()
+        .route("/metrics", axum::routing::get(scrape))
+        .route("/healthz", axum::routing::get(health))
+        .with_state(());
     if let Err(e) = axum::serve(listener, router).await {
         tracing::error!(error = %e, "metrics server failed");
     }
@@ -523,4 +548,21 @@ fn spawn_db_size_gauge(app: Arc<App>) {
             tokio::time::sleep(Duration::from_secs(15)).await;
         }
     });
+}
+
+#[cfg(test)]
+mod permission_tests {
+    use super::*;
+
+    #[test]
+    fn a_database_dir_the_bot_may_not_write_says_what_to_do() {
+        let denied = StoreError::Io(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        let e = ServeError::Database { dir: PathBuf::from("/data"), source: denied };
+        let line = ErrorChain(&e).to_string();
+        assert!(line.starts_with("cannot open the database /data (the bot's user may not write there"), "{line}");
+        assert!(line.contains("chown -R 10001") && line.contains("named volume"), "{line}");
+        let locked = StoreError::Locked(std::io::Error::from(std::io::ErrorKind::WouldBlock));
+        let line = ErrorChain(&ServeError::Database { dir: PathBuf::from("/data"), source: locked }).to_string();
+        assert!(!line.contains("chown") && !line.contains("Os {"), "{line}");
+    }
 }
