@@ -540,3 +540,42 @@ fn console_help_lists_the_console_words_from_the_command_table() {
     assert!(!out.contains("/reload") && !out.contains("/stats"), "no admin commands: {out}");
     assert!(!out.contains('\x1b'), "piped output is plain: {out:?}");
 }
+
+/// `articlebot chat` on a real terminal: a pty made by util-linux's `script`, keys typed with
+/// pauses as a person types them. The up arrow recalls the last question (before, its escape
+/// sequence became a question), and the history is kept for the next session.
+#[test]
+fn the_console_on_a_terminal_recalls_earlier_questions_with_the_up_arrow() {
+    let home = TempDir::new().unwrap();
+    let command = format!("{} chat --knowledge {}", env!("CARGO_BIN_EXE_articlebot"), shipped().display());
+    let mut child = Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .env("HOME", home.path())
+        .env_remove("XDG_STATE_HOME")
+        .env_remove("ARTICLEBOT_KNOWLEDGE")
+        .env("TERM", "xterm")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("`script` (util-linux, Debian's bsdutils) makes the terminal for this test");
+    let mut keys = child.stdin.take().unwrap();
+    let pause = |ms| std::thread::sleep(std::time::Duration::from_millis(ms));
+    pause(1500);
+    for (typed, wait) in [("knee pain\r", 1500), ("\x1b[A", 500), ("\r", 1500), ("quit\r", 1000)] {
+        keys.write_all(typed.as_bytes()).unwrap();
+        keys.flush().unwrap();
+        pause(wait);
+    }
+    drop(keys);
+    let out = child.wait_with_output().unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        screen.matches(SEED_TITLE).count(),
+        2,
+        "asked, then recalled with the up arrow and asked again: {screen}"
+    );
+    assert!(!screen.contains("in words") && !screen.contains("don't have"), "the arrow was not taken for a question");
+    let history = std::fs::read_to_string(home.path().join(".local/state/articlebot/chat_history")).unwrap_or_default();
+    assert!(history.contains("knee pain"), "history kept: {history:?}");
+}

@@ -73,14 +73,13 @@ pub fn run(args: ChatArgs) -> Result<(), Failure> {
     if interactive {
         writeln!(out, "{bot} — ask a question (\"quit\" to leave, /help for commands)").map_err(io_err)?;
     }
-    let mut lines = stdin.lock().lines();
+    let mut lines = Lines::new(interactive, stdin.lock());
     loop {
-        if interactive {
-            write!(out, "> ").map_err(io_err)?;
-            out.flush().map_err(io_err)?;
-        }
-        let Some(line) = lines.next() else { break };
-        let line = line.map_err(|e| Failure::caused("cannot read input", &e))?;
+        let line = match lines.next(&mut out) {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
+            Err(e) => return Err(Failure::caused("cannot read input", &e)),
+        };
         let Some(input) = parse(&line) else { break };
         let outcome = engine.handle(&user, input, None, now_unix());
         if let Err(e) = &outcome.stored {
@@ -93,8 +92,78 @@ pub fn run(args: ChatArgs) -> Result<(), Failure> {
         };
         writeln!(out, "{shown}\n").map_err(io_err)?;
     }
+    lines.save_history();
     engine.store().flush().map_err(|e| Failure::caused("cannot save the conversation", &e))?;
     Ok(())
+}
+
+/// Where the console's lines come from: a line editor with history on a terminal (arrow keys,
+/// Ctrl-A/E, Ctrl-L, Ctrl-D to leave), else plain lines from a pipe.
+enum Lines<R> {
+    Editor { editor: Box<rustyline::DefaultEditor>, history: Option<PathBuf> },
+    Plain(io::Lines<R>),
+}
+
+impl<R: BufRead> Lines<R> {
+    fn new(interactive: bool, input: R) -> Self {
+        if interactive {
+            if let Ok(mut editor) = rustyline::DefaultEditor::new() {
+                let history = history_file();
+                if let Some(h) = &history {
+                    // No history yet is the usual first run.
+                    let _ = editor.load_history(h);
+                }
+                return Lines::Editor { editor: Box::new(editor), history };
+            }
+        }
+        Lines::Plain(input.lines())
+    }
+
+    /// The next line; `None` at the end of input (Ctrl-D on a terminal).
+    fn next(&mut self, out: &mut impl Write) -> io::Result<Option<String>> {
+        match self {
+            Lines::Plain(lines) => lines.next().transpose(),
+            Lines::Editor { editor, .. } => loop {
+                match editor.readline("> ") {
+                    Ok(line) => {
+                        if !line.trim().is_empty() {
+                            let _ = editor.add_history_entry(line.as_str());
+                        }
+                        return Ok(Some(line));
+                    }
+                    // Ctrl-C drops the line being typed, as a shell does.
+                    Err(rustyline::error::ReadlineError::Interrupted) => continue,
+                    Err(rustyline::error::ReadlineError::Eof) => {
+                        // Leave the terminal's prompt on a line of its own.
+                        writeln!(out)?;
+                        return Ok(None);
+                    }
+                    Err(rustyline::error::ReadlineError::Io(e)) => return Err(e),
+                    Err(e) => return Err(io::Error::other(e.to_string())),
+                }
+            },
+        }
+    }
+
+    fn save_history(&mut self) {
+        if let Lines::Editor { editor, history: Some(h) } = self {
+            let saved = h
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| editor.save_history(h).map_err(|e| io::Error::other(e.to_string())));
+            if let Err(e) = saved {
+                eprintln!("warning: cannot save the console history to {}: {e}", h.display());
+            }
+        }
+    }
+}
+
+/// `$XDG_STATE_HOME/articlebot/chat_history`, else `~/.local/state/articlebot/chat_history`.
+fn history_file() -> Option<PathBuf> {
+    let state = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()).map(PathBuf::from).or_else(|| {
+        std::env::var_os("HOME").filter(|d| !d.is_empty()).map(|h| PathBuf::from(h).join(".local/state"))
+    })?;
+    Some(state.join("articlebot/chat_history"))
 }
 
 #[cfg(test)]
