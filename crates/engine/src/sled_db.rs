@@ -615,6 +615,14 @@ impl Db {
         self.journal.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A key's value as a reader sees it: the journal's when it holds a change not yet on disk.
+    fn held_or_stored(journal: &Journal, guard: &Guard<'_>, t: T, key: &[u8]) -> Result<Option<IVec>, StoreError> {
+        match journal.get(t, key) {
+            Some(v) => Ok(v.clone()),
+            None => guard.as_ref().ok_or(StoreError::Reopening)?.tree(t).get(key).map_err(db_err),
+        }
+    }
+
     fn degraded(&self) -> bool {
         self.degraded.load(Ordering::Acquire)
     }
@@ -659,10 +667,7 @@ impl Db {
             }
         }
         let mut journal = self.journal();
-        let old = match journal.get(t, key) {
-            Some(v) => v.clone(),
-            None => guard.as_ref().ok_or(StoreError::Reopening)?.tree(t).get(key).map_err(db_err)?,
-        };
+        let old = Self::held_or_stored(&journal, &guard, t, key)?;
         self.hold(&mut journal, t, key, None)?;
         Ok(old)
     }
@@ -685,10 +690,7 @@ impl Db {
         }
         // The journal's lock makes the read and the write one step, as sled's update is.
         let mut journal = self.journal();
-        let old = match journal.get(t, key) {
-            Some(v) => v.clone(),
-            None => guard.as_ref().ok_or(StoreError::Reopening)?.tree(t).get(key).map_err(db_err)?,
-        };
+        let old = Self::held_or_stored(&journal, &guard, t, key)?;
         let new = f(old.as_deref()).map(IVec::from);
         self.hold(&mut journal, t, key, new.clone())?;
         Ok(new)
