@@ -1,18 +1,18 @@
-//! A sentence-transformers model dir loaded for inference: the BERT encoder (candle), its
-//! tokenizer, its pooling and prompts, and the threads it runs on.
+//! A sentence-transformers model dir loaded for inference: the BERT encoder, its tokenizer, its
+//! pooling and prompts, and the threads it runs on.
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
+use super::bert::{Bert, Config};
+
+use rayon::prelude::*;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
-/// Documents embedded in one forward pass. Larger batches pad more and gain little on a CPU.
+/// Documents embedded in one forward pass: enough rows for the matrix products to run at full
+/// speed, few enough that a progress bar moves.
 const BATCH: usize = 32;
-/// Tokens (padded) in one forward pass: attention's memory grows with the batch times the square
-/// of its length, so long texts go in smaller batches (at 256 tokens, 8 at a time: ~25 MB for
-/// each layer's attention scores instead of ~100 MB).
+/// Tokens in one forward pass: a pass holds a few activations per token (~20 KiB each for a
+/// 384-wide model), so long texts go in smaller batches.
 const BATCH_TOKENS: usize = 2048;
 /// Documents tokenized at once.
 const TOKENIZE_CHUNK: usize = 1024;
@@ -44,16 +44,12 @@ pub enum ModelError {
         #[source]
         source: tokenizers::Error,
     },
-    #[error("cannot load the weights {}", path.display())]
-    Weights {
-        path: PathBuf,
-        #[source]
-        source: candle_core::Error,
-    },
+    #[error("cannot load the weights {}: {what}", path.display())]
+    Weights { path: PathBuf, what: String },
     #[error("cannot tokenize a text")]
     Tokenize(#[source] tokenizers::Error),
-    #[error("inference failed")]
-    Inference(#[source] candle_core::Error),
+    #[error("inference failed: {0}")]
+    Inference(String),
     #[error("cannot start the model's threads")]
     Threads(#[source] rayon::ThreadPoolBuildError),
 }
@@ -82,12 +78,11 @@ impl Default for ModelOptions {
 /// A loaded model. Embeddings are L2-normalised, so their dot product is the cosine.
 pub struct Model {
     dir: PathBuf,
-    bert: BertModel,
+    bert: Bert,
     /// Truncates at the window; sequences are padded here, to the longest of each batch.
     tokenizer: Tokenizer,
     /// Without truncation: to cut long texts into windows.
     splitter: Tokenizer,
-    pad_id: u32,
     pooling: Pooling,
     query_prefix: String,
     document_prefix: String,
@@ -95,7 +90,6 @@ pub struct Model {
     prefix_tokens: usize,
     window: usize,
     dim: usize,
-    query_threads: rayon::ThreadPool,
     document_threads: rayon::ThreadPool,
 }
 
@@ -184,16 +178,8 @@ impl Model {
                 direction: TruncationDirection::Right,
             }))
             .map_err(|source| ModelError::Tokenizer { path: tokenizer_path.clone(), source })?;
-        let pad_id =
-            ["[PAD]", "<pad>"].iter().find_map(|t| tokenizer.token_to_id(t)).unwrap_or(config.pad_token_id as u32);
-
         let weights = dir.join("model.safetensors");
-        // The builder copies each tensor out of the mapped file; the mapping ends with it.
-        // SAFETY: the file is not modified while it is mapped (the model dir is read-only to us).
-        let bert =
-            unsafe { VarBuilder::from_mmaped_safetensors(std::slice::from_ref(&weights), DType::F32, &Device::Cpu) }
-                .and_then(|vb| BertModel::load(vb, &config))
-                .map_err(|source| ModelError::Weights { path: weights, source })?;
+        let bert = Bert::load(&weights, &config).map_err(|what| ModelError::Weights { path: weights, what })?;
         let pool = |n: usize, name: &'static str| {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(n.max(1))
@@ -207,14 +193,12 @@ impl Model {
             bert,
             tokenizer,
             splitter,
-            pad_id,
             pooling,
             query_prefix,
             document_prefix,
             prefix_tokens,
             window,
             dim: config.hidden_size,
-            query_threads: pool(1, "embed-query")?,
             document_threads: pool(options.threads, "embed-docs")?,
         })
     }
@@ -289,17 +273,17 @@ impl Model {
         self.document_threads.current_num_threads()
     }
 
-    /// The vector of a question, on the query thread.
+    /// The vector of a question, computed on the calling thread: questions asked at once run
+    /// side by side, and none waits behind the documents the document threads are embedding.
     pub fn embed_query(&self, text: &str) -> Result<Vec<f32>, ModelError> {
         let text = format!("{}{text}", self.query_prefix);
         let encoding = self.tokenizer.encode(text.as_str(), true).map_err(ModelError::Tokenize)?;
-        let ids = [encoding.get_ids()];
-        let mut out = self.query_threads.install(|| self.forward(&ids))?;
+        let mut out = self.forward(&[encoding.get_ids()])?;
         Ok(out.pop().unwrap_or_default())
     }
 
-    /// The vectors of documents (in the order given), shortest first in batches so that little
-    /// padding is computed. `progress` is told how many are done after each batch.
+    /// The vectors of documents (in the order given), in batches of similar lengths on the
+    /// document threads. `progress` is told how many are done after each batch.
     pub fn embed_documents(
         &self,
         texts: &[String],
@@ -317,8 +301,7 @@ impl Model {
         }
         let mut order: Vec<usize> = (0..encoded.len()).collect();
         order.sort_by_key(|&i| encoded[i].len());
-        let mut out = vec![Vec::new(); encoded.len()];
-        let mut done = 0;
+        let mut batches: Vec<&[usize]> = Vec::new();
         let mut rest = order.as_slice();
         while !rest.is_empty() {
             // Sorted by length, so the batch's last is its longest.
@@ -326,15 +309,30 @@ impl Model {
             while n > 1 && n * encoded[rest[n - 1]].len() > BATCH_TOKENS {
                 n -= 1;
             }
-            let (chunk, later) = rest.split_at(n);
+            let (batch, later) = rest.split_at(n);
+            batches.push(batch);
             rest = later;
-            let ids: Vec<&[u32]> = chunk.iter().map(|&i| encoded[i].as_slice()).collect();
-            let vectors = self.document_threads.install(|| self.forward(&ids))?;
-            for (&i, v) in chunk.iter().zip(vectors) {
-                out[i] = v;
+        }
+        let mut out = vec![Vec::new(); encoded.len()];
+        let mut done = 0;
+        // Each thread runs whole batches: a forward pass is single-threaded and shares nothing.
+        for round in batches.chunks(self.document_threads().max(1)) {
+            let vectors: Vec<Result<Vec<Vec<f32>>, ModelError>> = self.document_threads.install(|| {
+                round
+                    .par_iter()
+                    .map(|batch| {
+                        let ids: Vec<&[u32]> = batch.iter().map(|&i| encoded[i].as_slice()).collect();
+                        self.forward(&ids)
+                    })
+                    .collect()
+            });
+            for (batch, vectors) in round.iter().zip(vectors) {
+                for (&i, v) in batch.iter().zip(vectors?) {
+                    out[i] = v;
+                }
+                done += batch.len();
+                progress(done);
             }
-            done += chunk.len();
-            progress(done);
         }
         Ok(out)
     }
@@ -342,7 +340,6 @@ impl Model {
     /// [`Model::window_spans`] of each text, on the document threads: tokenizing thousands of
     /// sections is most of what it takes to index a knowledge base whose vectors are cached.
     pub fn window_spans_of_all(&self, texts: &[&str], reserve: usize) -> Vec<Vec<(usize, usize)>> {
-        use rayon::prelude::*;
         self.document_threads.install(|| texts.par_iter().map(|t| self.window_spans(t, reserve)).collect())
     }
 
@@ -394,39 +391,10 @@ impl Model {
         spans
     }
 
-    /// One forward pass over sequences of token ids (each within the window), padded to the
-    /// longest; the normalised sentence vectors.
+    /// One forward pass over sequences of token ids (each within the window): the normalised
+    /// sentence vectors.
     fn forward(&self, sequences: &[&[u32]]) -> Result<Vec<Vec<f32>>, ModelError> {
-        let n = sequences.len();
-        let longest = sequences.iter().map(|s| s.len()).max().unwrap_or(0);
-        if n == 0 || longest == 0 {
-            return Ok(vec![vec![0.0; self.dim]; n]);
-        }
-        let mut ids = Vec::with_capacity(n * longest);
-        let mut mask = Vec::with_capacity(n * longest);
-        for s in sequences {
-            ids.extend_from_slice(s);
-            ids.extend(std::iter::repeat_n(self.pad_id, longest - s.len()));
-            mask.extend(std::iter::repeat_n(1u32, s.len()));
-            mask.extend(std::iter::repeat_n(0u32, longest - s.len()));
-        }
-        let run = || -> candle_core::Result<Vec<Vec<f32>>> {
-            let ids = Tensor::from_vec(ids, (n, longest), &Device::Cpu)?;
-            let mask = Tensor::from_vec(mask, (n, longest), &Device::Cpu)?;
-            let types = ids.zeros_like()?;
-            let hidden = self.bert.forward(&ids, &types, Some(&mask))?;
-            let pooled = match self.pooling {
-                Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1)?,
-                Pooling::Mean => {
-                    let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-                    let sum = hidden.broadcast_mul(&m)?.sum(1)?;
-                    sum.broadcast_div(&m.sum(1)?.clamp(1e-9f32, f32::MAX)?)?
-                }
-            };
-            let norm = pooled.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
-            pooled.broadcast_div(&norm)?.to_vec2::<f32>()
-        };
-        run().map_err(ModelError::Inference)
+        self.bert.encode(sequences, self.pooling).map_err(ModelError::Inference)
     }
 }
 

@@ -153,6 +153,18 @@ pub struct IndexSize {
     pub vector_bytes: usize,
 }
 
+/// Hands the memory freed while indexing back to the system. Building an index frees far more
+/// than it keeps (tokenising, embedding, reading the vector cache), and glibc keeps freed heap
+/// for reuse, so a process would otherwise stay at the build's peak for the rest of its life
+/// (at 10,000 pages with a model: 367 MiB after indexing where 300 were in use).
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns the allocator's free pages; no live allocation moves.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// A knowledge base and its index, lexical and (with a model) semantic.
 #[derive(Debug)]
 pub struct Matcher {
@@ -165,6 +177,7 @@ impl Matcher {
     /// The lexical matcher.
     pub fn new(kb: KnowledgeBase) -> Self {
         let index = Index::build(&kb);
+        release_freed_memory();
         Matcher { kb, index, semantic: None }
     }
 
@@ -178,6 +191,7 @@ impl Matcher {
     ) -> Result<(Self, SemanticReport), ModelError> {
         let (semantic, report) = Semantic::build(&kb, model, cache_dir, progress)?;
         let index = Index::build(&kb);
+        release_freed_memory();
         Ok((Matcher { kb, index, semantic: Some(semantic) }, report))
     }
 
