@@ -381,3 +381,62 @@ async fn the_topic_list_pages_in_place() {
     let help = w.fake.send_text_and_wait(USER, USER, "/help", WAIT).await.unwrap();
     assert!(help.plain.contains("/topics") && help.plain.contains("/forget"), "{}", help.plain);
 }
+
+/// A reply as a person sees it in the Telegram app: the text, then the keyboard row by row.
+fn as_seen(r: &articlebot_testkit::Reply) -> String {
+    let mut out = r.plain.trim_end().to_string();
+    let rows = r.reply_markup.as_ref().and_then(|m| m["inline_keyboard"].as_array()).cloned().unwrap_or_default();
+    for row in rows {
+        let labels: Vec<String> = row
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|b| format!("[{}]", b["text"].as_str().unwrap_or_default()))
+            .collect();
+        out.push('\n');
+        out.push_str(&labels.join(" "));
+    }
+    out
+}
+
+/// README shows a Telegram conversation; this test holds the bot to it, so the transcript is
+/// what the bot says today (recorded from the Bot API calls the real process makes).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readme_transcript_is_what_the_bot_says() {
+    let w = World::with_args(&["--no-rate-limit"]).await;
+    let mut transcript = Vec::new();
+    let mut said = |who: &str, what: String| transcript.push(format!("{who}\n{what}"));
+
+    let q = "my knees hurt after jogging, why?";
+    let answer = w.fake.send_text_and_wait(USER, USER, q, WAIT).await.expect("an answer");
+    said(&format!("» {q}"), as_seen(&answer));
+    w.fake.press_button_labeled(USER, USER, answer.message_id, "Next section").expect("a next section button");
+    let next = w.fake.nth_reply(USER, 1, WAIT).await.expect("the next section");
+    assert_eq!(next.kind, ReplyKind::Edited);
+    said("» taps [Next section ▶] (the message changes in place)", as_seen(&next));
+    let q = "calves";
+    let unsure = w.fake.send_text_and_wait(USER, USER, q, WAIT).await.expect("choices");
+    said(&format!("» {q}"), as_seen(&unsure));
+    let first = unsure.buttons().into_iter().next().expect("a choice");
+    w.fake.press_button(USER, USER, unsure.message_id, first.callback_data.as_deref().expect("callback data"));
+    let picked = w.fake.nth_reply(USER, 3, WAIT).await.expect("the picked topic");
+    said(&format!("» taps [{}]", first.text), as_seen(&picked));
+    let q = "how do I bake bread";
+    let unknown = w.fake.send_text_and_wait(USER, USER, q, WAIT).await.expect("a reply");
+    said(&format!("» {q}"), as_seen(&unknown));
+    let recorded = transcript.join("\n\n");
+
+    let readme_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(&readme_path).expect("README.md");
+    let (open, close) = ("<!-- telegram transcript: begin -->\n```text\n", "```\n<!-- telegram transcript: end -->");
+    let shown = readme
+        .split_once(open)
+        .and_then(|(_, rest)| rest.split_once(close))
+        .map(|(block, _)| block.trim_end().to_string())
+        .expect("README has the transcript block");
+    if shown != recorded {
+        let fresh = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/telegram-transcript.txt");
+        let _ = std::fs::write(&fresh, &recorded);
+        panic!("README's transcript is not what the bot says now (written to {}):\n{recorded}", fresh.display());
+    }
+}
