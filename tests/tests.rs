@@ -8,6 +8,7 @@ mod cli;
 mod crash_restart;
 mod faults;
 mod group_taps;
+mod html_import;
 mod import;
 mod knowledge_errors;
 mod limits;
