@@ -16,6 +16,7 @@ mod model_pull;
 mod semantic;
 mod serve_startup;
 mod shutdown;
+mod site_import;
 mod storage;
 mod telegram_e2e;
 mod webhook_server;
