@@ -361,3 +361,63 @@ async fn the_per_host_rate_is_kept() {
         assert!(gap >= Duration::from_millis(90), "{} then {} after {gap:?}", w[0].path, w[1].path);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_sync_every_reimports_the_site_and_reloads() {
+    use crate::bot_harness::{World, WAIT};
+    let site = start().await;
+    let tmp = TempDir::new().unwrap();
+    let out = tmp.path().join("kb");
+    let o = import(fast(&out, vec![site.url("/sitemap-docs.xml")])).await;
+    assert_eq!(o.status.code(), Some(0), "{}{}", s(&o.stdout), s(&o.stderr));
+
+    let mut w = World::unstarted(&["--no-rate-limit", "--sync-every", "1s"]).await;
+    w.opts.knowledge = out.clone();
+    w.start().await;
+    let before = w.fake.send_text_and_wait(5, 5, "descaling with citric acid", WAIT).await.unwrap();
+    assert!(!before.plain.starts_with("Descaling the kettle"), "{}", before.plain);
+
+    // The site gets a new page; within a sync or two the bot answers from it.
+    site.put(
+        "/docs/descale.html",
+        "<main><h1>Descaling the kettle</h1><p>Fill it with water and two spoons of citric acid, boil, rinse.</p></main>",
+        "text/html",
+    );
+    site.put(
+        "/sitemap-docs.xml",
+        "<urlset><url><loc>{{base}}/docs/install.html</loc></url><url><loc>{{base}}/docs/configure.html</loc></url>\
+         <url><loc>{{base}}/knee-pain.html</loc></url><url><loc>{{base}}/docs/descale.html</loc></url></urlset>",
+        "application/xml",
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let logs = w.bot().logs();
+        if logs.contains("knowledge reloaded") && logs.contains("sync") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no sync reload:\n{logs}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = w.fake.send_text_and_wait(5, 5, "descaling with citric acid", WAIT).await.unwrap();
+    assert!(after.plain.starts_with("Descaling the kettle"), "{}", after.plain);
+    assert!(out.join("articles/descaling-the-kettle.md").exists());
+
+    // Without a site behind it, --sync-every is refused at start, saying what to do.
+    let plain = tmp.path().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_articlebot"))
+        .args(["serve", "--sync-every", "6h", "--knowledge"])
+        .arg(&plain)
+        .env("TELOXIDE_TOKEN", "1:x")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(s(&o.stderr).contains("was not imported from a site; run `articlebot import URL"), "{}", s(&o.stderr));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_articlebot"))
+        .args(["serve", "--sync-every", "6 weeks"])
+        .env("TELOXIDE_TOKEN", "1:x")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(s(&o.stderr).contains("is not a unit"), "{}", s(&o.stderr));
+}

@@ -29,8 +29,9 @@ pub struct ImportArgs {
     crawl: CrawlArgs,
 }
 
-/// How `import` treats a site it fetches from.
-#[derive(Args, Debug, Clone)]
+/// How `import` treats a site it fetches from; kept in the state file so that
+/// `serve --sync-every` fetches as the import did.
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
 pub struct CrawlArgs {
     /// Requests per second to one site (robots.txt's Crawl-delay may make it slower)
     #[arg(long, default_value_t = 1.0, value_name = "PER_SECOND")]
@@ -74,9 +75,11 @@ const STATE_FILE: &str = ".import-state.json";
 /// What the last runs learnt about a site, in the knowledge dir.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
-    /// The inputs of the last run, for `serve --sync-every`.
+    /// The inputs and settings of the last run, for `serve --sync-every`.
     #[serde(default)]
     inputs: Vec<String>,
+    #[serde(default)]
+    settings: Option<CrawlArgs>,
     /// Page URL (as listed) → what it became.
     #[serde(default)]
     pages: BTreeMap<String, PageState>,
@@ -261,6 +264,7 @@ pub async fn import_inputs(inputs: &[String], out: &Path, args: &CrawlArgs) -> R
                 }
             })
             .collect();
+        state.settings = Some(args.clone());
         if out.exists() {
             state.write(out).map_err(|e| vec![e])?;
         }
@@ -276,7 +280,31 @@ pub async fn sync(out: &Path) -> Result<Option<Outcome>, Vec<String>> {
     if state.inputs.is_empty() {
         return Ok(None);
     }
-    import_inputs(&state.inputs, out, &CrawlArgs { prune: true, ..CrawlArgs::default() }).await.map(Some)
+    let settings = state.settings.clone().unwrap_or_default();
+    import_inputs(&state.inputs, out, &settings).await.map(Some)
+}
+
+/// Whether `out` was imported from the web, so that `serve --sync-every` has something to do.
+pub fn syncable(out: &Path) -> Result<bool, String> {
+    State::read(out).map(|s| !s.inputs.is_empty())
+}
+
+/// `6h`, `30m`, `90s`, `1d` (or plain seconds) as a duration of at least a second.
+pub fn parse_every(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map_or((s, ""), |i| s.split_at(i));
+    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 6h, 30m or 90s"))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        u => return Err(format!("`{u}` in `{s}` is not a unit: use s, m, h or d")),
+    };
+    if !(1.0..=365.0 * 86400.0).contains(&secs) {
+        return Err(format!("`{s}` must be between 1s and 365d"));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 /// The lines that tell what a run did.
