@@ -140,7 +140,7 @@ impl Crawler {
         robots_url.set_path("/robots.txt");
         robots_url.set_query(None);
         robots_url.set_fragment(None);
-        self.wait_turn(&host, Duration::ZERO).await;
+        self.wait_turn(&rate_key(url), Duration::ZERO).await;
         // robots.txt's own redirects are followed (RFC 9309 §2.3.1.2), unlike pages'.
         let robots = match self.robots_client.get(robots_url.clone()).send().await {
             Ok(resp) if resp.status().is_success() => match read_capped(resp, MAX_ROBOTS_BYTES, &self.bytes).await {
@@ -162,12 +162,12 @@ impl Crawler {
     /// `Ok((final url, response))` for a non-redirect answer.
     async fn get(&self, url: &str, validators: Option<&Validators>) -> Result<(Url, reqwest::Response), String> {
         let mut current = Url::parse(url).map_err(|e| format!("not a valid URL ({e})"))?;
-        let site = host_key(&current);
+        let start = current.clone();
         for _ in 0..=MAX_REDIRECTS {
             if !matches!(current.scheme(), "http" | "https") {
                 return Err(format!("not an http(s) URL: {current}"));
             }
-            if host_key(&current) != site {
+            if !same_site(&start, &current) {
                 return Err(format!("redirects to another site ({current}), which is not followed"));
             }
             let robots = self.robots_for(&current).await;
@@ -183,7 +183,7 @@ impl Crawler {
                     self.opts.max_bytes
                 ));
             }
-            self.wait_turn(&site, robots.crawl_delay).await;
+            self.wait_turn(&rate_key(&current), robots.crawl_delay).await;
             let mut req = self.client.get(current.clone());
             if let Some(v) = validators {
                 if let Some(e) = &v.etag {
@@ -374,7 +374,19 @@ fn header(h: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
     h.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
-/// Scheme, host and port: what "the same site" and "one host" mean here.
+/// Whether a redirect from `a` to `b` stays on the site: the same host (give or take `www.`),
+/// on the same port or moving between http and https.
+fn same_site(a: &Url, b: &Url) -> bool {
+    let host = |u: &Url| u.host_str().map(|h| h.trim_start_matches("www.").to_ascii_lowercase());
+    host(a) == host(b) && (a.port_or_known_default() == b.port_or_known_default() || a.scheme() != b.scheme())
+}
+
+/// The host a rate applies to (with its port: two servers on one machine are two hosts).
+fn rate_key(u: &Url) -> String {
+    format!("{}:{}", u.host_str().unwrap_or(""), u.port_or_known_default().unwrap_or(0))
+}
+
+/// Scheme, host and port: the origin a robots.txt speaks for (RFC 9309 §2.3).
 fn host_key(u: &Url) -> String {
     format!("{}://{}:{}", u.scheme(), u.host_str().unwrap_or(""), u.port_or_known_default().unwrap_or(0))
 }
@@ -607,6 +619,15 @@ mod tests {
         let star = Robots::parse("User-agent: *\nDisallow: /admin\nDisallow:\n", "articlebot");
         assert!(!star.allows("/admin/x") && star.allows("/x"));
         assert!(Robots::parse("", "articlebot").allows("/anything"));
+    }
+
+    #[test]
+    fn redirects_stay_on_the_site() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        assert!(same_site(&u("http://a.example/x"), &u("https://www.a.example/y")));
+        assert!(same_site(&u("http://127.0.0.1:8080/x"), &u("http://127.0.0.1:8080/y")));
+        assert!(!same_site(&u("http://127.0.0.1:8080/x"), &u("http://127.0.0.1:9090/y")));
+        assert!(!same_site(&u("https://a.example/x"), &u("https://b.example/x")));
     }
 
     #[test]

@@ -426,7 +426,8 @@ fn strip_nav_label(text: &str) -> (Option<bool>, String) {
         ("next", false),
     ] {
         if lower.starts_with(label) {
-            let after = &t[label.len()..];
+            // Lower-casing may change byte lengths before the label ends ("İ"): then it is no label.
+            let Some(after) = t.get(label.len()..) else { continue };
             // "Previously" or "Nextcloud" are words, not labels.
             if after.is_empty() || after.starts_with(|c: char| !c.is_alphanumeric()) {
                 let marked = after.trim_start().starts_with([':', '«', '»', '‹', '›', '←', '→', '|']);
@@ -1224,6 +1225,25 @@ mod tests {
         .unwrap();
         assert_eq!(p.url.as_deref(), Some("https://site.example/blog/post"));
         assert_eq!(p.recommend[0].url.as_deref(), Some("https://site.example/blog/other"));
+    }
+
+    proptest::proptest! {
+        /// Any mix of tags, entities, labels and text reads without a panic, and what it reads
+        /// has no markup left in its title.
+        #[test]
+        fn arbitrary_markup_never_panics(parts in proptest::collection::vec(proptest::sample::select(vec![
+            "<h1>", "</h1>", "<h2>", "<p>", "</p>", "<br>", "<ul><li>", "</li>", "<ol>", "<table><tr><td>",
+            "<article>", "</article>", "<main>", "<nav>", "<div class=related>", "<div class=comments>", "</div>",
+            "<a href='/x'>", "<a rel=next href=y>", "</a>", "&amp;", "&nbsp;", "&#x1F600;", "&bogus;", "<<:", ">>:",
+            "Previous:", "Next »", "« ", "Recommend", "İ", "Ǆ", "\u{a0}", "text ", "more text. ", "<pre>", "</pre>",
+            "<script>", "</script>", "<title>", "</title>", "<", ">", "\"", "'", "<base href=http://h/>",
+        ]), 0..60)) {
+            let html: String = parts.concat();
+            if let Ok(p) = parse_html_page(&html, None, &HtmlRules::default()) {
+                proptest::prop_assert!(!p.title.trim().is_empty());
+            }
+            let _ = decode_html(html.as_bytes(), None);
+        }
     }
 
     #[test]
