@@ -91,7 +91,11 @@ struct Running {
 
 impl Running {
     fn put(&self, path: &str, body: impl Into<Vec<u8>>, content_type: &'static str) {
-        let body = String::from_utf8(body.into()).unwrap().replace("{{base}}", &self.base).into_bytes();
+        let body: Vec<u8> = body.into();
+        let body = match String::from_utf8(body) {
+            Ok(t) => t.replace("{{base}}", &self.base).into_bytes(),
+            Err(e) => e.into_bytes(),
+        };
         self.site.routes.lock().unwrap().insert(path.to_string(), Route::File { body, content_type });
     }
     fn route(&self, path: &str, r: Route) {
@@ -420,4 +424,34 @@ async fn serve_sync_every_reimports_the_site_and_reloads() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(s(&o.stderr).contains("is not a unit"), "{}", s(&o.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn local_listings_and_sitemaps_served_as_text_are_read() {
+    let site = start().await;
+    // A sitemap served as text/plain, and a local RSS file naming pages of the site.
+    let docs = std::fs::read_to_string(data_dir().join("sitemap-docs.xml")).unwrap();
+    site.put("/plain-sitemap.txt", docs, "text/plain");
+    site.put("/sitemap.xml.gz", vec![0x1f, 0x8b, 8, 0, 0, 0], "application/x-gzip");
+    let tmp = TempDir::new().unwrap();
+    let rss = tmp.path().join("feed.xml");
+    std::fs::write(
+        &rss,
+        format!(
+            "<rss version='2.0'><channel><item><link>{}</link></item></channel></rss>",
+            site.url("/blog/matcha.html")
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("kb");
+    let o = import(fast(
+        &out,
+        vec![site.url("/plain-sitemap.txt"), rss.display().to_string(), site.url("/sitemap.xml.gz")],
+    ))
+    .await;
+    let stdout = s(&o.stdout);
+    assert!(stdout.contains("imported 4 pages"), "{stdout}{}", s(&o.stderr));
+    assert!(stdout.contains(&format!("error: {}: a gzip-compressed sitemap", site.url("/sitemap.xml.gz"))), "{stdout}");
+    let kb = load_knowledge(&out).unwrap().kb;
+    assert!(kb.by_id("how-to-whisk-matcha").is_some() && kb.by_id("installing-the-kettle").is_some());
 }

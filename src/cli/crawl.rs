@@ -269,16 +269,34 @@ impl Crawler {
                 Err(why) => d.failures.push((url.clone(), why)),
                 Ok((final_url, resp)) => {
                     let ct = header(resp.headers(), CONTENT_TYPE).unwrap_or_default().to_ascii_lowercase();
-                    let looks_xml = ct.contains("xml") && !ct.contains("xhtml");
-                    if !looks_xml || !resp.status().is_success() {
-                        let f = self.page_from(final_url, resp).await;
-                        d.pages.push(Listed { url: url.clone(), source: url.clone() });
-                        d.prefetched.insert(url.clone(), f);
-                        continue;
-                    }
-                    match read_capped(resp, MAX_LISTING_BYTES, &self.bytes).await {
+                    let looks_xml = (ct.contains("xml") && !ct.contains("xhtml")) || ct.contains("gzip");
+                    let mime = ct.split(';').next().unwrap_or("").trim().to_string();
+                    let html = mime.is_empty() || mime == "text/html" || mime == "application/xhtml+xml";
+                    let body = if !looks_xml && !html && resp.status().is_success() {
+                        // Not HTML by its type (sitemaps are often served as text/plain): a listing
+                        // if its content is one.
+                        match read_capped(resp, MAX_LISTING_BYTES, &self.bytes).await {
+                            Ok(b) if is_listing(&b) => Ok(b),
+                            Ok(_) => Err(format!("not an HTML page, sitemap or feed (Content-Type {mime})")),
+                            Err(why) => Err(why),
+                        }
+                    } else if !looks_xml || !resp.status().is_success() {
+                        let f = self.page_from(final_url.clone(), resp).await;
+                        match f {
+                            // A sitemap served as text/html: the content says what it is.
+                            Fetched::Page(p, _) if is_listing(&p.body) => Ok(p.body),
+                            f => {
+                                d.pages.push(Listed { url: url.clone(), source: url.clone() });
+                                d.prefetched.insert(url.clone(), f);
+                                continue;
+                            }
+                        }
+                    } else {
+                        read_capped(resp, MAX_LISTING_BYTES, &self.bytes).await
+                    };
+                    match body {
                         Err(why) => d.failures.push((url.clone(), why)),
-                        Ok(body) => match parse_listing(&String::from_utf8_lossy(&body), Some(&final_url)) {
+                        Ok(body) => match parse_listing_bytes(&body, Some(&final_url)) {
                             Ok(Listing::Pages(pages)) => {
                                 d.pages.extend(pages.into_iter().map(|p| Listed { url: p, source: url.clone() }));
                                 d.complete.insert(url.clone());
@@ -313,7 +331,7 @@ impl Crawler {
                 Err(why) => Err(why),
                 Ok((final_url, resp)) if resp.status().is_success() => {
                     match read_capped(resp, MAX_LISTING_BYTES, &self.bytes).await {
-                        Ok(body) => parse_listing(&String::from_utf8_lossy(&body), Some(&final_url)),
+                        Ok(body) => parse_listing_bytes(&body, Some(&final_url)),
                         Err(why) => Err(why),
                     }
                 }
@@ -437,6 +455,22 @@ pub enum Listing {
     Pages(Vec<String>),
     /// A sitemap index: more sitemaps.
     Sitemaps(Vec<String>),
+}
+
+/// Whether a body is a sitemap or feed rather than a page, by its first element.
+fn is_listing(body: &[u8]) -> bool {
+    let head = String::from_utf8_lossy(&body[..body.len().min(512)]).to_ascii_lowercase();
+    let head = head.trim_start_matches('\u{feff}').trim_start();
+    head.starts_with("<?xml")
+        || ["<urlset", "<sitemapindex", "<rss", "<feed", "<rdf:rdf"].iter().any(|t| head.starts_with(t))
+}
+
+/// [`parse_listing`] of a body as fetched: a gzip-compressed sitemap is named as such.
+fn parse_listing_bytes(body: &[u8], base: Option<&Url>) -> Result<Listing, String> {
+    if body.starts_with(&[0x1f, 0x8b]) {
+        return Err("a gzip-compressed sitemap, which is not read: list the uncompressed sitemap instead".into());
+    }
+    parse_listing(&String::from_utf8_lossy(body), base)
 }
 
 /// Reads a sitemap (`urlset`), a sitemap index, an RSS (0.9x, 1.0 or 2.0) or an Atom feed.
