@@ -16,7 +16,7 @@
 //! Text comes out as a reader sees it: entities decoded, runs of spaces and newlines collapsed,
 //! `<br>` a line break, list items lines of their own (`- `), non-breaking spaces kept.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use scraper::node::Node;
 use scraper::{ElementRef, Html, Selector};
@@ -819,10 +819,16 @@ fn body_roots<'a>(doc: &'a Html, rules: &HtmlRules, skip: &HashSet<NodeId>) -> V
     }
     // Score every paragraph's parent (and half for the grandparent); the best one is the body.
     let paras = sel("p, pre, blockquote");
+    // In document order (ties go to the later element, as before), found through an index so that
+    // a page of many small blocks costs its length, not its length squared.
     let mut scores: Vec<(NodeId, usize)> = Vec::new();
-    let mut add = |id: NodeId, n: usize| match scores.iter_mut().find(|(i, _)| *i == id) {
-        Some(s) => s.1 += n,
-        None => scores.push((id, n)),
+    let mut at: HashMap<NodeId, usize> = HashMap::new();
+    let mut add = |id: NodeId, n: usize| match at.get(&id) {
+        Some(&i) => scores[i].1 += n,
+        None => {
+            at.insert(id, scores.len());
+            scores.push((id, n));
+        }
     };
     for p in doc.select(&paras) {
         if p.ancestors().filter_map(ElementRef::wrap).any(|a| is_boilerplate(&a) || skip.contains(&a.id())) {
