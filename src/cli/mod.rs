@@ -6,7 +6,8 @@ mod ask;
 mod backup;
 mod chat;
 mod check;
-mod import;
+mod crawl;
+pub mod import;
 mod model;
 mod pull;
 mod serve;
@@ -34,7 +35,7 @@ enum Command {
     Chat(chat::ChatArgs),
     /// Validate a knowledge dir; exits non-zero on errors
     Check(check::CheckArgs),
-    /// Turn article pages (.txt, .md) into knowledge files
+    /// Turn article pages (.txt, .md, .html files; URLs, sitemaps, feeds) into knowledge files
     Import(import::ImportArgs),
     /// Run the Telegram bot (token from TELOXIDE_TOKEN)
     Serve(serve::ServeArgs),

@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// keeps what can still be read (without this, a damaged database stops the start)
     #[arg(long)]
     accept_data_loss: bool,
+    /// Re-import the site the knowledge dir was imported from (`articlebot import URL --out DIR`)
+    /// this often, e.g. 6h, and reload when anything changed
+    #[arg(long, env = "ARTICLEBOT_SYNC_EVERY", value_name = "DURATION", value_parser = super::import::parse_every)]
+    sync_every: Option<Duration>,
     #[command(flatten)]
     model: ModelArgs,
 }
@@ -91,7 +95,21 @@ fn config(args: ServeArgs) -> Result<ServeConfig, Failure> {
     if token.trim().is_empty() {
         return Err(Failure::usage("TELOXIDE_TOKEN is not set: create a bot with @BotFather and export its token"));
     }
+    if args.sync_every.is_some() {
+        match super::import::syncable(&args.knowledge.dir) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(Failure::usage(format!(
+                    "--sync-every: {} was not imported from a site; run `articlebot import URL --out {}` first",
+                    args.knowledge.dir.display(),
+                    args.knowledge.dir.display()
+                )))
+            }
+            Err(e) => return Err(Failure::usage(format!("--sync-every: {e}"))),
+        }
+    }
     Ok(ServeConfig {
+        sync_every: args.sync_every,
         token: token.trim().to_string(),
         api_url: args.api_url,
         knowledge: args.knowledge.dir,

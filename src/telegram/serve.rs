@@ -48,6 +48,8 @@ pub struct ServeConfig {
     pub cache_dir: Option<PathBuf>,
     /// A damaged database is set aside instead of stopping the start (`--accept-data-loss`).
     pub accept_data_loss: bool,
+    /// Re-import the knowledge dir's site this often, and reload (`--sync-every`).
+    pub sync_every: Option<Duration>,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -174,6 +176,9 @@ pub async fn run(
     spawn_db_size_gauge(app.clone());
     if let Some(hangups) = hangups {
         spawn_reloads(app.clone(), hangups);
+    }
+    if let Some(every) = config.sync_every {
+        spawn_syncs(app.clone(), config.knowledge.clone(), every);
     }
 
     let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::schema())
@@ -513,6 +518,48 @@ fn spawn_reloads(app: Arc<App>, mut hangups: tokio::signal::unix::Signal) {
         while hangups.recv().await.is_some() {
             tracing::info!("SIGHUP: reloading the knowledge base");
             let _ = app.reload("SIGHUP").await;
+        }
+    });
+}
+
+/// Re-imports the site every `every` and reloads when the import changed anything, with the
+/// rules of /reload: a knowledge dir that no longer loads leaves the previous one serving.
+fn spawn_syncs(app: Arc<App>, dir: PathBuf, every: Duration) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            match crate::cli::import::sync(&dir).await {
+                Ok(Some(o)) => {
+                    let r = &o.report;
+                    for (url, why) in &o.failures {
+                        tracing::warn!(url, why, "sync: page not imported");
+                    }
+                    for e in &r.errors {
+                        tracing::warn!(error = %e, "sync: page not imported");
+                    }
+                    let changed = r.created + r.updated + o.removed.len() + o.stubbed.len();
+                    tracing::info!(
+                        fetched = o.fetched,
+                        not_modified = o.not_modified,
+                        created = r.created,
+                        updated = r.updated,
+                        removed = o.removed.len(),
+                        gone = o.gone.len(),
+                        "sync: site re-imported"
+                    );
+                    if changed > 0 {
+                        let _ = app.reload("sync").await;
+                    }
+                }
+                Ok(None) => tracing::warn!("sync: the knowledge dir has no site to sync from"),
+                Err(errors) => {
+                    metrics::count_error("sync");
+                    tracing::warn!(
+                        first = errors.first().map(String::as_str).unwrap_or(""),
+                        "sync failed; keeping the knowledge as it is"
+                    );
+                }
+            }
         }
     });
 }

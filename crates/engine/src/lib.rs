@@ -44,8 +44,8 @@ mod tests;
 /// [`Engine`] instead.
 pub use articlebot_knowledge::load as load_knowledge;
 pub use articlebot_knowledge::{
-    count, import, is_key, Article, ArticleIdx, Diagnostic, ErrorChain, ImportReport, KbStats, KnowledgeBase,
-    LoadError, Loaded, Section, SiteConfig,
+    count, import, import_site, is_key, Article, ArticleIdx, Diagnostic, ErrorChain, FetchedPage, ImportReport,
+    KbStats, KnowledgeBase, LoadError, Loaded, Section, SiteConfig, SiteImport, SiteInputs,
 };
 pub use articlebot_matching::{
     fill_cache_with_stand_ins, fold, Candidate, Decision, Hit, IndexSize, Intent, Matcher, Model, ModelError,

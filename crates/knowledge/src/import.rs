@@ -11,6 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::format::{self, ArticleFile, FileSection, FrontMatter};
+use super::html::{self, HtmlRules};
 use super::page::{self, Page, PageFormat};
 use super::site::SiteConfig;
 use super::slug::{key_slug, slugify};
@@ -156,8 +157,10 @@ impl Catalog {
                 related.push(rid);
             }
         }
-        let prev = page.prev.as_ref().map(|t| self.add_stub(t, None, None, path)).filter(|p| *p != id);
-        let next = page.next.as_ref().map(|t| self.add_stub(t, None, None, path)).filter(|n| *n != id);
+        let prev =
+            page.prev.as_ref().map(|t| self.add_stub(t, None, page.prev_url.as_deref(), path)).filter(|p| *p != id);
+        let next =
+            page.next.as_ref().map(|t| self.add_stub(t, None, page.next_url.as_deref(), path)).filter(|n| *n != id);
         let mut front = FrontMatter {
             id: id.clone(),
             title: page.title.clone(),
@@ -254,6 +257,17 @@ fn absolute_url(url: Option<&str>) -> Option<String> {
 /// might never end. It is opened without blocking and read up to the size limit, whatever its
 /// size said a moment before.
 pub(crate) fn read_text(path: &Path) -> Result<String, Diagnostic> {
+    let bytes = read_bytes(path)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        Diagnostic::new(path, Some(line), format!("invalid UTF-8 at byte {at}: save the file as UTF-8"))
+    })
+}
+
+/// A file's bytes, with the checks of [`read_text`].
+pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>, Diagnostic> {
     let cannot = |e: io::Error| Diagnostic::new(path, None, format!("cannot read: {e}"));
     let meta = fs::metadata(path).map_err(|e| match fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => broken_link(path),
@@ -284,12 +298,7 @@ pub(crate) fn read_text(path: &Path) -> Result<String, Diagnostic> {
         let line = bytes[..MAX_FILE_BYTES as usize].iter().filter(|&&b| b == b'\n').count() + 1;
         return Err(too_large(opened.len().max(bytes.len() as u64), Some(line)));
     }
-    String::from_utf8(bytes).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        let bytes = e.as_bytes();
-        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
-        Diagnostic::new(path, Some(line), format!("invalid UTF-8 at byte {at}: save the file as UTF-8"))
-    })
+    Ok(bytes)
 }
 
 /// Opens for reading without waiting for a writer (a FIFO's open blocks until one comes).
@@ -356,11 +365,21 @@ fn outside(path: &Path, target: &Path) -> Diagnostic {
     )
 }
 
+/// The format of a page file a knowledge dir may hold: text or Markdown. HTML is only imported:
+/// a knowledge dir is the owner's to edit, and an HTML page is not written by hand.
 pub(crate) fn page_format(path: &Path) -> Option<PageFormat> {
     match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
         "txt" => Some(PageFormat::Text),
         "md" | "markdown" => Some(PageFormat::Markdown),
         _ => None,
+    }
+}
+
+/// The format of a page file `import` reads: a knowledge dir's formats and HTML.
+fn import_format(path: &Path) -> Option<PageFormat> {
+    match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+        "html" | "htm" | "xhtml" => Some(PageFormat::Html),
+        _ => page_format(path),
     }
 }
 
@@ -373,6 +392,8 @@ pub(crate) struct Walk {
     /// Resolved paths of the dirs entered and the files kept: a file reached twice (through a
     /// symlinked dir) is read once, and a symlink loop ends.
     seen: HashSet<PathBuf>,
+    /// Whether HTML files are pages too (for `import`, not the loader).
+    html: bool,
 }
 
 /// Walks `path` for page files. Symlinks are followed when they lead inside `path` (a
@@ -380,7 +401,11 @@ pub(crate) struct Walk {
 /// otherwise; page files that are not regular files (a FIFO named `x.md`) are refused too. Only
 /// the dir itself being unreadable is an error.
 pub(crate) fn page_files(path: &Path) -> io::Result<Walk> {
-    let mut walk = Walk::default();
+    walk_pages(path, false)
+}
+
+fn walk_pages(path: &Path, html: bool) -> io::Result<Walk> {
+    let mut walk = Walk { html, ..Walk::default() };
     let meta = fs::metadata(path)?;
     if !meta.is_dir() {
         walk.files.push(path.to_path_buf());
@@ -405,7 +430,7 @@ fn walk_dir(dir: &Path, resolved: &Path, root: &Path, walk: &mut Walk, depth: us
             continue;
         }
         let Ok(link) = fs::symlink_metadata(&c) else { continue };
-        let wanted = page_format(&c).is_some();
+        let wanted = if walk.html { import_format(&c).is_some() } else { page_format(&c).is_some() };
         let (meta, target) = if link.file_type().is_symlink() {
             let Ok(target) = fs::canonicalize(&c) else {
                 if wanted {
@@ -455,6 +480,45 @@ pub struct ImportReport {
 /// Imports pages (files or dirs) into the knowledge dir `out`, creating it if needed.
 /// Fails without writing anything when `out` holds knowledge files that do not parse.
 pub fn import(inputs: &[PathBuf], out: &Path) -> Result<ImportReport, Vec<Diagnostic>> {
+    import_site(&SiteInputs { files: inputs, ..Default::default() }, out).map(|s| s.report)
+}
+
+/// A page fetched from a site: where it was found (after redirects) and its bytes as served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedPage {
+    pub url: String,
+    pub body: Vec<u8>,
+    /// The `Content-Type` header, for its charset.
+    pub content_type: Option<String>,
+}
+
+/// What [`import_site`] imports: page files and dirs, fetched HTML pages, and the articles of
+/// pages that are gone from the site.
+#[derive(Debug, Default)]
+pub struct SiteInputs<'a> {
+    pub files: &'a [PathBuf],
+    pub fetched: &'a [FetchedPage],
+    /// Ids of articles whose pages disappeared: each is removed, or turned back into a stub when
+    /// another article still links to it (a link must lead somewhere).
+    pub prune: &'a [String],
+}
+
+/// The outcome of [`import_site`].
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SiteImport {
+    pub report: ImportReport,
+    /// For each fetched page, in order, the id of its article; `None` when it was not imported
+    /// (its error is in `report.errors`, with the page's URL as the path).
+    pub fetched_ids: Vec<Option<String>>,
+    /// Pruned articles whose files were removed.
+    pub removed: Vec<String>,
+    /// Pruned articles kept as stubs because other articles link to them.
+    pub stubbed: Vec<String>,
+}
+
+/// [`import`], and fetched pages, and pruning. HTML pages follow the `[import]` selectors of
+/// `out`'s site.toml, when it has them.
+pub fn import_site(inputs: &SiteInputs, out: &Path) -> Result<SiteImport, Vec<Diagnostic>> {
     let articles_dir = out.join("articles");
     let mut catalog = Catalog::default();
     let mut existing_text: HashMap<String, (PathBuf, String)> = HashMap::new();
@@ -489,10 +553,11 @@ pub fn import(inputs: &[PathBuf], out: &Path) -> Result<ImportReport, Vec<Diagno
         return Err(errors);
     }
 
-    let mut report = ImportReport::default();
+    let mut result = SiteImport::default();
+    let report = &mut result.report;
     let mut files = Vec::new();
-    for input in inputs {
-        match page_files(input) {
+    for input in inputs.files {
+        match walk_pages(input, true) {
             Ok(walk) => {
                 files.extend(walk.files);
                 report.errors.extend(walk.refused);
@@ -500,49 +565,74 @@ pub fn import(inputs: &[PathBuf], out: &Path) -> Result<ImportReport, Vec<Diagno
             Err(e) => report.errors.push(Diagnostic::new(input, None, format!("cannot read: {e}"))),
         }
     }
+    let wants_html = !inputs.fetched.is_empty() || files.iter().any(|f| import_format(f) == Some(PageFormat::Html));
+    let rules = if wants_html { html_rules(out)? } else { HtmlRules::default() };
     for f in files {
         // Importing a knowledge dir into itself must not re-read its own output as pages.
         if f.starts_with(out) && out.exists() {
             continue;
         }
-        let Some(fmt) = page_format(&f) else {
-            report.errors.push(Diagnostic::new(&f, None, "not a page: pages are .txt or .md files"));
+        let Some(fmt) = import_format(&f) else {
+            report.errors.push(Diagnostic::new(&f, None, "not a page: pages are .txt, .md or .html files"));
             continue;
         };
-        let text = match read_text(&f) {
-            Ok(t) => t,
-            Err(d) => {
-                report.errors.push(d);
-                continue;
-            }
-        };
-        if format::has_front_matter(&text) {
-            report.errors.push(Diagnostic::new(
-                &f,
-                Some(1),
-                "already a knowledge file: copy it into the knowledge dir instead",
-            ));
-            continue;
-        }
-        match page::parse_page(&text, fmt) {
-            Ok(p) => {
-                if let Err(d) = catalog.add_page(&p, &f, OnFullConflict::Replace) {
-                    report.errors.push(d);
-                } else {
-                    report.pages += 1;
+        let parsed = if fmt == PageFormat::Html {
+            read_bytes(&f).and_then(|bytes| {
+                let text = html::decode_html(&bytes, None).map_err(|m| Diagnostic::new(&f, None, m))?;
+                html::parse_html_page(&text, None, &rules).map_err(|e| Diagnostic::new(&f, Some(e.line), e.message))
+            })
+        } else {
+            read_text(&f).and_then(|text| {
+                if format::has_front_matter(&text) {
+                    return Err(Diagnostic::new(
+                        &f,
+                        Some(1),
+                        "already a knowledge file: copy it into the knowledge dir instead",
+                    ));
                 }
-            }
-            Err(e) => report.errors.push(Diagnostic::new(&f, Some(e.line), e.message)),
+                page::parse_page(&text, fmt).map_err(|e| Diagnostic::new(&f, Some(e.line), e.message))
+            })
+        };
+        match parsed.and_then(|p| catalog.add_page(&p, &f, OnFullConflict::Replace).map(|_| ())) {
+            Ok(()) => report.pages += 1,
+            Err(d) => report.errors.push(d),
         }
     }
+    for page in inputs.fetched {
+        let source = PathBuf::from(&page.url);
+        let id = fetched_page(page, &rules).and_then(|p| {
+            // The page's own title decides its id, whatever canonical url it names.
+            let id = catalog.id_for_title(&p.title);
+            catalog.add_page(&p, &source, OnFullConflict::Replace).map(|_| id)
+        });
+        match id {
+            Ok(id) => {
+                report.pages += 1;
+                result.fetched_ids.push(Some(id));
+            }
+            Err(mut d) => {
+                d.path = source;
+                report.errors.push(d);
+                result.fetched_ids.push(None);
+            }
+        }
+    }
+    let gone = prune(&mut catalog, inputs.prune, &mut result);
 
     // Nothing to import (a missing path, an empty dir): nothing is created, not even the dir.
-    if report.pages == 0 {
-        return Ok(report);
+    let report = &mut result.report;
+    if report.pages == 0 && gone.is_empty() && result.stubbed.is_empty() {
+        return Ok(result);
     }
     let io_err = |p: &Path, e: io::Error| vec![Diagnostic::new(p, None, format!("cannot write: {e}"))];
     fs::create_dir_all(&articles_dir).map_err(|e| io_err(&articles_dir, e))?;
     for entry in &catalog.entries {
+        if gone.contains(&entry.front.id) {
+            if let Some((p, _)) = existing_text.get(&entry.front.id) {
+                fs::remove_file(p).map_err(|e| vec![Diagnostic::new(p, None, format!("cannot remove: {e}"))])?;
+            }
+            continue;
+        }
         let text = format::write_article_file(&entry.front, &entry.sections);
         let (path, old) = match existing_text.get(&entry.front.id) {
             Some((p, old)) => (p.clone(), Some(old)),
@@ -569,7 +659,67 @@ pub fn import(inputs: &[PathBuf], out: &Path) -> Result<ImportReport, Vec<Diagno
             write_atomically(&p, &template).map_err(|e| io_err(&p, e))?;
         }
     }
-    Ok(report)
+    result.removed = gone.into_iter().collect();
+    result.removed.sort();
+    Ok(result)
+}
+
+/// A fetched page read as HTML, against the URL it came from.
+fn fetched_page(page: &FetchedPage, rules: &HtmlRules) -> Result<Page, Diagnostic> {
+    let source = PathBuf::from(&page.url);
+    let url = url::Url::parse(&page.url).map_err(|e| Diagnostic::new(&source, None, format!("not a URL: {e}")))?;
+    let text =
+        html::decode_html(&page.body, page.content_type.as_deref()).map_err(|m| Diagnostic::new(&source, None, m))?;
+    html::parse_html_page(&text, Some(&url), rules).map_err(|e| Diagnostic::new(&source, None, e.message))
+}
+
+/// The `[import]` selectors of `out`'s site.toml; a site.toml that cannot be read stops the
+/// import, as a broken knowledge file does, rather than importing with rules silently ignored.
+fn html_rules(out: &Path) -> Result<HtmlRules, Vec<Diagnostic>> {
+    let path = out.join("site.toml");
+    if !path.exists() {
+        return Ok(HtmlRules::default());
+    }
+    let mut errors = Vec::new();
+    let site = super::load::load_site(out, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    HtmlRules::new(&site.import).map_err(|m| vec![Diagnostic::new(&path, None, m)])
+}
+
+/// Applies `ids` to prune: the ids whose files go. One still linked from another article stays
+/// as a stub (and is listed in `result.stubbed`).
+fn prune(catalog: &mut Catalog, ids: &[String], result: &mut SiteImport) -> HashSet<String> {
+    let mut gone = HashSet::new();
+    for id in ids {
+        let Some(&i) = catalog.by_id.get(id) else { continue };
+        let linked = catalog.entries.iter().any(|e| {
+            e.front.id != *id
+                && !gone.contains(&e.front.id)
+                && (e.front.related.contains(id)
+                    || e.front.prev.as_ref() == Some(id)
+                    || e.front.next.as_ref() == Some(id))
+        });
+        if linked {
+            let e = &mut catalog.entries[i];
+            if !e.is_stub() {
+                e.front = FrontMatter {
+                    id: id.clone(),
+                    title: e.front.title.clone(),
+                    url: e.front.url.take(),
+                    stub: true,
+                    teaser: e.front.teaser.take(),
+                    ..Default::default()
+                };
+                e.sections.clear();
+                result.stubbed.push(id.clone());
+            }
+        } else {
+            gone.insert(id.clone());
+        }
+    }
+    gone
 }
 
 const SYNONYMS_TEMPLATE: &str = "\

@@ -8,10 +8,12 @@
 //! - `import`: pages (`.txt` in the scraped page format, `.md`) into knowledge files, idempotent;
 //! - `format`: the article file format (TOML front matter, Markdown body), read and written;
 //! - `page`: the scraped page format and Markdown pages;
+//! - `html`: HTML pages (a site's own), read with a real parser into the same page shape;
 //! - `site`, `synonyms`: the site configuration and the synonyms file;
 //! - `slug`: stable article ids and the short keys buttons and deep links carry.
 
 mod format;
+mod html;
 mod import;
 mod load;
 mod page;
@@ -26,9 +28,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use import::{import, ImportReport, MAX_FILE_BYTES};
+pub use html::decode_html;
+pub use import::{import, import_site, FetchedPage, ImportReport, SiteImport, SiteInputs, MAX_FILE_BYTES};
 pub use load::{load, LoadError, Loaded};
-pub use site::{SemanticConfig, SiteConfig, Thresholds, SUPPORTED_LANGUAGES};
+pub use site::{ImportRules, SemanticConfig, SiteConfig, Thresholds, SUPPORTED_LANGUAGES};
 pub use slug::{is_key, stable_hash, Fnv1a};
 pub use synonyms::{parse_synonyms, SynonymGroup, Synonyms};
 

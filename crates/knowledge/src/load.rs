@@ -151,7 +151,7 @@ fn present(dir: &Path, name: &str, errors: &mut Vec<Diagnostic>) -> Option<PathB
     }
 }
 
-fn load_site(dir: &Path, errors: &mut Vec<Diagnostic>) -> SiteConfig {
+pub(crate) fn load_site(dir: &Path, errors: &mut Vec<Diagnostic>) -> SiteConfig {
     let Some(path) = present(dir, "site.toml", errors) else { return SiteConfig::default() };
     let path = path.as_path();
     let text = match import::read_text(path) {

@@ -13,6 +13,9 @@ pub struct Page {
     pub sections: Vec<PageSection>,
     pub prev: Option<String>,
     pub next: Option<String>,
+    /// Where the previous and next pages are, when the page links them (HTML pages do).
+    pub prev_url: Option<String>,
+    pub next_url: Option<String>,
     pub recommend: Vec<Topic>,
 }
 
@@ -35,6 +38,7 @@ pub struct Topic {
 pub enum PageFormat {
     Text,
     Markdown,
+    Html,
 }
 
 /// Why a page could not be read; `line` is 1-based.
@@ -51,13 +55,14 @@ pub fn parse_page(text: &str, format: PageFormat) -> Result<Page, PageError> {
     let page = match format {
         PageFormat::Text => parse_text_page(text),
         PageFormat::Markdown => parse_markdown_page(text),
+        PageFormat::Html => return super::html::parse_html_page(text, None, &Default::default()),
     };
     if page.title.trim().is_empty() {
         return Err(PageError {
             line: 1,
             message: match format {
                 PageFormat::Text => "page has no title: the first line of a page is its title".into(),
-                PageFormat::Markdown => "page has no title: start it with a `# Title` line".into(),
+                PageFormat::Markdown | PageFormat::Html => "page has no title: start it with a `# Title` line".into(),
             },
         });
     }
@@ -101,7 +106,7 @@ fn same_title(a: &str, b: &str) -> bool {
 }
 
 /// `<<:` / `>>:` lines: the marker, then any whitespace including the non-breaking space.
-fn nav_line(line: &str) -> Option<(bool, &str)> {
+pub(crate) fn nav_line(line: &str) -> Option<(bool, &str)> {
     let t = line.trim_start();
     let (is_prev, rest) = if let Some(r) = t.strip_prefix("<<:") {
         (true, r)
@@ -113,12 +118,12 @@ fn nav_line(line: &str) -> Option<(bool, &str)> {
     Some((is_prev, rest.trim_matches(|c: char| c.is_whitespace())))
 }
 
-fn is_recommend_heading(line: &str) -> bool {
+pub(crate) fn is_recommend_heading(line: &str) -> bool {
     let t = line.trim().trim_start_matches('#').trim().trim_end_matches(':').to_lowercase();
     matches!(t.as_str(), "recommend" | "recommended" | "related" | "related topics" | "see also" | "read more")
 }
 
-fn ends_with_ellipsis(s: &str) -> bool {
+pub(crate) fn ends_with_ellipsis(s: &str) -> bool {
     let t = s.trim_end();
     t.ends_with("...") || t.ends_with('…')
 }

@@ -18,6 +18,34 @@ pub struct SiteConfig {
     pub builtin_synonyms: bool,
     pub matching: Thresholds,
     pub semantic: SemanticConfig,
+    pub import: ImportRules,
+}
+
+/// Where `import` finds a page's parts when its HTML defeats the heuristics (`[import]`): CSS
+/// selectors, each optional. `body` may match several elements (their text in page order);
+/// `related` matches one element per recommended topic (its first link is the title, the rest
+/// of its text the teaser).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImportRules {
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub related: Option<String>,
+    pub prev: Option<String>,
+    pub next: Option<String>,
+}
+
+impl ImportRules {
+    /// The rules as (field, selector) pairs, for validating and compiling them.
+    pub(crate) fn fields(&self) -> [(&'static str, Option<&str>); 5] {
+        [
+            ("title", self.title.as_deref()),
+            ("body", self.body.as_deref()),
+            ("related", self.related.as_deref()),
+            ("prev", self.prev.as_deref()),
+            ("next", self.next.as_deref()),
+        ]
+    }
 }
 
 /// Semantic matching (`[semantic]`): a sentence-transformers model dir, relative to the
@@ -60,6 +88,7 @@ impl Default for SiteConfig {
             builtin_synonyms: true,
             matching: Thresholds::default(),
             semantic: SemanticConfig::default(),
+            import: ImportRules::default(),
         }
     }
 }
@@ -111,6 +140,7 @@ impl SiteConfig {
         if let Some(problem) = self.base_url.as_deref().and_then(|u| super::url_problem("base_url", u)) {
             out.push(problem);
         }
+        out.extend(super::html::selector_problems(&self.import));
         out
     }
 
@@ -140,7 +170,15 @@ impl SiteConfig {
              [semantic]\n\
              # A sentence-transformers model dir (relative to this dir) for matching paraphrases that\n\
              # share no word with the article, e.g. all-MiniLM-L6-v2 (`articlebot model pull --out DIR`).\n\
-             # model = \"models/all-MiniLM-L6-v2\"\n",
+             # model = \"models/all-MiniLM-L6-v2\"\n\
+             \n\
+             [import]\n\
+             # CSS selectors for HTML pages whose title, text or related links `import` gets wrong.\n\
+             # title = \"h1.entry-title\"\n\
+             # body = \".post-content\"\n\
+             # related = \".recommend li\"\n\
+             # prev = \"a.previous\"\n\
+             # next = \"a.next\"\n",
             d.answer, d.suggest, d.margin, d.certain, d.evidence
         )
     }
