@@ -53,7 +53,7 @@ pub struct ServeArgs {
     accept_data_loss: bool,
     /// Re-import the site the knowledge dir was imported from (`articlebot import URL --out DIR`)
     /// this often, e.g. 6h, and reload when anything changed
-    #[arg(long, env = "ARTICLEBOT_SYNC_EVERY", value_name = "DURATION", value_parser = super::import::parse_every)]
+    #[arg(long, env = "ARTICLEBOT_SYNC_EVERY", value_name = "DURATION", value_parser = crate::site::parse_every)]
     sync_every: Option<Duration>,
     #[command(flatten)]
     model: ModelArgs,
@@ -96,7 +96,7 @@ fn config(args: ServeArgs) -> Result<ServeConfig, Failure> {
         return Err(Failure::usage("TELOXIDE_TOKEN is not set: create a bot with @BotFather and export its token"));
     }
     if args.sync_every.is_some() {
-        match super::import::syncable(&args.knowledge.dir) {
+        match crate::site::syncable(&args.knowledge.dir) {
             Ok(true) => {}
             Ok(false) => {
                 return Err(Failure::usage(format!(

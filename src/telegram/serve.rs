@@ -528,7 +528,7 @@ fn spawn_syncs(app: Arc<App>, dir: PathBuf, every: Duration) {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(every).await;
-            match crate::cli::import::sync(&dir).await {
+            match crate::site::sync(&dir).await {
                 Ok(Some(o)) => {
                     let r = &o.report;
                     for (url, why) in &o.failures {

@@ -9,7 +9,15 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::kernels::{dot, Linear};
-use super::model::Pooling;
+
+/// How token vectors become one sentence vector (`1_Pooling/config.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pooling {
+    /// The average of the tokens' vectors (all-MiniLM, e5, multilingual MiniLM).
+    Mean,
+    /// The first token's vector (bge).
+    Cls,
+}
 
 /// What `config.json` says of the encoder.
 #[derive(Debug, Clone, serde::Deserialize)]

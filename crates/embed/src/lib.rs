@@ -17,4 +17,5 @@ mod bert;
 mod kernels;
 mod model;
 
-pub use model::{Model, ModelError, ModelOptions, Pooling};
+pub use bert::Pooling;
+pub use model::{Model, ModelError, ModelOptions};

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::bert::{Bert, Config};
+use super::bert::{Bert, Config, Pooling};
 
 use rayon::prelude::*;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
@@ -52,15 +52,6 @@ pub enum ModelError {
     Inference(String),
     #[error("cannot start the model's threads")]
     Threads(#[source] rayon::ThreadPoolBuildError),
-}
-
-/// How token vectors become one sentence vector (`1_Pooling/config.json`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pooling {
-    /// The average of the tokens' vectors (all-MiniLM, e5, multilingual MiniLM).
-    Mean,
-    /// The first token's vector (bge).
-    Cls,
 }
 
 #[derive(Debug, Clone)]
