@@ -11,6 +11,7 @@
 //! - `site`, `synonyms`: the site configuration and the synonyms file;
 //! - `slug`: stable article ids and the short keys buttons and deep links carry.
 
+mod edit;
 mod format;
 mod import;
 mod load;
@@ -26,6 +27,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 
+pub use edit::{add_question, clean_question, remove_question, EditError};
 pub use import::{import, ImportReport, MAX_FILE_BYTES};
 pub use load::{load, LoadError, Loaded};
 pub use site::{SemanticConfig, SiteConfig, Thresholds, SUPPORTED_LANGUAGES};
