@@ -296,7 +296,10 @@ fn without_question(text: &str, index: usize) -> Option<String> {
     // `questions = ["q"]` alone on its line, as `add_question` writes it first: the line goes.
     let key_line = text[..a.open].rfind('\n').map_or(0, |n| n + 1);
     let eol = text[a.close..].find('\n').map_or(text.len(), |n| a.close + n + 1);
-    if a.elements.len() == 1 && !text[key_line..eol].trim_end().contains('\n') && text[a.close + 1..eol].trim().is_empty() {
+    if a.elements.len() == 1
+        && !text[key_line..eol].trim_end().contains('\n')
+        && text[a.close + 1..eol].trim().is_empty()
+    {
         return Some(format!("{}{}", &text[..key_line], &text[eol..]));
     }
     // Take the element with its comma; on a line of its own, the whole line.
@@ -389,7 +392,11 @@ mod tests {
         assert!(new.ends_with(BODY), "the body is untouched:\n{new}");
         // Taking it back out gives the very same bytes (an empty `questions = []` goes with it).
         assert!(remove_question(&path, q).unwrap());
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), text.replace("questions = []\n", ""), "undo restores the file");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            text.replace("questions = []\n", ""),
+            "undo restores the file"
+        );
         new
     }
 
