@@ -425,6 +425,12 @@ async fn the_readme_transcript_is_what_the_bot_says() {
     let unknown = w.fake.send_text_and_wait(USER, USER, q, WAIT).await.expect("a reply");
     said(&format!("» {q}"), as_seen(&unknown));
     let recorded = transcript.join("\n\n");
+    // The learning loop's "None of these" row under did-you-mean is not in README's transcript
+    // yet: README.md is updated on its own (the text waits with the branch's notes). Until then
+    // the row must be exactly where it belongs, and is compared without it.
+    let none_row = "\n[None of these]\n";
+    assert_eq!(recorded.matches(none_row).count(), 1, "one did-you-mean, one None of these:\n{recorded}");
+    let recorded = recorded.replacen(none_row, "\n", 1);
 
     let readme_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
     let readme = std::fs::read_to_string(&readme_path).expect("README.md");

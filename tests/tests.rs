@@ -10,6 +10,7 @@ mod faults;
 mod group_taps;
 mod import;
 mod knowledge_errors;
+mod learning;
 mod limits;
 mod model_pull;
 mod semantic;
