@@ -1060,4 +1060,35 @@ mod tests {
         assert_eq!(section_of(&s, 99), Some(7));
         assert_eq!(s.stats(0, 1).unwrap().users, 51);
     }
+
+    #[test]
+    fn learning_signals_and_evidence_stay_bounded_and_go_into_backups() {
+        let s = SledStore::temporary().unwrap();
+        fn signal(user: i64, q: &str, kind: SignalKind) -> Signal<'_> {
+            Signal { user, normalized: q, example: q, article: Some("a"), kind, at: user as u64 }
+        }
+        for u in 0..=(MAX_SIGNALS as i64) {
+            assert!(s.record_signal(&signal(u, "one question", SignalKind::Pick)).unwrap());
+        }
+        assert!(s.db.len(T::Signals) as u64 <= MAX_SIGNALS, "{}", s.db.len(T::Signals));
+        let e = s.evidence().unwrap();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].evidence.users, MAX_SIGNALS + 1, "the evidence outlives the per-user records");
+        // The newest users are still remembered: their pick again does not count twice.
+        assert!(!s.record_signal(&signal(MAX_SIGNALS as i64, "one question", SignalKind::Pick)).unwrap());
+        for i in 0..=MAX_TRACKED {
+            s.record_signal(&signal(1, &format!("question {i}"), SignalKind::Up)).unwrap();
+        }
+        assert!(s.evidence().unwrap().len() as u64 <= MAX_TRACKED);
+        // A signal that does not fit its kind is not counted.
+        let mut odd = signal(7, "q", SignalKind::NoneOfThese);
+        assert!(!s.record_signal(&odd).unwrap(), "None of these names no article");
+        odd.article = None;
+        odd.kind = SignalKind::Pick;
+        assert!(!s.record_signal(&odd).unwrap(), "a pick names one");
+        let mut out = Vec::new();
+        let report = s.backup(&mut out).unwrap();
+        assert!(report.trees.iter().any(|(t, n)| t == "evidence" && *n > 0), "{report:?}");
+        assert!(report.trees.iter().any(|(t, n)| t == "signals" && *n > 0), "{report:?}");
+    }
 }
