@@ -579,3 +579,18 @@ fn the_console_on_a_terminal_recalls_earlier_questions_with_the_up_arrow() {
     let history = std::fs::read_to_string(home.path().join(".local/state/articlebot/chat_history")).unwrap_or_default();
     assert!(history.contains("knee pain"), "history kept: {history:?}");
 }
+
+#[test]
+fn console_none_of_these_answers_the_choices_on_screen_only() {
+    let out = chat(&[], "none\ncalves\nnone\nnone\n");
+    in_order(
+        &out,
+        &[
+            "There is no such choice",
+            "Did you mean:",
+            "None of these? Type \"none\".",
+            "Sorry, I don't have an article about that",
+            "There is no such choice",
+        ],
+    );
+}

@@ -124,7 +124,9 @@ async fn ambiguous_questions_get_did_you_mean_choices() {
     let w = World::with_args(&["--no-rate-limit"]).await;
     let r = w.fake.send_text_and_wait(USER, USER, "calves", WAIT).await.unwrap();
     assert!(r.plain.starts_with("I'm not sure I understood"), "{}", r.plain);
-    let choices = r.buttons();
+    let mut choices = r.buttons();
+    let none = choices.pop().expect("buttons");
+    assert_eq!((none.text.as_str(), none.callback_data.as_deref()), ("None of these", Some("1:z")), "last: {none:?}");
     assert!((2..=3).contains(&choices.len()), "{choices:?}");
     w.fake.press_button(USER, USER, r.message_id, choices[1].callback_data.as_deref().unwrap());
     let picked = w.fake.nth_reply(USER, 1, WAIT).await.unwrap();

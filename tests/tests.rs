@@ -11,6 +11,7 @@ mod group_taps;
 mod html_import;
 mod import;
 mod knowledge_errors;
+mod learning;
 mod limits;
 mod model_pull;
 mod semantic;

@@ -33,7 +33,7 @@ pub struct RestoreArgs {
 }
 
 /// The error line for a database that cannot be opened: a running bot is named as such.
-fn open_failure(dir: &Path, e: &StoreError) -> Failure {
+pub(super) fn open_failure(dir: &Path, e: &StoreError) -> Failure {
     match e {
         StoreError::Locked(_) => Failure::usage(format!(
             "the database {} is in use (is the bot running?): stop it first; sled lets one process open it",

@@ -9,6 +9,7 @@ mod check;
 mod import;
 mod model;
 mod pull;
+mod review;
 mod serve;
 mod text;
 
@@ -44,6 +45,10 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Restore a backup into a database dir (with the bot stopped)
     Restore(backup::RestoreArgs),
+    /// Review what users taught: add questions to articles, one card at a time (with the bot stopped)
+    Review(review::ReviewArgs),
+    /// Print the questions added by review as JSON lines (with the bot stopped)
+    ExportLearned(review::ExportArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -167,6 +172,8 @@ pub fn main() -> ExitCode {
         Command::Model(a) => pull::run(a),
         Command::Backup(a) => backup::run_backup(a),
         Command::Restore(a) => backup::run_restore(a),
+        Command::Review(a) => review::run_review(a),
+        Command::ExportLearned(a) => review::run_export(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -141,6 +141,9 @@ pub fn render(reply: &Reply, style: Style, hints: bool) -> String {
                 let heading = c.heading.as_deref().map(|h| format!(" — {h}")).unwrap_or_default();
                 out.push_str(&format!("\n  {}. {}{heading}", i + 1, c.topic.title));
             }
+            if hints {
+                out.push_str(&format!("\n{}? Type \"none\".", text::NONE_OF_THESE));
+            }
             out
         }
         Reply::Unknown { noted } => format!("{} Type /topics to see what I know about.", text::dont_know(*noted)),

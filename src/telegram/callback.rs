@@ -3,7 +3,8 @@
 //! loaded knowledge base: a key that no longer resolves is answered as "gone".
 //!
 //! Format: `1:<action>:<fields>` — `o:<key>:<section|->` open, `n:<key>:<section>` next
-//! section (edits the message), `t:<page>` topic list page, `f:<key>:<section|->:<u|d>` feedback.
+//! section (edits the message), `t:<page>` topic list page, `f:<key>:<section|->:<u|d>` feedback,
+//! `z` "None of these" under did-you-mean choices (about the choices on screen, so it names nothing).
 
 use articlebot_engine::is_key;
 
@@ -19,6 +20,7 @@ pub enum Action {
     Next { key: String, section: usize },
     Topics { page: usize },
     Feedback { key: String, section: Option<usize>, up: bool },
+    NoneOfThese,
 }
 
 /// Why callback data was refused.
@@ -45,6 +47,7 @@ impl Action {
             Action::Feedback { key, section, up } => {
                 format!("{VERSION}:f:{key}:{}:{}", section_field(*section), if *up { "u" } else { "d" })
             }
+            Action::NoneOfThese => format!("{VERSION}:z"),
         }
     }
 
@@ -63,6 +66,7 @@ impl Action {
             ("o", [key, section]) => Action::Open { key: key_of(key)?, section: optional_number(section)? },
             ("n", [key, section]) => Action::Next { key: key_of(key)?, section: number(section)? },
             ("t", [page]) => Action::Topics { page: number(page)? },
+            ("z", []) => Action::NoneOfThese,
             ("f", [key, section, vote]) => Action::Feedback {
                 key: key_of(key)?,
                 section: optional_number(section)?,
@@ -115,6 +119,7 @@ mod tests {
             Action::Next { key: key.clone(), section: 3 },
             Action::Topics { page: 12 },
             Action::Feedback { key: key.clone(), section: Some(100_000), up: false },
+            Action::NoneOfThese,
         ] {
             let data = a.encode();
             assert!(data.len() <= MAX_CALLBACK_BYTES, "{data}");
@@ -140,6 +145,10 @@ mod tests {
             "1:t:+5",
             "1:o:AbCd/_09:1",
             "1:t:",
+            "1:z:",
+            "1:z:AbCd-_09",
+            "2:z",
+            "1:Z",
         ] {
             assert!(Action::decode(bad).is_err(), "{bad:?} must be refused");
         }

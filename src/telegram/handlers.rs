@@ -156,6 +156,7 @@ async fn on_callback(bot: Bot, q: CallbackQuery, action: Action, upd: Update, ap
             Action::Next { key, section } => (Input::Open { key, section: Some(section) }, message),
             Action::Topics { page } => (Input::Topics(page), message),
             Action::Feedback { key, section, up } => (Input::Feedback { key, section, up }, None),
+            Action::NoneOfThese => (Input::NoneOfThese, None),
         };
         let user = User { id: user_id, language: q.from.language_code.clone() };
         let outcome = handle(&app, user, input, upd.id.0 as u64).await?;

@@ -170,10 +170,11 @@ fn topics_button() -> Vec<InlineKeyboardButton> {
 pub fn render(reply: &Reply, bot_username: &str) -> Option<Rendered> {
     let r = match reply {
         Reply::Answer(a) => answer(a, bot_username),
-        Reply::Suggest(options) => Rendered {
-            html: escape(text::DID_YOU_MEAN),
-            keyboard: Some(InlineKeyboardMarkup::new(choice_rows(options))),
-        },
+        Reply::Suggest(options) => {
+            let mut rows = choice_rows(options);
+            rows.push(vec![button(text::NONE_OF_THESE, Action::NoneOfThese)]);
+            Rendered { html: escape(text::DID_YOU_MEAN), keyboard: Some(InlineKeyboardMarkup::new(rows)) }
+        }
         Reply::Unknown { noted } => Rendered {
             html: escape(&format!("{} {}", text::dont_know(*noted), text::BROWSE_TOPICS)),
             keyboard: Some(InlineKeyboardMarkup::new(vec![topics_button()])),
@@ -417,6 +418,7 @@ mod tests {
                 ("Knees — Stretching".to_string(), open("K1AAAAAA", Some(4))),
                 ("Calves".to_string(), open("K2AAAAAA", Some(0))),
                 ("Stub".to_string(), open("K3AAAAAA", None)),
+                (articlebot_engine::text::NONE_OF_THESE.to_string(), Action::NoneOfThese),
             ]
         );
     }

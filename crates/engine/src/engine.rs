@@ -172,6 +172,7 @@ impl<S: Store> Engine<S> {
             options: &self.options,
             state: &mut state,
             store: &self.store,
+            user: user.id,
             now,
             decision: None,
             replay: redelivered,

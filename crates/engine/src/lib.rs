@@ -14,6 +14,7 @@
 //! This crate's modules:
 //! - `engine`: [`Engine`] (open, reload, handle);
 //! - `library`: [`Library`], a knowledge dir loaded and indexed;
+//! - `learning`: signals from users → proposals → reviewed alternate questions in the files;
 //! - `turn`: one input applied to one user's state;
 //! - `reply`: what the conversation answers ([`Reply`]);
 //! - [`vocabulary`]: commands, typed words and numbers → [`Input`];
@@ -25,6 +26,7 @@
 
 mod backup;
 mod engine;
+mod learning;
 mod library;
 mod reply;
 mod sled_db;
@@ -35,6 +37,8 @@ pub mod text;
 mod turn;
 pub mod vocabulary;
 
+#[cfg(test)]
+mod learning_tests;
 #[cfg(test)]
 mod semantic_tests;
 #[cfg(test)]
@@ -53,6 +57,10 @@ pub use articlebot_matching::{
 };
 pub use backup::{BackupReport, RestoreReport};
 pub use engine::{Engine, Outcome, User};
+pub use learning::{
+    proposals, Accepted, Evidence, LearnError, PairEvidence, Proposal, Signal, SignalKind, Verdict, VerdictRecord,
+    REPHRASE_SECS,
+};
 pub use library::{Library, LoadReport, OpenError};
 pub use reply::{AnswerView, Choice, EmbedProgress, Link, Options, Reply, TopicRef};
 pub use sled_db::IfDamaged;

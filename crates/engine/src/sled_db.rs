@@ -63,10 +63,25 @@ pub enum T {
     Inbox,
     /// The database's identity (`id`), and `incomplete` while a restore or repair is under way.
     Meta,
+    /// What the learning loop was told (see `sled_store`).
+    Signals,
+    Evidence,
+    Verdicts,
 }
 
 impl T {
-    pub const ALL: [T; 7] = [T::Users, T::Counters, T::Questions, T::Unanswered, T::Feedback, T::Inbox, T::Meta];
+    pub const ALL: [T; 10] = [
+        T::Users,
+        T::Counters,
+        T::Questions,
+        T::Unanswered,
+        T::Feedback,
+        T::Inbox,
+        T::Meta,
+        T::Signals,
+        T::Evidence,
+        T::Verdicts,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -77,6 +92,9 @@ impl T {
             T::Feedback => "feedback",
             T::Inbox => "inbox",
             T::Meta => "meta",
+            T::Signals => "signals",
+            T::Evidence => "evidence",
+            T::Verdicts => "verdicts",
         }
     }
 

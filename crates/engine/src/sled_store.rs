@@ -7,6 +7,11 @@
 //! - `questions`: normalised question → count and last time (top questions), capped;
 //! - `unanswered`: normalised question → count, last time and one example, capped;
 //! - `feedback`: `<article>\0<section>` → 👍 and 👎 counts (bounded by the knowledge base);
+//! - `signals`: user id (8 bytes) + normalised question + `\0` + article id → which kinds of
+//!   learning signal this user gave for the pair (a bit each) and when, so each counts once per
+//!   user; capped (the oldest go), and a user's go with /forget;
+//! - `evidence`: normalised question + `\0` + article id → the pair's [`Evidence`], capped;
+//! - `verdicts`: sequence number (8 bytes) → a review decision (bounded by the reviews made);
 //! - `inbox`: update id → a received update not yet fully handled (emptied as they are), so
 //!   that a crash between receiving and answering loses nothing;
 //! - `meta`: the database's identity.
@@ -24,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use articlebot_matching::Intent;
 
 use crate::backup::{self, BackupReport, RestoreReport};
+use crate::learning::{Evidence, PairEvidence, Signal, SignalKind, VerdictRecord};
 use crate::sled_db::{self, Db, IfDamaged, T};
 use crate::state::UserState;
 use crate::store::{day_of, QuestionRecord, Stats, Store, StoreError, Unanswered};
@@ -33,6 +39,8 @@ use crate::store::{day_of, QuestionRecord, Stats, Store, StoreError, Unanswered}
 pub const MAX_TRACKED: u64 = 10_000;
 /// Daily counters kept.
 pub const KEEP_DAYS: u64 = 400;
+/// Per-user learning signals kept; beyond this the oldest fifth goes.
+pub const MAX_SIGNALS: u64 = 50_000;
 const MAX_NORMALIZED_BYTES: usize = 200;
 const MAX_EXAMPLE_CHARS: usize = 300;
 /// /start shows the most read articles; their order changes slowly, so a snapshot this old is
@@ -51,6 +59,8 @@ pub struct SledStore {
     /// Approximate entry counts of the capped trees, so pruning needs no full scan per write.
     questions_len: AtomicU64,
     unanswered_len: AtomicU64,
+    signals_len: AtomicU64,
+    evidence_len: AtomicU64,
     popular: Mutex<Option<PopularSnapshot>>,
 }
 
@@ -72,6 +82,11 @@ struct Tally {
 struct Votes {
     up: u64,
     down: u64,
+}
+
+/// When a `signals` entry was last written (its value: the kinds' bits, then the time).
+fn signal_at(v: &[u8]) -> u64 {
+    read_u64(v.get(1..9))
 }
 
 fn read_u64(v: Option<&[u8]>) -> u64 {
@@ -100,7 +115,9 @@ impl SledStore {
     fn with_db(db: Arc<Db>) -> Self {
         let questions_len = AtomicU64::new(db.len(T::Questions) as u64);
         let unanswered_len = AtomicU64::new(db.len(T::Unanswered) as u64);
-        SledStore { db, questions_len, unanswered_len, popular: Mutex::new(None) }
+        let signals_len = AtomicU64::new(db.len(T::Signals) as u64);
+        let evidence_len = AtomicU64::new(db.len(T::Evidence) as u64);
+        SledStore { db, questions_len, unanswered_len, signals_len, evidence_len, popular: Mutex::new(None) }
     }
 
     /// Writes a backup of everything stored to `out` (the format is `backup`'s). It is one
@@ -199,6 +216,46 @@ impl SledStore {
         Ok(all)
     }
 
+    /// Drops the oldest fifth of the per-user signals once there are more than `MAX_SIGNALS`
+    /// (the evidence they added stays: only the memory of who gave it goes).
+    fn prune_signals(&self) -> Result<(), StoreError> {
+        if self.signals_len.load(Ordering::Relaxed) <= MAX_SIGNALS {
+            return Ok(());
+        }
+        let mut all: Vec<(u64, sled::IVec)> =
+            self.db.scan(T::Signals, b"")?.into_iter().map(|(k, v)| (signal_at(&v), k)).collect();
+        all.sort_unstable_by_key(|(at, _)| *at);
+        let drop = all.len().saturating_sub((MAX_SIGNALS * 4 / 5) as usize);
+        for (_, k) in all.iter().take(drop) {
+            self.db.remove(T::Signals, k)?;
+        }
+        self.signals_len.store((all.len() - drop) as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Drops the least supported fifth of the evidence once it outgrows `MAX_TRACKED`.
+    fn prune_evidence(&self) -> Result<(), StoreError> {
+        if self.evidence_len.load(Ordering::Relaxed) <= MAX_TRACKED {
+            return Ok(());
+        }
+        let mut all: Vec<(u64, u64, sled::IVec)> = self
+            .db
+            .scan(T::Evidence, b"")?
+            .into_iter()
+            .map(|(k, v)| {
+                let e: Evidence = serde_json::from_slice(&v).unwrap_or_default();
+                (e.users, e.last, k)
+            })
+            .collect();
+        all.sort_unstable_by_key(|(u, l, _)| (*u, *l));
+        let drop = all.len().saturating_sub((MAX_TRACKED * 4 / 5) as usize);
+        for (_, _, k) in all.iter().take(drop) {
+            self.db.remove(T::Evidence, k)?;
+        }
+        self.evidence_len.store((all.len() - drop) as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Removes daily counters older than `KEEP_DAYS` (run when a new day starts).
     fn prune_days(&self, today: u64) -> Result<(), StoreError> {
         let oldest = today.saturating_sub(KEEP_DAYS);
@@ -267,6 +324,10 @@ impl Store for SledStore {
         if existed {
             self.add("users", -1)?;
         }
+        for (k, _) in self.db.scan(T::Signals, &user.to_be_bytes())? {
+            self.db.remove(T::Signals, &k)?;
+            self.signals_len.fetch_sub(1, Ordering::Relaxed);
+        }
         Ok(existed)
     }
 
@@ -316,6 +377,93 @@ impl Store for SledStore {
             serde_json::to_vec(&v).ok()
         })?;
         Ok(())
+    }
+
+    fn record_signal(&self, s: &Signal) -> Result<bool, StoreError> {
+        let norm = &s.normalized[..s.normalized.floor_char_boundary(MAX_NORMALIZED_BYTES)];
+        let article = s.article.unwrap_or("");
+        if norm.is_empty() || (article.is_empty() != (s.kind == SignalKind::NoneOfThese)) {
+            return Ok(false);
+        }
+        let mut key = Vec::with_capacity(8 + norm.len() + 1 + article.len());
+        key.extend_from_slice(&s.user.to_be_bytes());
+        key.extend_from_slice(norm.as_bytes());
+        key.push(0);
+        key.extend_from_slice(article.as_bytes());
+        let bit = s.kind.bit();
+        let (mut counts, mut new_user) = (false, false);
+        self.db.update(T::Signals, &key, |old| {
+            let bits = old.and_then(|b| b.first().copied()).unwrap_or(0);
+            new_user = old.is_none();
+            counts = bits & bit == 0;
+            let mut v = Vec::with_capacity(9);
+            v.push(bits | bit);
+            v.extend_from_slice(&s.at.to_be_bytes());
+            Some(v)
+        })?;
+        if !counts {
+            return Ok(false);
+        }
+        if new_user {
+            self.signals_len.fetch_add(1, Ordering::Relaxed);
+            self.prune_signals()?;
+        }
+        if s.kind == SignalKind::NoneOfThese {
+            if self.bump(T::Unanswered, norm, s.at, Some(s.example))? {
+                self.unanswered_len.fetch_add(1, Ordering::Relaxed);
+                self.prune(T::Unanswered, &self.unanswered_len)?;
+            }
+            return Ok(true);
+        }
+        let ekey = &key[8..];
+        let mut created = false;
+        self.db.update(T::Evidence, ekey, |old| {
+            let mut e: Evidence = old.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
+            created = old.is_none();
+            e.users += u64::from(new_user);
+            e.add(s.kind);
+            e.last = s.at;
+            // The example a reviewer reads: one a user confirmed, else the first one seen.
+            if e.example.is_empty() || matches!(s.kind, SignalKind::Pick | SignalKind::Up) {
+                e.example = s.example.chars().take(MAX_EXAMPLE_CHARS).collect();
+            }
+            serde_json::to_vec(&e).ok()
+        })?;
+        if created {
+            self.evidence_len.fetch_add(1, Ordering::Relaxed);
+            self.prune_evidence()?;
+        }
+        Ok(true)
+    }
+
+    fn evidence(&self) -> Result<Vec<PairEvidence>, StoreError> {
+        Ok(self
+            .db
+            .scan(T::Evidence, b"")?
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let key = std::str::from_utf8(&k).ok()?;
+                let (q, a) = key.split_once('\0')?;
+                let evidence: Evidence = serde_json::from_slice(&v).ok()?;
+                Some(PairEvidence { normalized: q.to_string(), article: a.to_string(), evidence })
+            })
+            .collect())
+    }
+
+    fn verdicts(&self) -> Result<Vec<VerdictRecord>, StoreError> {
+        Ok(self.db.scan(T::Verdicts, b"")?.into_iter().filter_map(|(_, v)| serde_json::from_slice(&v).ok()).collect())
+    }
+
+    fn add_verdict(&self, v: &VerdictRecord) -> Result<u64, StoreError> {
+        let seq = self.add("verdicts:seq", 1)?;
+        let record = VerdictRecord { seq, ..v.clone() };
+        let bytes = serde_json::to_vec(&record).map_err(|e| StoreError::Io(std::io::Error::other(e)))?;
+        self.db.insert(T::Verdicts, &seq.to_be_bytes(), bytes)?;
+        Ok(seq)
+    }
+
+    fn remove_verdict(&self, seq: u64) -> Result<bool, StoreError> {
+        Ok(self.db.remove(T::Verdicts, &seq.to_be_bytes())?.is_some())
     }
 
     fn stats(&self, now: u64, top: usize) -> Result<Stats, StoreError> {
@@ -911,5 +1059,36 @@ mod tests {
         assert!((0..50).all(|u| section_of(&s, u) == Some(40)), "every position written while full is there");
         assert_eq!(section_of(&s, 99), Some(7));
         assert_eq!(s.stats(0, 1).unwrap().users, 51);
+    }
+
+    #[test]
+    fn learning_signals_and_evidence_stay_bounded_and_go_into_backups() {
+        let s = SledStore::temporary().unwrap();
+        fn signal(user: i64, q: &str, kind: SignalKind) -> Signal<'_> {
+            Signal { user, normalized: q, example: q, article: Some("a"), kind, at: user as u64 }
+        }
+        for u in 0..=(MAX_SIGNALS as i64) {
+            assert!(s.record_signal(&signal(u, "one question", SignalKind::Pick)).unwrap());
+        }
+        assert!(s.db.len(T::Signals) as u64 <= MAX_SIGNALS, "{}", s.db.len(T::Signals));
+        let e = s.evidence().unwrap();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].evidence.users, MAX_SIGNALS + 1, "the evidence outlives the per-user records");
+        // The newest users are still remembered: their pick again does not count twice.
+        assert!(!s.record_signal(&signal(MAX_SIGNALS as i64, "one question", SignalKind::Pick)).unwrap());
+        for i in 0..=MAX_TRACKED {
+            s.record_signal(&signal(1, &format!("question {i}"), SignalKind::Up)).unwrap();
+        }
+        assert!(s.evidence().unwrap().len() as u64 <= MAX_TRACKED);
+        // A signal that does not fit its kind is not counted.
+        let mut odd = signal(7, "q", SignalKind::NoneOfThese);
+        assert!(!s.record_signal(&odd).unwrap(), "None of these names no article");
+        odd.article = None;
+        odd.kind = SignalKind::Pick;
+        assert!(!s.record_signal(&odd).unwrap(), "a pick names one");
+        let mut out = Vec::new();
+        let report = s.backup(&mut out).unwrap();
+        assert!(report.trees.iter().any(|(t, n)| t == "evidence" && *n > 0), "{report:?}");
+        assert!(report.trees.iter().any(|(t, n)| t == "signals" && *n > 0), "{report:?}");
     }
 }

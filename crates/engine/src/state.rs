@@ -73,6 +73,40 @@ pub struct AskedQuestion {
     pub at: u64,
 }
 
+/// The user's last question, for the learning loop: what a pick, a vote or a rephrase that
+/// follows says something about.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastAsk {
+    /// The matcher's normalised form (capped at `MAX_NORMALIZED_BYTES`).
+    pub normalized: String,
+    /// As typed (capped at `MAX_QUESTION_CHARS`).
+    pub example: String,
+    /// Whether did-you-mean choices for it are on screen (a pick or "None of these" is about it).
+    #[serde(default)]
+    pub choices: bool,
+    /// The article it was answered with, directly or by a pick, and when.
+    #[serde(default)]
+    pub answer: Option<String>,
+    #[serde(default)]
+    pub answered_at: u64,
+    /// A 👍 or 👎 was given for the answer (a question after it is not a rephrase then).
+    #[serde(default)]
+    pub rated: bool,
+}
+
+/// Longest normalised question kept in [`LastAsk`].
+pub const MAX_NORMALIZED_BYTES: usize = 200;
+
+impl LastAsk {
+    pub fn new(normalized: &str, example: &str) -> Self {
+        LastAsk {
+            normalized: normalized[..normalized.floor_char_boundary(MAX_NORMALIZED_BYTES)].to_string(),
+            example: example.chars().take(MAX_QUESTION_CHARS).collect(),
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GivenFeedback {
     pub article: String,
@@ -137,6 +171,9 @@ pub struct UserState {
     /// and one user's updates can finish out of order.
     #[serde(default)]
     pub replied: VecDeque<u64>,
+    /// The last question, for learning signals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asked: Option<LastAsk>,
 }
 
 /// A stored state that cannot be read.
@@ -262,6 +299,15 @@ impl UserState {
             self.feedback.pop_front();
         }
         self.offers.truncate(16);
+        if let Some(a) = self.asked.as_mut() {
+            *a = LastAsk {
+                choices: a.choices,
+                answer: a.answer.take(),
+                answered_at: a.answered_at,
+                rated: a.rated,
+                ..LastAsk::new(&a.normalized, &a.example)
+            };
+        }
     }
 }
 

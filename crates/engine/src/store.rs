@@ -4,6 +4,7 @@
 use articlebot_matching::Intent;
 use serde::{Deserialize, Serialize};
 
+use crate::learning::{PairEvidence, Signal, VerdictRecord};
 use crate::state::UserState;
 
 /// Why the store could not do something. The cause is the error's `source()`: print the chain
@@ -140,6 +141,17 @@ pub trait Store: Send + Sync + 'static {
     /// The most answered article ids with their counts, best first; may be a minute old.
     fn top_articles(&self, top: usize) -> Result<Vec<(String, u64)>, StoreError>;
     fn unanswered(&self, top: usize) -> Result<Vec<Unanswered>, StoreError>;
+    /// Counts a learning signal once per user, pair and kind; whether it counted (false: this
+    /// user said so before). A "None of these" counts the question as unanswered.
+    fn record_signal(&self, s: &Signal) -> Result<bool, StoreError>;
+    /// The evidence gathered for every (normalised question, article) pair kept.
+    fn evidence(&self) -> Result<Vec<PairEvidence>, StoreError>;
+    /// Every review decision, in the order they were made.
+    fn verdicts(&self) -> Result<Vec<VerdictRecord>, StoreError>;
+    /// Keeps a decision (its `seq` is given here); returns the `seq`.
+    fn add_verdict(&self, v: &VerdictRecord) -> Result<u64, StoreError>;
+    /// Removes the decision `seq`; whether there was one.
+    fn remove_verdict(&self, seq: u64) -> Result<bool, StoreError>;
     /// Makes everything written so far durable.
     fn flush(&self) -> Result<(), StoreError>;
     /// Bytes on disk, when known.

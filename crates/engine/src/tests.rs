@@ -390,6 +390,21 @@ impl Store for FullDisk {
     fn unanswered(&self, top: usize) -> Result<Vec<Unanswered>, StoreError> {
         self.0.unanswered(top)
     }
+    fn record_signal(&self, _: &Signal) -> Result<bool, StoreError> {
+        Err(StoreError::Io(std::io::Error::from(std::io::ErrorKind::StorageFull)))
+    }
+    fn evidence(&self) -> Result<Vec<PairEvidence>, StoreError> {
+        self.0.evidence()
+    }
+    fn verdicts(&self) -> Result<Vec<VerdictRecord>, StoreError> {
+        self.0.verdicts()
+    }
+    fn add_verdict(&self, _: &VerdictRecord) -> Result<u64, StoreError> {
+        Err(StoreError::Io(std::io::Error::from(std::io::ErrorKind::StorageFull)))
+    }
+    fn remove_verdict(&self, _: u64) -> Result<bool, StoreError> {
+        Err(StoreError::Io(std::io::Error::from(std::io::ErrorKind::StorageFull)))
+    }
     fn flush(&self) -> Result<(), StoreError> {
         Err(StoreError::Io(std::io::Error::from(std::io::ErrorKind::StorageFull)))
     }

@@ -33,6 +33,8 @@ pub fn dont_know(noted: bool) -> String {
     }
 }
 pub const DID_YOU_MEAN: &str = "I'm not sure I understood. Did you mean:";
+/// The button (and, typed, the words) under did-you-mean choices when none fits.
+pub const NONE_OF_THESE: &str = "None of these";
 pub const NOTHING_TO_CONTINUE: &str = "There is nothing to continue yet. Ask me a question first.";
 pub const NOTHING_BEFORE: &str = "There is nothing to go back to. Ask me a question, or send /topics.";
 pub const NO_MORE_CHOICES: &str = "That's all of them. Pick one by its number, or ask me in other words.";

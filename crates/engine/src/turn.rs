@@ -4,9 +4,10 @@
 use articlebot_knowledge::{ArticleIdx, KnowledgeBase};
 use articlebot_matching::{Decision, Hit, Intent, Smalltalk, TermId};
 
+use crate::learning::{Signal, SignalKind, REPHRASE_SECS};
 use crate::library::Library;
 use crate::reply::{AnswerView, Choice, Link, Options, Reply, TopicRef};
-use crate::state::{GivenFeedback, Offer, Position, Screen, UserState};
+use crate::state::{GivenFeedback, LastAsk, Offer, Position, Screen, UserState};
 use crate::store::{QuestionRecord, Store};
 use crate::vocabulary::Input;
 
@@ -16,6 +17,8 @@ pub(crate) struct Turn<'a, S: Store> {
     pub options: &'a Options,
     pub state: &'a mut UserState,
     pub store: &'a S,
+    /// Whose turn it is (learning signals count once per user).
+    pub user: i64,
     pub now: u64,
     /// How the question was read, when the input was one.
     pub decision: Option<Decision>,
@@ -41,9 +44,17 @@ impl<'a, S: Store> Turn<'a, S> {
             Input::Open { key, section } => {
                 self.state.counts.buttons += u64::from(!self.replay);
                 match self.kb().by_key(&key) {
-                    Some(idx) => self.open(idx, section, &[], None),
+                    Some(idx) => {
+                        let id = self.kb().articles[idx as usize].id.clone();
+                        self.picked(&id);
+                        self.open(idx, section, &[], None)
+                    }
                     None => Reply::Gone,
                 }
+            }
+            Input::NoneOfThese => {
+                self.state.counts.buttons += u64::from(!self.replay);
+                self.none_of_these()
             }
             Input::Feedback { key, section, up } => {
                 self.state.counts.buttons += u64::from(!self.replay);
@@ -155,6 +166,9 @@ impl<'a, S: Store> Turn<'a, S> {
             },
             _ => Reply::Unknown { noted: false },
         };
+        if !self.replay && d.intent != Intent::Smalltalk {
+            self.asked(q, &d, &reply);
+        }
         // A question answered again after a crash was recorded the first time.
         let recorded = self.replay || self.count_question(q, &d, &reply);
         let reply = match reply {
@@ -163,6 +177,68 @@ impl<'a, S: Store> Turn<'a, S> {
         };
         self.decision = Some(d);
         reply
+    }
+
+    /// A new question: a rephrase of the last one if it came right after its answer, and what
+    /// picks and votes from now on are about.
+    fn asked(&mut self, q: &str, d: &Decision, reply: &Reply) {
+        if let Some(last) = self.state.asked.take() {
+            let quick = self.now.saturating_sub(last.answered_at) <= REPHRASE_SECS;
+            if let (Some(article), true, false) = (&last.answer, quick, last.rated) {
+                if last.normalized != d.normalized {
+                    self.signal(&last, SignalKind::Rephrase, Some(article));
+                }
+            }
+        }
+        let mut ask = LastAsk::new(&d.normalized, q);
+        match reply {
+            Reply::Answer(a) => {
+                ask.answer = Some(a.article.id.clone());
+                ask.answered_at = self.now;
+            }
+            Reply::Suggest(_) => ask.choices = true,
+            _ => {}
+        }
+        self.state.asked = Some(ask);
+    }
+
+    /// Counts a learning signal about the last question; a store failure costs only the signal.
+    fn signal(&self, ask: &LastAsk, kind: SignalKind, article: Option<&str>) -> bool {
+        let s =
+            Signal { user: self.user, normalized: &ask.normalized, example: &ask.example, article, kind, at: self.now };
+        match self.store.record_signal(&s) {
+            Ok(counted) => counted,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not record a learning signal");
+                false
+            }
+        }
+    }
+
+    /// An article opened: a did-you-mean pick when it is one of the choices on screen.
+    fn picked(&mut self, article: &str) {
+        if self.replay {
+            return;
+        }
+        let on_screen = matches!(self.state.current(), Some(Screen::Choices { choices }) if choices.iter().any(|o| o.article == article));
+        let Some(mut ask) = self.state.asked.take().filter(|a| a.choices && on_screen) else { return };
+        self.signal(&ask, SignalKind::Pick, Some(article));
+        ask.answer = Some(article.to_string());
+        ask.answered_at = self.now;
+        ask.rated = false;
+        self.state.asked = Some(ask);
+    }
+
+    /// "None of these" under the choices on screen: the question is unanswered.
+    fn none_of_these(&mut self) -> Reply {
+        let on_screen = matches!(self.state.current(), Some(Screen::Choices { .. }));
+        let Some(mut ask) = self.state.asked.take().filter(|a| a.choices && on_screen) else {
+            return Reply::NoSuchChoice;
+        };
+        let noted = self.replay || self.signal(&ask, SignalKind::NoneOfThese, None);
+        ask.choices = false;
+        self.state.asked = Some(ask);
+        Reply::Unknown { noted: noted && self.options.keeps_questions }
     }
 
     /// The question in the user's history and in the statistics; whether the store took it.
@@ -266,7 +342,10 @@ impl<'a, S: Store> Turn<'a, S> {
             return Reply::NoSuchChoice;
         };
         match self.kb().by_id(&offer.article) {
-            Some(idx) => self.open(idx, offer.section, &[], None),
+            Some(idx) => {
+                self.picked(&offer.article);
+                self.open(idx, offer.section, &[], None)
+            }
             None => Reply::Gone,
         }
     }
@@ -282,6 +361,14 @@ impl<'a, S: Store> Turn<'a, S> {
         let previous = self.state.feedback.iter().find(|g| g.article == id && g.section == section).map(|g| g.up);
         if let Err(e) = self.store.record_feedback(&id, section, up, previous) {
             tracing::warn!(error = %e, "could not record feedback");
+        }
+        // A vote on the answer to the last question says whether it meant this article.
+        if let Some(mut ask) = self.state.asked.take() {
+            if !self.replay && ask.answer.as_deref() == Some(id.as_str()) {
+                self.signal(&ask, if up { SignalKind::Up } else { SignalKind::Down }, Some(&id));
+                ask.rated = true;
+            }
+            self.state.asked = Some(ask);
         }
         self.state.log_feedback(GivenFeedback { article: id, section, up, at: self.now });
         Reply::FeedbackThanks { up }

@@ -31,6 +31,8 @@ pub enum Input {
     Rate {
         up: bool,
     },
+    /// "None of these" under did-you-mean choices: the question has no answer among them.
+    NoneOfThese,
     Reset,
     Forget,
     /// A sticker, photo, voice message...
@@ -127,6 +129,12 @@ pub const COMMANDS: &[CommandSpec] = &[
             conversation(Input::Rate { up: false })
         })
     },
+    CommandSpec {
+        listed: false,
+        ..spec("none", &["none", "none of these"], "None of the suggestions fits", Audience::Everyone, |_| {
+            conversation(Input::NoneOfThese)
+        })
+    },
     spec("reset", &[], "Start over", Audience::Everyone, |_| conversation(Input::Reset)),
     spec("forget", &[], "Delete everything stored about you", Audience::Everyone, |_| conversation(Input::Forget)),
     spec("reload", &[], "Reload the knowledge base", Audience::Admins, |_| Command::Admin(AdminCommand::Reload)),
@@ -220,6 +228,7 @@ mod tests {
         assert_eq!(typed("reset"), None, "only the words a command lists");
         assert_eq!(typed("up"), Some(Input::Rate { up: true }));
         assert_eq!(typed("👎"), Some(Input::Rate { up: false }));
+        assert_eq!(typed("None of these"), Some(Input::NoneOfThese));
         assert_eq!(typed("/foo"), Some(Input::Help), "an unknown command is not a question");
         assert_eq!(typed("/stats"), Some(Input::Help), "nor is an admin's");
         assert_eq!(typed("/topics 2"), Some(Input::Topics(1)));

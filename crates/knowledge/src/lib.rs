@@ -5,13 +5,16 @@
 //! Layout (private modules, the face re-exported below):
 //! - `load`: reading a knowledge dir (`site.toml`, `synonyms.txt`, article files and raw pages)
 //!   into a validated [`KnowledgeBase`], every problem a [`Diagnostic`] with file and line;
-//! - `import`: pages (`.txt` in the scraped page format, `.md`) into knowledge files, idempotent;
+//! - `import`: pages (`.txt` in the scraped page format, `.md`, `.html`) into knowledge files,
+//!   idempotent;
 //! - `format`: the article file format (TOML front matter, Markdown body), read and written;
+//! - `edit`: adding a learnt question to an article file's front matter, the rest untouched;
 //! - `page`: the scraped page format and Markdown pages;
 //! - `html`: HTML pages (a site's own), read with a real parser into the same page shape;
 //! - `site`, `synonyms`: the site configuration and the synonyms file;
 //! - `slug`: stable article ids and the short keys buttons and deep links carry.
 
+mod edit;
 mod format;
 mod html;
 mod import;
@@ -28,6 +31,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 
+pub use edit::{add_question, clean_question, remove_question, EditError};
 pub use html::decode_html;
 pub use import::{import, import_site, FetchedPage, ImportReport, SiteImport, SiteInputs, MAX_FILE_BYTES};
 pub use load::{load, LoadError, Loaded};
