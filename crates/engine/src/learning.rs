@@ -90,6 +90,16 @@ impl Evidence {
             SignalKind::NoneOfThese => {}
         }
     }
+
+    /// Takes back a vote the same user replaced.
+    pub(crate) fn remove(&mut self, kind: SignalKind) {
+        let count = match kind {
+            SignalKind::Up => &mut self.ups,
+            SignalKind::Down => &mut self.downs,
+            _ => return,
+        };
+        *count = count.saturating_sub(1);
+    }
 }
 
 /// The evidence for one pair.

@@ -87,6 +87,11 @@ fn picks_votes_and_rephrases_count_once_per_user_and_pair() {
     assert_eq!(ask_and_pick(&e, 2, "calves", 2, T0), a);
     ask(&e, 2, Input::Rate { up: false }, T0 + 5);
     assert_eq!(evidence(&e, &a), vec![(calves.clone(), ev(2, 2, 1, 1, 0))]);
+    // A user who changes their mind has one vote, the last: user 2's 👎 becomes a 👍, and back.
+    ask(&e, 2, Input::Rate { up: true }, T0 + 6);
+    assert_eq!(evidence(&e, &a), vec![(calves.clone(), ev(2, 2, 2, 0, 0))], "👍 replaced the 👎");
+    ask(&e, 2, Input::Rate { up: false }, T0 + 7);
+    assert_eq!(evidence(&e, &a), vec![(calves.clone(), ev(2, 2, 1, 1, 0))], "👎 replaced the 👍");
     // An article opened from elsewhere is not a pick, nor a vote on an older answer.
     ask(&e, 3, Input::Question("calves".into()), T0);
     ask(&e, 3, Input::Start(None), T0 + 1);

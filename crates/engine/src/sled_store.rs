@@ -391,11 +391,21 @@ impl Store for SledStore {
         key.push(0);
         key.extend_from_slice(article.as_bytes());
         let bit = s.kind.bit();
-        let (mut counts, mut new_user) = (false, false);
+        // A user's vote on a pair is one vote: 👎 after 👍 (or the other way) replaces it.
+        let opposite = match s.kind {
+            SignalKind::Up => Some(SignalKind::Down),
+            SignalKind::Down => Some(SignalKind::Up),
+            _ => None,
+        };
+        let (mut counts, mut new_user, mut retracted) = (false, false, None);
         self.db.update(T::Signals, &key, |old| {
-            let bits = old.and_then(|b| b.first().copied()).unwrap_or(0);
+            let mut bits = old.and_then(|b| b.first().copied()).unwrap_or(0);
             new_user = old.is_none();
             counts = bits & bit == 0;
+            retracted = opposite.filter(|o| counts && bits & o.bit() != 0);
+            if let Some(o) = retracted {
+                bits &= !o.bit();
+            }
             let mut v = Vec::with_capacity(9);
             v.push(bits | bit);
             v.extend_from_slice(&s.at.to_be_bytes());
@@ -422,6 +432,9 @@ impl Store for SledStore {
             created = old.is_none();
             e.users += u64::from(new_user);
             e.add(s.kind);
+            if let Some(o) = retracted {
+                e.remove(o);
+            }
             e.last = s.at;
             // The example a reviewer reads: one a user confirmed, else the first one seen.
             if e.example.is_empty() || matches!(s.kind, SignalKind::Pick | SignalKind::Up) {
