@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use articlebot_testkit::FakeTelegram;
+use articlebot_testkit::{copy_dir, FakeTelegram};
 
 pub const WAIT: Duration = Duration::from_secs(10);
 pub const ADMIN: i64 = 777;
@@ -45,19 +45,6 @@ pub fn knowledge_copy(dir: &Path) -> PathBuf {
     let dst = dir.join("knowledge");
     copy_dir(&src, &dst);
     dst
-}
-
-fn copy_dir(src: &Path, dst: &Path) {
-    fs::create_dir_all(dst).expect("create dir");
-    for entry in fs::read_dir(src).expect("read dir") {
-        let entry = entry.expect("entry");
-        let to = dst.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &to);
-        } else {
-            fs::copy(entry.path(), &to).expect("copy");
-        }
-    }
 }
 
 pub struct BotOptions {

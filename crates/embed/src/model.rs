@@ -56,7 +56,7 @@ pub enum ModelError {
 
 #[derive(Debug, Clone)]
 pub struct ModelOptions {
-    /// Threads for embedding documents; questions have one of their own besides.
+    /// Threads for embedding documents; a question runs on the thread that asks it.
     pub threads: usize,
 }
 

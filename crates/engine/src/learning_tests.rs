@@ -5,21 +5,9 @@ use std::path::{Path, PathBuf};
 
 use crate::state::UserState;
 use crate::*;
+use articlebot_testkit::copy_dir;
 
 const T0: u64 = 1_700_000_000;
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
 
 /// An engine over a copy of the shipped knowledge dir (reviews write into it).
 fn engine_on_copy() -> (tempfile::TempDir, PathBuf, Engine<SledStore>) {

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::*;
+use articlebot_testkit::copy_dir;
 
 fn shipped() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../knowledge")
@@ -103,19 +104,6 @@ fn our_own_questions_stay_above_the_floor_with_a_model() {
     let overall = ok as f64 / total as f64;
     assert!(overall >= 0.95, "overall {overall:.3}");
     assert_eq!(oos_answered, 0, "no out-of-scope question answered");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 #[test]

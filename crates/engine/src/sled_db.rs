@@ -762,10 +762,18 @@ impl Db {
 
     fn flush_open(&self, open: &Open) -> Result<(), StoreError> {
         let seq = self.journal().seq;
-        match open.db.flush() {
+        self.flushed(open.db.flush(), seq, Some(open))
+    }
+
+    /// What a flush that covered the journal up to `seq` leaves: written entries leave the
+    /// journal, an I/O error degrades the store.
+    fn flushed(&self, result: sled::Result<usize>, seq: u64, open: Option<&Open>) -> Result<(), StoreError> {
+        match result {
             Ok(_) => {
                 self.journal().trim(seq);
-                self.record(open, false);
+                if let Some(open) = open {
+                    self.record(open, false);
+                }
                 Ok(())
             }
             Err(sled::Error::Io(e)) => {
@@ -787,20 +795,8 @@ impl Db {
             let open = guard.as_ref().ok_or(StoreError::Reopening)?;
             (open.db.clone(), self.journal().seq)
         };
-        match db.flush_async().await {
-            Ok(_) => {
-                self.journal().trim(seq);
-                if let Some(open) = self.read().as_ref() {
-                    self.record(open, false);
-                }
-                Ok(())
-            }
-            Err(sled::Error::Io(e)) => {
-                self.fail(e);
-                Err(self.flush_error())
-            }
-            Err(e) => Err(db_err(e)),
-        }
+        let result = db.flush_async().await;
+        self.flushed(result, seq, self.read().as_ref())
     }
 
     /// Brings the marker up to date after a flush: a new generation into the database, flushed,

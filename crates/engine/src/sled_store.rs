@@ -667,18 +667,6 @@ mod tests {
         s.load_user(user).unwrap().and_then(|st| st.position).and_then(|p| p.section)
     }
 
-    fn copy_dir(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap() {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_dir() {
-                copy_dir(&e.path(), &to.join(e.file_name()));
-            } else {
-                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-            }
-        }
-    }
-
     fn truncate(path: &Path, percent: u64) {
         let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
         let len = f.metadata().unwrap().len();
@@ -725,7 +713,7 @@ mod tests {
         populated(&good, 3000);
         for (i, (what, damage)) in DAMAGES.iter().enumerate() {
             let dir = tmp.path().join(format!("case{i}"));
-            copy_dir(&good, &dir);
+            articlebot_testkit::copy_dir(&good, &dir);
             damage(&dir);
             let names = |d: &Path| -> std::collections::BTreeSet<String> {
                 std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()

@@ -84,6 +84,7 @@
 mod body;
 mod fake_telegram;
 mod faults;
+mod files;
 mod html;
 mod http;
 mod methods;
@@ -95,6 +96,7 @@ mod webhook;
 
 pub use fake_telegram::{FakeTelegram, Options, IMPLEMENTED_METHODS, TEST_BOT_USERNAME, TEST_TOKEN};
 pub use faults::{Counters, Fault, FaultRule, RateLimits};
+pub use files::copy_dir;
 pub use model::{require_test_model, test_model};
 pub use records::{Button, Call, ChatStats, MessageRef, Outcome, QueryRef, Reply, ReplyKind, Stats};
 pub use updates::{ChatKind, Content, Incoming, TestChat, TestUser};
