@@ -148,6 +148,23 @@ async fn out_of_scope_questions_are_logged_for_admins() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn why_tells_an_admin_how_a_question_was_read_and_what_decided() {
+    let w = World::with_args(&["--no-rate-limit"]).await;
+    let r = w.fake.send_text_and_wait(ADMIN, ADMIN, "/why my kneess hurt after jogging", WAIT).await.unwrap();
+    let why = &r.plain;
+    assert!(why.starts_with("Why\ndecision: answer: relevance"), "{why}");
+    assert!(why.contains("kneess(") && why.contains("=knee:typo1") && why.contains("run:synonym"), "{why}");
+    assert!(why.contains("1. What causes knee pain when running? (section"), "{why}");
+    let r = w.fake.send_text_and_wait(ADMIN, ADMIN, "/why how do I bake sourdough bread", WAIT).await.unwrap();
+    assert!(r.plain.contains("decision: unknown: "), "{}", r.plain);
+    let r = w.fake.send_text_and_wait(ADMIN, ADMIN, "/why", WAIT).await.unwrap();
+    assert!(r.plain.contains("Write the question after the command"), "{}", r.plain);
+    // Asking why is not asking: nothing is recorded as a question of the admin's.
+    let list = w.fake.send_text_and_wait(ADMIN, ADMIN, "/unanswered", WAIT).await.unwrap();
+    assert!(!list.plain.contains("sourdough"), "{}", list.plain);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn inline_queries_list_matching_articles() {
     let w = World::with_args(&["--no-rate-limit"]).await;
     let mark = w.fake.mark();
@@ -288,7 +305,7 @@ async fn non_admins_cannot_use_admin_commands_even_with_an_admins_username() {
     w.fake.add_user(articlebot_testkit::TestUser::new(ADMIN, "Boss").username("boss"));
     w.fake.add_user(articlebot_testkit::TestUser::new(USER, "Mallory").username("boss"));
     std::fs::write(w.opts.knowledge.join("articles/extra.md"), article_file("Extra", "extra", "Extra text.")).unwrap();
-    for cmd in ["/reload", "/stats", "/unanswered"] {
+    for cmd in ["/reload", "/stats", "/unanswered", "/why knee pain"] {
         let r = w.fake.send_text_and_wait(USER, USER, cmd, WAIT).await.unwrap();
         assert_eq!(r.plain, "Sorry, this command is for admins only.", "{cmd}");
     }

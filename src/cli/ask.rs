@@ -73,7 +73,10 @@ struct JsonAnswer<'a> {
 /// The matcher's features, for tuning and bug reports.
 #[derive(Serialize)]
 struct Explain {
+    /// Per content word `word(weight)=term:how|...` (how: stem, typo1, synonym...; none: exact).
     terms: Vec<String>,
+    /// The threshold rule that decided, with its numbers.
+    rule: String,
     /// Query terms, known terms, total weight, known weight.
     query: [f32; 4],
     /// Per hit: raw, coverage, article coverage, title similarity, strength, fuzzy share,
@@ -115,6 +118,7 @@ fn json_line(lib: &Library, query: &str, out: &Outcome, top: usize, explain: boo
         .collect();
     let explain = d.filter(|_| explain).map(|d| Explain {
         terms: m.describe_query(query),
+        rule: d.why(),
         query: [d.query.terms as f32, d.query.known as f32, round(d.query.total_weight), round(d.query.known_weight)],
         hits: d
             .features
@@ -154,32 +158,12 @@ fn json_line(lib: &Library, query: &str, out: &Outcome, top: usize, explain: boo
     serde_json::to_string(&answer).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
 
-/// How the matcher read the question and scored its best hits, for people.
+/// How the matcher read the question and scored its best hits, for people: what `/why` says.
 fn explain(lib: &Library, query: &str, out: &Outcome, top: usize) -> String {
-    let Some(d) = &out.decision else { return format!("(not a question: {})", out.reply.kind()) };
-    let m = lib.matcher();
-    let mut text = format!(
-        "decision: {} at confidence {:.2}\nwords: {}",
-        d.intent.as_str(),
-        d.confidence,
-        m.describe_query(query).join(" ")
-    );
-    for (i, h) in d.hits.iter().take(top).enumerate() {
-        let a = m.article(h);
-        let section = h.section.map_or_else(|| "title".to_string(), |s| format!("section {}", s + 1));
-        let semantic = h.semantic.map_or_else(String::new, |s| format!(", semantic {s:.2}"));
-        text.push_str(&format!(
-            "\n{}. {} ({section}): {:.2} (lexical {:.2}{semantic})",
-            i + 1,
-            a.title,
-            h.score,
-            h.lexical
-        ));
+    match &out.decision {
+        Some(d) => lib.matcher().explain(query, d, top),
+        None => format!("(not a question: {})", out.reply.kind()),
     }
-    if let Some(e) = &d.semantic_error {
-        text.push_str(&format!("\nthe semantic stage failed: {e}"));
-    }
-    text
 }
 
 pub fn run(args: AskArgs) -> Result<(), Failure> {

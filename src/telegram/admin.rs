@@ -1,4 +1,4 @@
-//! Admin commands: /reload, /stats, /unanswered. Rights are checked by numeric user id only
+//! Admin commands: /reload, /stats, /unanswered, /why. Rights are checked by numeric user id only
 //! (usernames can be changed by anyone to anything); the check itself is a branch of the handler
 //! tree (see `handlers`), so these endpoints run only for admins.
 
@@ -18,8 +18,8 @@ pub const NOT_ALLOWED: &str = "Sorry, this command is for admins only.";
 pub const PRIVATE_ONLY: &str = "Statistics list what people asked: send this command to me in a private chat.";
 
 /// What people asked is for the admin's eyes, not for everyone in a group.
-pub fn allowed_here(cmd: AdminCommand, msg: &Message) -> bool {
-    msg.chat.is_private() || cmd == AdminCommand::Reload
+pub fn allowed_here(cmd: &AdminCommand, msg: &Message) -> bool {
+    msg.chat.is_private() || *cmd == AdminCommand::Reload
 }
 
 /// An admin command from someone who is not an admin.
@@ -44,6 +44,9 @@ pub async fn private_only(bot: Bot, app: Arc<App>, msg: Message, upd: Update) ->
     .await
 }
 
+/// Hits `/why` explains: three fit one message with room to spare.
+const WHY_HITS: usize = 3;
+
 pub async fn run(bot: Bot, app: Arc<App>, msg: Message, upd: Update, cmd: AdminCommand) -> HandlerResult {
     handled(&app.clone(), upd.id.0, "admin", async move {
         let r = match cmd {
@@ -62,6 +65,20 @@ pub async fn run(bot: Bot, app: Arc<App>, msg: Message, upd: Update, cmd: AdminC
                     Ok(list) => unanswered_report(&list),
                     Err(e) => report("Unanswered questions are not available", &[ErrorChain(&e).to_string()]),
                 }
+            }
+            AdminCommand::Why(question) if question.trim().is_empty() => {
+                report("Why", &["Write the question after the command: /why my knees hurt after running".into()])
+            }
+            AdminCommand::Why(question) => {
+                let library = app.engine.library();
+                let top = app.engine.options().results.clamp(1, WHY_HITS);
+                // Encoding the question and ranking take milliseconds: not on the async workers.
+                let text = tokio::task::spawn_blocking(move || {
+                    let m = library.matcher();
+                    m.explain(&question, &m.decide(&question, top), top)
+                })
+                .await?;
+                report("Why", &text.lines().map(str::to_string).collect::<Vec<_>>())
             }
         };
         deliver(&bot, &app, Dest::of(&msg), &r, None).await?;

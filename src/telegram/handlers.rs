@@ -63,7 +63,7 @@ fn messages() -> UpdateHandler<Box<dyn std::error::Error + Send + Sync + 'static
                     .branch(
                         dptree::filter(|app: Arc<App>, from: teloxide::types::User| app.is_admin(from.id.0 as i64))
                             .branch(
-                                dptree::filter(|cmd: AdminCommand, msg: Message| admin::allowed_here(cmd, &msg))
+                                dptree::filter(|cmd: AdminCommand, msg: Message| admin::allowed_here(&cmd, &msg))
                                     .endpoint(admin::run),
                             )
                             .endpoint(admin::private_only),

@@ -51,9 +51,11 @@ pub enum Audience {
 
 /// Commands that act on the process rather than on one user's conversation: front ends carry
 /// them out themselves, after checking the sender is an admin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminCommand {
     Reload,
+    /// `/why QUESTION`: how the matcher reads the question and which rule decides.
+    Why(String),
     Stats,
     Unanswered,
 }
@@ -141,6 +143,9 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec("stats", &[], "Usage statistics", Audience::Admins, |_| Command::Admin(AdminCommand::Stats)),
     spec("unanswered", &[], "Questions without an answer", Audience::Admins, |_| {
         Command::Admin(AdminCommand::Unanswered)
+    }),
+    spec("why", &[], "Why a question gets the answer it gets", Audience::Admins, |q| {
+        Command::Admin(AdminCommand::Why(q.to_string()))
     }),
 ];
 

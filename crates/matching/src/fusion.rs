@@ -10,9 +10,8 @@ use std::cmp::Ordering;
 use articlebot_knowledge::ArticleIdx;
 
 use crate::index::{Index, NO_SECTION};
-use crate::rank::{by_score, Candidate, QueryStats, Scratch};
+use crate::rank::{by_score, Candidate, Scratch};
 use crate::semantic::{ArticleSimilarity, Semantic};
-use crate::{Intent, SHORT_QUERY_TERMS};
 
 /// Articles the semantic stage adds to the lexical candidates.
 const SEMANTIC_SHORTLIST: usize = 20;
@@ -53,33 +52,16 @@ pub(crate) mod threshold {
     pub const EVIDENCE: f32 = 0.3;
 }
 
-/// What to do with a question, on the fused relevance of the best candidate and the runner-up.
-pub(crate) fn intent(
-    best: Option<Candidate>,
-    second: f32,
-    smalltalk: bool,
-    query: &QueryStats,
-    content_terms: usize,
-) -> Intent {
-    let Some(b) = best else { return if smalltalk { Intent::Smalltalk } else { Intent::Unknown } };
-    if smalltalk && b.score < threshold::ANSWER {
-        return Intent::Smalltalk;
+/// The fused decision's thresholds.
+pub(crate) fn limits() -> crate::Limits {
+    crate::Limits {
+        answer: threshold::ANSWER,
+        suggest: threshold::SUGGEST,
+        margin: threshold::MARGIN,
+        certain: threshold::CERTAIN,
+        evidence: threshold::EVIDENCE,
+        paraphrase: Some(weight::PARAPHRASE),
     }
-    if b.score < threshold::SUGGEST {
-        return Intent::Unknown;
-    }
-    let in_scope = b.evidence >= threshold::EVIDENCE || b.semantic >= weight::PARAPHRASE;
-    if !in_scope {
-        // A question of one or two words, all of them in the knowledge base ("running"), names
-        // a topic the site has: offer the choices instead of a don't-know.
-        let names_a_topic = query.terms > 0 && query.terms <= SHORT_QUERY_TERMS && query.known == query.terms;
-        return if names_a_topic { Intent::Suggest } else { Intent::Unknown };
-    }
-    let tie = b.score - second < threshold::MARGIN;
-    if b.score < threshold::ANSWER || (tie && (b.score < threshold::CERTAIN || content_terms <= SHORT_QUERY_TERMS)) {
-        return Intent::Suggest;
-    }
-    Intent::Answer
 }
 
 /// The semantic part of the relevance, 0..1.
@@ -89,9 +71,15 @@ pub(crate) fn semantic_part(cosine: f32) -> f32 {
 
 /// The fused relevance of a candidate.
 pub(crate) fn fused(index: &Index, c: &Candidate) -> f32 {
+    let (lexical, semantic) = parts(index, c);
+    (lexical + semantic).clamp(0.0, 1.0)
+}
+
+/// The lexical and the semantic share of a candidate's fused relevance, as weighted.
+pub(crate) fn parts(index: &Index, c: &Candidate) -> (f32, f32) {
     let stub = index.units.get(c.unit as usize).is_some_and(|u| u.section == NO_SECTION);
     let semantic = semantic_part(c.semantic) * if stub { weight::STUB } else { 1.0 };
-    ((1.0 - weight::SEMANTIC) * c.lexical + weight::SEMANTIC * semantic).clamp(0.0, 1.0)
+    ((1.0 - weight::SEMANTIC) * c.lexical, weight::SEMANTIC * semantic)
 }
 
 /// Adds the semantic evidence for the question (its vector `q`) to the lexical candidates in

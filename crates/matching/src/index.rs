@@ -106,6 +106,41 @@ pub struct Expansion {
     /// 1 for the word itself, its stem or a synonym; less for typo readings.
     pub weight: f32,
     pub typos: u8,
+    pub how: Reading,
+}
+
+/// Which way of reading a word found a term: what `/why` and `ask --explain` tell a site owner
+/// wondering why a question matched (or did not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// The word as the knowledge base writes it.
+    Exact,
+    /// Another word with the same stem ("knees" for "knee").
+    Stem,
+    /// A word a few letters away ("jogign" for "jogging").
+    Typo,
+    /// A word of the same family by stem prefix ("defend" for "defense").
+    Family,
+    /// A synonym from the synonyms file, of the word or of one of its readings.
+    Synonym,
+    /// A synonym phrase of several words standing for one term ("look for").
+    Phrase,
+    /// Two words the knowledge base writes as one ("git hub" for "github").
+    Joined,
+}
+
+impl Reading {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reading::Exact => "exact",
+            Reading::Stem => "stem",
+            Reading::Typo => "typo",
+            Reading::Family => "family",
+            Reading::Synonym => "synonym",
+            Reading::Phrase => "phrase",
+            Reading::Joined => "joined",
+        }
+    }
 }
 
 /// Term lists, one per document of a field, in one pool (a `Vec` per section would be tens of
@@ -556,7 +591,15 @@ impl Index {
 
     /// The term of a word exactly as written, or through its stem.
     pub fn exact_term(&self, surface: &str) -> Option<TermId> {
-        self.surfaces.get(surface).or_else(|| self.stems.get(&*self.normalizer.stem_word(surface))).copied()
+        self.exact_reading(surface).map(|(t, _)| t)
+    }
+
+    /// The term of a word the index knows, and whether it knows the word itself or its stem.
+    pub fn exact_reading(&self, surface: &str) -> Option<(TermId, Reading)> {
+        match self.surfaces.get(surface) {
+            Some(&t) => Some((t, Reading::Exact)),
+            None => self.stems.get(&*self.normalizer.stem_word(surface)).map(|&t| (t, Reading::Stem)),
+        }
     }
 
     /// The synonyms of a term (other members of its groups).
@@ -591,7 +634,7 @@ impl Index {
             }
             best = Some(cost);
             if !out[start..].iter().any(|e| e.term == *term) {
-                out.push(Expansion { term: *term, weight: typo_weight(cost), typos: cost as u8 });
+                out.push(Expansion { term: *term, weight: typo_weight(cost), typos: cost as u8, how: Reading::Typo });
             }
         });
         out[start..].sort_by(|a, b| self.terms[b.term as usize].df.cmp(&self.terms[a.term as usize].df));
@@ -622,7 +665,7 @@ impl Index {
         let start = out.len();
         let push = |t: TermId, out: &mut Vec<Expansion>| {
             if self.has_postings(t) && !out[start..].iter().any(|e| e.term == t) {
-                out.push(Expansion { term: t, weight: FAMILY_WEIGHT, typos: 0 });
+                out.push(Expansion { term: t, weight: FAMILY_WEIGHT, typos: 0, how: Reading::Family });
             }
         };
         // Vocabulary stems that extend this one, or share all but its last letter.

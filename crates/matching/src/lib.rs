@@ -18,6 +18,7 @@
 //! always swapped together, and [`Matcher::decide`] is the decision (answer, did-you-mean, small
 //! talk, don't know) with a calibrated confidence.
 
+mod decision;
 mod fusion;
 mod fuzzy;
 mod fxhash;
@@ -34,6 +35,8 @@ mod vectors;
 mod fuzz_tests;
 #[cfg(test)]
 mod quality_tests;
+#[cfg(test)]
+mod explain_tests;
 
 use serde::Serialize;
 
@@ -43,7 +46,8 @@ use std::sync::Arc;
 pub use articlebot_embed::{Model, ModelError, ModelOptions};
 use articlebot_knowledge::{Article, ArticleIdx, KnowledgeBase};
 use index::Index;
-pub use index::TermId;
+pub use decision::{Limits, Rule};
+pub use index::{Reading, TermId};
 pub use normalize::fold;
 pub use rank::{Candidate, QueryStats};
 use semantic::Semantic;
@@ -54,6 +58,36 @@ pub use snippet::Snippet;
 /// A question of this many words or fewer whose two best articles tie is ambiguous ("calves"),
 /// however well both match: the user is asked which one they mean.
 pub(crate) const SHORT_QUERY_TERMS: usize = 2;
+
+/// How one word of a question was read: the terms of the knowledge base it was found as.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WordReading {
+    pub word: String,
+    /// Its weight in the question (rare words weigh more, framing words less).
+    pub weight: f32,
+    /// Term, how it was found, and the letters changed for a typo reading.
+    pub readings: Vec<(String, Reading, u8)>,
+}
+
+impl std::fmt::Display for WordReading {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}({:.2})=", self.word, self.weight)?;
+        if self.readings.is_empty() {
+            return f.write_str("?");
+        }
+        for (i, (term, how, typos)) in self.readings.iter().enumerate() {
+            if i > 0 {
+                f.write_str("|")?;
+            }
+            match how {
+                Reading::Exact => write!(f, "{}", self.word)?,
+                Reading::Typo => write!(f, "{term}:typo{typos}")?,
+                how => write!(f, "{term}:{}", how.as_str())?,
+            }
+        }
+        Ok(())
+    }
+}
 
 /// What to do with a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -116,11 +150,20 @@ pub struct Decision {
     pub normalized: String,
     /// Why the semantic stage could not take part (the decision is then the lexical one).
     pub semantic_error: Option<String>,
+    /// The threshold rule that decided `intent`, and the thresholds it was taken with.
+    pub rule: Rule,
+    pub limits: Limits,
 }
 
 impl Decision {
     pub fn answered(&self) -> bool {
         self.intent == Intent::Answer
+    }
+
+    /// The rule that decided, in a sentence with its numbers.
+    pub fn why(&self) -> String {
+        let second = self.hits.get(1).map_or(0.0, |h| h.score);
+        decision::describe(self.rule, self.features.first(), second, &self.limits)
     }
 }
 
@@ -236,32 +279,24 @@ impl Matcher {
                 }
             }
             let t = &self.kb.site.matching;
+            let limits = if fused {
+                fusion::limits()
+            } else {
+                Limits {
+                    answer: t.answer,
+                    suggest: t.suggest,
+                    margin: t.margin,
+                    certain: t.certain,
+                    evidence: t.evidence,
+                    paraphrase: None,
+                }
+            };
             let best = s.candidates.first().copied();
             let confidence = best.map_or(0.0, |c| c.score);
             let second = s.candidates.get(1).map_or(0.0, |c| c.score);
             let query = s.stats();
-            let intent = if fused {
-                fusion::intent(best, second, smalltalk.is_some(), &query, s.terms.len())
-            } else if smalltalk.is_some() && confidence < t.answer {
-                Intent::Smalltalk
-            } else if best.is_none() || confidence < t.suggest {
-                Intent::Unknown
-            } else if best.is_some_and(|c| c.evidence < t.evidence) {
-                // Too little of the question found anywhere to answer with confidence. But a
-                // question of one or two words, all of them in the knowledge base ("running"),
-                // names a topic the site has: offer the choices instead of a don't-know.
-                if query.terms > 0 && query.terms <= SHORT_QUERY_TERMS && query.known == query.terms {
-                    Intent::Suggest
-                } else {
-                    Intent::Unknown
-                }
-            } else if confidence < t.answer
-                || (confidence - second < t.margin && (confidence < t.certain || s.terms.len() <= SHORT_QUERY_TERMS))
-            {
-                Intent::Suggest
-            } else {
-                Intent::Answer
-            };
+            let rule = decision::rule(best.as_ref(), second, smalltalk.is_some(), &query, s.terms.len(), &limits);
+            let intent = rule.intent();
             let hits = s
                 .candidates
                 .iter()
@@ -287,29 +322,82 @@ impl Matcher {
                 query,
                 normalized: normalized(&s.analysis, query_text),
                 semantic_error,
+                rule,
+                limits,
             }
         })
     }
 
-    /// How the query's words were read, for `--explain`: `word->term~typos` per content word.
-    pub fn describe_query(&self, query: &str) -> Vec<String> {
+    /// How the query's words were read, for `/why` and `--explain` (not the hot path): per
+    /// content word, the terms it was found as and how.
+    pub fn read_query(&self, query: &str) -> Vec<WordReading> {
         rank::SCRATCH.with(|cell| {
             let mut guard = cell.borrow_mut();
             let s = &mut *guard;
             rank::resolve_query(&self.index, query, s);
             s.terms
                 .iter()
-                .map(|t| {
-                    let word = query.get(t.start as usize..t.end as usize).unwrap_or("?");
-                    let exps: Vec<String> = s
+                .map(|t| WordReading {
+                    word: query.get(t.start as usize..t.end as usize).unwrap_or("?").to_string(),
+                    weight: t.weight,
+                    readings: s
                         .expansions_of(t)
                         .iter()
-                        .map(|e| format!("{}{}", self.index.term_name(e.term), "~".repeat(e.typos as usize)))
-                        .collect();
-                    format!("{word}({:.2})={}", t.weight, if exps.is_empty() { "?".into() } else { exps.join("|") })
+                        .map(|e| (self.index.term_name(e.term), e.how, e.typos))
+                        .collect(),
                 })
                 .collect()
         })
+    }
+
+    /// [`Matcher::read_query`] as `word(weight)=term:how|term:how` per word, `?` for a word the
+    /// knowledge base does not have.
+    pub fn describe_query(&self, query: &str) -> Vec<String> {
+        self.read_query(query).iter().map(WordReading::to_string).collect()
+    }
+
+    /// What `/why` and `ask --explain` show: the rule that decided, how each word was read, and
+    /// the parts of the best hits' relevance. A few lines per hit, so that `top` 3 fits one
+    /// Telegram message.
+    pub fn explain(&self, query: &str, d: &Decision, top: usize) -> String {
+        use std::fmt::Write;
+        let mut s = format!("decision: {}\n", d.why());
+        let words: Vec<String> = self.describe_query(query);
+        let _ = writeln!(s, "words: {}", if words.is_empty() { "(none the matcher reads)".into() } else { words.join(" ") });
+        for (i, c) in d.features.iter().take(top).enumerate() {
+            let a = &self.kb.articles[c.article as usize];
+            let unit = self.index.units[c.unit as usize];
+            let place = if unit.section == index::NO_SECTION {
+                "stub".to_string()
+            } else {
+                format!("section {}", unit.section + 1)
+            };
+            let _ = write!(s, "{}. {} ({place}): {:.2}", i + 1, a.title, c.score);
+            if c.semantic > rank::NO_SIMILARITY {
+                let (lexical, semantic) = fusion::parts(&self.index, c);
+                let _ = write!(
+                    s,
+                    " = lexical {lexical:.2} + semantic {semantic:.2} (cosine {:.2}: title {:.2}, body {:.2})",
+                    c.semantic, c.semantic_title, c.semantic_body
+                );
+            }
+            let _ = writeln!(
+                s,
+                "\n   lexical {:.2}: coverage {:.2} (section {:.2}), title match {:.2}, evidence {:.2}, strength {:.2}, by typos {:.2}",
+                c.lexical,
+                c.coverage.max(0.0),
+                c.unit_coverage.max(0.0),
+                c.title_sim.max(0.0),
+                c.evidence.max(0.0),
+                c.strength.max(0.0),
+                c.fuzzy_share.max(0.0)
+            );
+        }
+        if let Some(e) = &d.semantic_error {
+            let _ = writeln!(s, "the semantic stage failed: {e}");
+        }
+        s.truncate(s.trim_end().len());
+        s
     }
 
     /// The article of a hit.

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use super::index::{Expansion, Index, Posting, TermId, UnitIdx, W_TITLE};
+use super::index::{Expansion, Index, Posting, Reading, TermId, UnitIdx, W_TITLE};
 use super::normalize::Analysis;
 use articlebot_knowledge::ArticleIdx;
 
@@ -221,14 +221,14 @@ pub struct Scratch {
     pub(crate) query_codes: Vec<i8>,
     pub(crate) section_similarities: Vec<f32>,
     pub content_words: usize,
-    reading: Reading,
+    reading: ReadBuffers,
 }
 
 /// Buffers `resolve_query` reuses between queries.
 #[derive(Debug, Default)]
-struct Reading {
-    /// Per query word: its term when the index knows the word (or its stem).
-    exact: Vec<Option<TermId>>,
+struct ReadBuffers {
+    /// Per query word: its term when the index knows the word (or its stem), and which.
+    exact: Vec<Option<(TermId, Reading)>>,
     exps: Vec<Expansion>,
     found: Vec<Expansion>,
     joined: String,
@@ -282,7 +282,7 @@ pub fn resolve_query(index: &Index, query: &str, s: &mut Scratch) {
     let (exact, exps, found, joined) = (&mut b.exact, &mut b.exps, &mut b.found, &mut b.joined);
     let words = &s.analysis.words;
     exact.clear();
-    exact.extend(words.iter().map(|w| index.exact_term(s.analysis.surface(w))));
+    exact.extend(words.iter().map(|w| index.exact_reading(s.analysis.surface(w))));
     let mut i = 0;
     while i < words.len() && s.terms.len() < MAX_QUERY_TERMS {
         let w = words[i];
@@ -290,12 +290,12 @@ pub fn resolve_query(index: &Index, query: &str, s: &mut Scratch) {
         // Synonym phrases ("look for") first: they stand for their words.
         let mut window = [0; 3];
         let mut known = 0;
-        for (slot, t) in window.iter_mut().zip(exact[i..].iter().map_while(|t| *t)) {
+        for (slot, t) in window.iter_mut().zip(exact[i..].iter().map_while(|t| t.map(|(t, _)| t))) {
             *slot = t;
             known += 1;
         }
         if let Some((t, len)) = (known >= 2).then(|| index.phrase(&window[..known])).flatten() {
-            add_with_synonyms(index, t, 1.0, 0, exps);
+            add_with_synonyms(index, t, 1.0, 0, Reading::Phrase, exps);
             if !exps.is_empty() {
                 push_term(index, &mut s.terms, &mut s.expansions, (w.start, words[i + len - 1].end), exps, 1.0, false);
                 i += len;
@@ -311,9 +311,9 @@ pub fn resolve_query(index: &Index, query: &str, s: &mut Scratch) {
             joined.push_str(s.analysis.surface(&w));
             joined.push_str(s.analysis.surface(&words[i + 1]));
             if let Some(t) = index.exact_term(joined).filter(|&t| index.has_postings(t)) {
-                let second_known = exact[i + 1].is_some_and(|t| index.has_postings(t));
+                let second_known = exact[i + 1].is_some_and(|(t, _)| index.has_postings(t));
                 if words[i + 1].stop || !second_known {
-                    add_with_synonyms(index, t, 1.0, 0, exps);
+                    add_with_synonyms(index, t, 1.0, 0, Reading::Joined, exps);
                     push_term(index, &mut s.terms, &mut s.expansions, (w.start, words[i + 1].end), exps, 1.0, false);
                     i += 2;
                     continue;
@@ -326,13 +326,13 @@ pub fn resolve_query(index: &Index, query: &str, s: &mut Scratch) {
             continue;
         }
         let surface = s.analysis.surface(&w);
-        if surface.chars().all(|c| c.is_numeric()) && exact[i - 1].is_none_or(|t| !index.has_postings(t)) {
+        if surface.chars().all(|c| c.is_numeric()) && exact[i - 1].is_none_or(|(t, _)| !index.has_postings(t)) {
             // An unknown number ("3 weeks") says nothing about the topic.
             continue;
         }
         s.content_words += 1;
-        if let Some(t) = exact[i - 1] {
-            add_with_synonyms(index, t, 1.0, 0, exps);
+        if let Some((t, how)) = exact[i - 1] {
+            add_with_synonyms(index, t, 1.0, 0, how, exps);
         }
         if exps.is_empty() {
             found.clear();
@@ -341,11 +341,11 @@ pub fn resolve_query(index: &Index, query: &str, s: &mut Scratch) {
             found.sort_by(|a, b| b.weight.total_cmp(&a.weight));
             found.truncate(MAX_FUZZY);
             for e in found.iter() {
-                add_with_synonyms(index, e.term, e.weight, e.typos, exps);
+                add_with_synonyms(index, e.term, e.weight, e.typos, e.how, exps);
             }
         }
         if let Some(t) = also_joined {
-            add_with_synonyms(index, t, 1.0, 0, exps);
+            add_with_synonyms(index, t, 1.0, 0, Reading::Joined, exps);
         }
         let factor = if index.normalizer.is_framing_word(surface) {
             weight::FRAMING
@@ -364,19 +364,20 @@ pub fn resolve_query(index: &Index, query: &str, s: &mut Scratch) {
 const SYNONYM_WEIGHT: f32 = 0.9;
 
 /// Adds a reading of a word and its synonyms, those that occur in the knowledge base.
-fn add_with_synonyms(index: &Index, t: TermId, weight: f32, typos: u8, out: &mut Vec<Expansion>) {
-    let mut add = |term: TermId, weight: f32| {
+fn add_with_synonyms(index: &Index, t: TermId, weight: f32, typos: u8, how: Reading, out: &mut Vec<Expansion>) {
+    let mut add = |term: TermId, weight: f32, how: Reading| {
         if !index.has_postings(term) {
             return;
         }
         match out.iter_mut().find(|e| e.term == term) {
-            Some(e) => e.weight = e.weight.max(weight),
-            None => out.push(Expansion { term, weight, typos }),
+            Some(e) if weight > e.weight => (e.weight, e.how) = (weight, how),
+            Some(_) => {}
+            None => out.push(Expansion { term, weight, typos, how }),
         }
     };
-    add(t, weight);
+    add(t, weight, how);
     for &syn in index.synonyms(t) {
-        add(syn, weight * SYNONYM_WEIGHT);
+        add(syn, weight * SYNONYM_WEIGHT, Reading::Synonym);
     }
 }
 
