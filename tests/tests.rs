@@ -15,6 +15,7 @@ mod learning;
 mod limits;
 mod model_pull;
 mod semantic;
+mod replay_guard;
 mod serve_startup;
 mod shutdown;
 mod site_import;

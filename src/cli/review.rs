@@ -37,7 +37,7 @@ pub struct ExportArgs {
     data: PathBuf,
 }
 
-fn open_store(data: &std::path::Path) -> Result<SledStore, Failure> {
+pub(super) fn open_store(data: &std::path::Path) -> Result<SledStore, Failure> {
     // A missing dir would be made into a new, empty database: say so instead.
     if !data.join("db").exists() {
         return Err(Failure::usage(format!("{} holds no articlebot database", data.display())));

@@ -55,8 +55,22 @@ pub struct ServeArgs {
     /// this often, e.g. 6h, and reload when anything changed
     #[arg(long, env = "ARTICLEBOT_SYNC_EVERY", value_name = "DURATION", value_parser = crate::site::parse_every)]
     sync_every: Option<Duration>,
+    /// Refuse a reload (/reload, SIGHUP, --sync-every) whose knowledge base no longer answers
+    /// more than this share of the questions added by review; `/reload force` swaps it in anyway
+    #[arg(long, env = "ARTICLEBOT_REPLAY_LIMIT", value_name = "PERCENT", default_value = "5%", value_parser = parse_percent)]
+    replay_limit: f32,
     #[command(flatten)]
     model: ModelArgs,
+}
+
+/// "5%" or "5" as the share 0.05; 0 to 100.
+pub fn parse_percent(raw: &str) -> Result<f32, String> {
+    let t = raw.trim();
+    let n: f32 = t.strip_suffix('%').unwrap_or(t).trim().parse().map_err(|_| format!("`{raw}` is not a percentage like 5%"))?;
+    if !(0.0..=100.0).contains(&n) {
+        return Err(format!("`{raw}` is not between 0% and 100%"));
+    }
+    Ok(n / 100.0)
 }
 
 fn admins(raw: &[String]) -> Result<Vec<i64>, Failure> {
@@ -110,6 +124,7 @@ fn config(args: ServeArgs) -> Result<ServeConfig, Failure> {
     }
     Ok(ServeConfig {
         sync_every: args.sync_every,
+        replay_limit: args.replay_limit,
         token: token.trim().to_string(),
         api_url: args.api_url,
         knowledge: args.knowledge.dir,

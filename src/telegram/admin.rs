@@ -19,7 +19,7 @@ pub const PRIVATE_ONLY: &str = "Statistics list what people asked: send this com
 
 /// What people asked is for the admin's eyes, not for everyone in a group.
 pub fn allowed_here(cmd: &AdminCommand, msg: &Message) -> bool {
-    msg.chat.is_private() || *cmd == AdminCommand::Reload
+    msg.chat.is_private() || matches!(cmd, AdminCommand::Reload { .. } | AdminCommand::Usage(_))
 }
 
 /// An admin command from someone who is not an admin.
@@ -50,7 +50,8 @@ const WHY_HITS: usize = 3;
 pub async fn run(bot: Bot, app: Arc<App>, msg: Message, upd: Update, cmd: AdminCommand) -> HandlerResult {
     handled(&app.clone(), upd.id.0, "admin", async move {
         let r = match cmd {
-            AdminCommand::Reload => reload_report(&app.reload("/reload").await),
+            AdminCommand::Reload { force } => reload_report(&app.reload("/reload", force).await),
+            AdminCommand::Usage(usage) => report("Not understood", &[usage.to_string()]),
             AdminCommand::Stats => {
                 let app2 = app.clone();
                 let now = now_unix();
@@ -89,16 +90,33 @@ pub async fn run(bot: Bot, app: Arc<App>, msg: Message, upd: Update, cmd: AdminC
 
 pub fn reload_report(outcome: &ReloadOutcome) -> Rendered {
     match outcome {
-        ReloadOutcome::Loaded(r) => {
+        ReloadOutcome::Loaded(r, replay) => {
             let mut lines = vec![
                 format!("{}.", r.stats),
                 format!("Took {:.2} s; knowledge version {}.", r.elapsed.as_secs_f64(), r.generation),
             ];
+            if replay.cases > 0 {
+                lines.push(format!("{}.", capitalised(&replay.summary())));
+                lines.extend(replay.differ.iter().take(REGRESSIONS_SHOWN).map(|d| format!("• {d}")));
+            }
             if !r.warnings.is_empty() {
                 lines.push(format!("{} warning(s):", r.warnings.len()));
                 lines.extend(r.warnings.iter().map(|w| format!("• {w}")));
             }
             report("Knowledge reloaded", &lines)
+        }
+        ReloadOutcome::Refused { replay, limit, elapsed } => {
+            let mut lines = vec![
+                format!(
+                    "Still serving the previous knowledge base: the new one breaks more than {:.0} % of the questions added by review (checked in {:.2} s).",
+                    limit * 100.0,
+                    elapsed.as_secs_f64()
+                ),
+                format!("{}.", capitalised(&replay.summary())),
+            ];
+            lines.extend(replay.broken().take(REGRESSIONS_SHOWN).map(|d| format!("• {d}")));
+            lines.push("Fix the articles and /reload, or /reload force to swap it in anyway.".into());
+            report("Reload refused", &lines)
         }
         ReloadOutcome::Failed { errors, elapsed } => {
             let mut lines = vec![format!(
@@ -110,6 +128,14 @@ pub fn reload_report(outcome: &ReloadOutcome) -> Rendered {
             report("Reload failed", &lines)
         }
     }
+}
+
+/// Reviewed questions listed in a reload report; the count says how many more there are.
+const REGRESSIONS_SHOWN: usize = 10;
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map_or_else(String::new, |first| first.to_uppercase().chain(c).collect())
 }
 
 fn percent(part: u64, total: u64) -> String {

@@ -5,7 +5,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use articlebot_engine::{Engine, ErrorChain, LoadError, LoadReport, OpenError, SledStore};
+use articlebot_engine::{Engine, ErrorChain, Guard, LoadError, LoadReport, OpenError, ReloadError, ReplayReport, SledStore};
 
 use super::inbox::Seen;
 use super::limits::{FloodControl, FloodLimits, RateLimiter, SendLimits};
@@ -15,7 +15,15 @@ use super::send::Outbox;
 /// Result of a knowledge reload.
 #[derive(Debug)]
 pub enum ReloadOutcome {
-    Loaded(LoadReport),
+    /// Swapped in, with what the reviewed questions get from it.
+    Loaded(LoadReport, ReplayReport),
+    /// The new knowledge base breaks more reviewed questions than allowed: the previous one
+    /// keeps serving.
+    Refused {
+        replay: ReplayReport,
+        limit: f32,
+        elapsed: Duration,
+    },
     /// Nothing changed: the previous knowledge base keeps serving.
     Failed {
         errors: Vec<String>,
@@ -34,6 +42,8 @@ pub struct App {
     pub admins: HashSet<i64>,
     pub bot_username: String,
     pub flood: FloodControl,
+    /// The share of reviewed questions a reload may break (`--replay-limit`).
+    pub replay_limit: f32,
     /// Media group ids already answered, newest last (a few hundred are plenty: an album's
     /// messages arrive together).
     albums: Mutex<VecDeque<String>>,
@@ -46,6 +56,7 @@ impl App {
         bot_username: String,
         flood: FloodLimits,
         send_limits: Option<SendLimits>,
+        replay_limit: f32,
     ) -> Self {
         App {
             engine,
@@ -55,6 +66,7 @@ impl App {
             admins,
             bot_username,
             flood: FloodControl::new(flood),
+            replay_limit,
             albums: Default::default(),
         }
     }
@@ -77,36 +89,53 @@ impl App {
         true
     }
 
-    /// Re-reads and validates the knowledge dir, then swaps it in; on any error the old one
-    /// keeps serving. The engine takes one reload at a time.
-    pub async fn reload(self: &Arc<Self>, source: &str) -> ReloadOutcome {
+    /// Re-reads and validates the knowledge dir, asks it the questions added by review, then
+    /// swaps it in; on any error, or when it breaks more of those than `replay_limit` allows
+    /// (unless `force`), the old one keeps serving. The engine takes one reload at a time.
+    pub async fn reload(self: &Arc<Self>, source: &str, force: bool) -> ReloadOutcome {
         let started = Instant::now();
         let app = self.clone();
-        let result = tokio::task::spawn_blocking(move || app.engine.reload()).await;
+        let guard = Guard { max_broken: self.replay_limit, force };
+        let result = tokio::task::spawn_blocking(move || app.engine.reload_guarded(guard)).await;
         let elapsed = started.elapsed();
         let outcome = match result {
-            Ok(Ok(report)) => {
+            Ok(Ok((report, replay))) => {
                 metrics::set_knowledge(
                     report.generation,
                     report.stats.articles + report.stats.stubs,
                     report.stats.sections,
                 );
-                ReloadOutcome::Loaded(report)
+                ReloadOutcome::Loaded(report, replay)
             }
-            Ok(Err(OpenError::Knowledge(LoadError::Invalid { errors, .. }))) => {
+            Ok(Err(ReloadError::Open(OpenError::Knowledge(LoadError::Invalid { errors, .. })))) => {
                 ReloadOutcome::Failed { errors: errors.iter().map(ToString::to_string).collect(), elapsed }
+            }
+            Ok(Err(ReloadError::Breaks { replay, max_broken })) => {
+                ReloadOutcome::Refused { replay, limit: max_broken, elapsed }
             }
             Ok(Err(e)) => ReloadOutcome::Failed { errors: vec![ErrorChain(&e).to_string()], elapsed },
             Err(e) => ReloadOutcome::Failed { errors: vec![format!("reload task failed: {e}")], elapsed },
         };
         match &outcome {
-            ReloadOutcome::Loaded(r) => tracing::info!(
+            ReloadOutcome::Loaded(r, replay) => tracing::info!(
                 source,
                 generation = r.generation,
                 ms = elapsed.as_millis() as u64,
                 stats = %r.stats,
+                reviewed = replay.cases,
+                reviewed_broken = replay.broken().count(),
+                forced = force,
                 "knowledge reloaded"
             ),
+            ReloadOutcome::Refused { replay, .. } => {
+                metrics::count_error("reload");
+                tracing::warn!(
+                    source,
+                    reviewed = replay.cases,
+                    reviewed_broken = replay.broken().count(),
+                    "knowledge reload refused: it breaks questions added by review; keeping the previous one (/reload force swaps it in)"
+                )
+            }
             ReloadOutcome::Failed { errors, .. } => {
                 metrics::count_error("reload");
                 tracing::warn!(

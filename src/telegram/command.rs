@@ -96,7 +96,9 @@ mod tests {
         );
         assert_eq!(parse_text("/help@Bot", "bot"), Request::Conversation(Input::Help));
         assert_eq!(parse_text("/help@other_bot", "bot"), Request::NotForUs);
-        assert_eq!(parse_text("/reload", "bot"), Request::Admin(AdminCommand::Reload));
+        assert_eq!(parse_text("/reload", "bot"), Request::Admin(AdminCommand::Reload { force: false }));
+        assert_eq!(parse_text("/reload FORCE", "bot"), Request::Admin(AdminCommand::Reload { force: true }));
+        assert!(matches!(parse_text("/reload now", "bot"), Request::Admin(AdminCommand::Usage(_))));
         assert_eq!(parse_text("/whatever", "bot"), Request::Unknown);
         assert_eq!(parse_text("@Bot why do knees hurt", "bot"), q("why do knees hurt"));
         assert_eq!(parse_text("ask @botanist, not @bot_2", "bot"), q("ask @botanist, not @bot_2"));

@@ -50,6 +50,8 @@ pub struct ServeConfig {
     pub accept_data_loss: bool,
     /// Re-import the knowledge dir's site this often, and reload (`--sync-every`).
     pub sync_every: Option<Duration>,
+    /// The share of reviewed questions a reload may break before it is refused.
+    pub replay_limit: f32,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -172,7 +174,7 @@ pub async fn run(
         _ = stopped(stop_rx.clone()) => return stopped_early(),
     }
     let send_limits = config.rate_limit.then(SendLimits::default);
-    let app = Arc::new(App::new(engine, admins, username, config.flood, send_limits));
+    let app = Arc::new(App::new(engine, admins, username, config.flood, send_limits, config.replay_limit));
     spawn_db_size_gauge(app.clone());
     if let Some(hangups) = hangups {
         spawn_reloads(app.clone(), hangups);
@@ -517,7 +519,7 @@ fn spawn_reloads(app: Arc<App>, mut hangups: tokio::signal::unix::Signal) {
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
             tracing::info!("SIGHUP: reloading the knowledge base");
-            let _ = app.reload("SIGHUP").await;
+            let _ = app.reload("SIGHUP", false).await;
         }
     });
 }
@@ -548,7 +550,7 @@ fn spawn_syncs(app: Arc<App>, dir: PathBuf, every: Duration) {
                         "sync: site re-imported"
                     );
                     if changed > 0 {
-                        let _ = app.reload("sync").await;
+                        let _ = app.reload("sync", false).await;
                     }
                 }
                 Ok(None) => tracing::warn!("sync: the knowledge dir has no site to sync from"),

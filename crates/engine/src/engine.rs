@@ -99,9 +99,19 @@ impl<S: Store> Engine<S> {
     /// Re-reads the knowledge dir and swaps it in atomically: replies in progress finish on the
     /// old one, and on any error the old one keeps serving. Blocks while loading.
     pub fn reload(&self) -> Result<LoadReport, OpenError> {
+        self.reload_if(|_, _| Ok::<(), OpenError>(()))
+    }
+
+    /// [`Engine::reload`] that swaps the new knowledge base in only when `accept(old, new)` says
+    /// so. Reloads are one at a time, so no other reload slips in between the check and the swap.
+    pub(crate) fn reload_if<E: From<OpenError>>(
+        &self,
+        accept: impl FnOnce(&Library, &Library) -> Result<(), E>,
+    ) -> Result<LoadReport, E> {
         let _one = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
         let current = self.library.load_full();
         let (library, report) = Library::load_as(current.dir(), current.generation + 1, &self.options, &self.models)?;
+        accept(&current, &library)?;
         self.library.store(Arc::new(library));
         Ok(report)
     }

@@ -16,6 +16,7 @@
 //! - `library`: [`Library`], a knowledge dir loaded and indexed;
 //! - `learning`: signals from users → proposals → reviewed alternate questions in the files;
 //! - `turn`: one input applied to one user's state;
+//! - `replay`: reviewed questions asked of a new knowledge base before it is swapped in;
 //! - `reply`: what the conversation answers ([`Reply`]);
 //! - [`vocabulary`]: commands, typed words and numbers → [`Input`];
 //! - `state`: what is stored per user, and its versioned encoding;
@@ -28,6 +29,7 @@ mod backup;
 mod engine;
 mod learning;
 mod library;
+mod replay;
 mod reply;
 mod sled_db;
 mod sled_store;
@@ -62,6 +64,7 @@ pub use learning::{
     REPHRASE_SECS,
 };
 pub use library::{Library, LoadReport, OpenError};
+pub use replay::{replay, Guard, Now, Regression, ReloadError, ReplayReport, DEFAULT_MAX_BROKEN};
 pub use reply::{AnswerView, Choice, EmbedProgress, Link, Options, Reply, TopicRef};
 pub use sled_db::IfDamaged;
 pub use sled_store::SledStore;

@@ -53,7 +53,12 @@ pub enum Audience {
 /// them out themselves, after checking the sender is an admin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminCommand {
-    Reload,
+    /// `/reload`; `/reload force` swaps in a knowledge base that breaks reviewed questions.
+    Reload {
+        force: bool,
+    },
+    /// An admin command with an argument it does not take: how to write it.
+    Usage(&'static str),
     /// `/why QUESTION`: how the matcher reads the question and which rule decides.
     Why(String),
     Stats,
@@ -139,7 +144,13 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
     spec("reset", &[], "Start over", Audience::Everyone, |_| conversation(Input::Reset)),
     spec("forget", &[], "Delete everything stored about you", Audience::Everyone, |_| conversation(Input::Forget)),
-    spec("reload", &[], "Reload the knowledge base", Audience::Admins, |_| Command::Admin(AdminCommand::Reload)),
+    spec("reload", &[], "Reload the knowledge base", Audience::Admins, |arg| {
+        Command::Admin(match arg {
+            "" => AdminCommand::Reload { force: false },
+            a if a.eq_ignore_ascii_case("force") => AdminCommand::Reload { force: true },
+            _ => AdminCommand::Usage("/reload, or /reload force to swap in a knowledge base that breaks questions added by review"),
+        })
+    }),
     spec("stats", &[], "Usage statistics", Audience::Admins, |_| Command::Admin(AdminCommand::Stats)),
     spec("unanswered", &[], "Questions without an answer", Audience::Admins, |_| {
         Command::Admin(AdminCommand::Unanswered)
@@ -215,7 +226,7 @@ mod tests {
         assert_eq!(run("start", ""), Some(Command::Conversation(Input::Start(None))));
         assert_eq!(run("topics", "3"), Some(Command::Conversation(Input::Topics(2))));
         assert_eq!(run("topics", "x"), Some(Command::Conversation(Input::Topics(0))));
-        assert_eq!(run("reload", ""), Some(Command::Admin(AdminCommand::Reload)));
+        assert_eq!(run("reload", ""), Some(Command::Admin(AdminCommand::Reload { force: false })));
         assert_eq!(run("next", ""), Some(Command::Conversation(Input::More)), "a command's word works as a name");
         assert_eq!(run("whatever", ""), None);
     }
