@@ -216,7 +216,7 @@ mod tests {
         assert_eq!(everyone, ["start", "help", "topics", "more", "reset", "forget"]);
         let admins: Vec<&str> = listed(Audience::Admins).map(|c| c.name).collect();
         assert_eq!(&admins[..everyone.len()], everyone.as_slice());
-        assert_eq!(&admins[everyone.len()..], ["reload", "stats", "unanswered"]);
+        assert_eq!(&admins[everyone.len()..], ["reload", "stats", "unanswered", "why"]);
     }
 
     #[test]
@@ -227,6 +227,8 @@ mod tests {
         assert_eq!(run("topics", "3"), Some(Command::Conversation(Input::Topics(2))));
         assert_eq!(run("topics", "x"), Some(Command::Conversation(Input::Topics(0))));
         assert_eq!(run("reload", ""), Some(Command::Admin(AdminCommand::Reload { force: false })));
+        assert_eq!(run("reload", "force"), Some(Command::Admin(AdminCommand::Reload { force: true })));
+        assert_eq!(run("why", " knee pain "), Some(Command::Admin(AdminCommand::Why("knee pain".into()))));
         assert_eq!(run("next", ""), Some(Command::Conversation(Input::More)), "a command's word works as a name");
         assert_eq!(run("whatever", ""), None);
     }
