@@ -14,6 +14,7 @@
 //! This crate's modules:
 //! - `engine`: [`Engine`] (open, reload, handle);
 //! - `library`: [`Library`], a knowledge dir loaded and indexed;
+//! - `clusters`: unanswered questions grouped by what they ask;
 //! - `learning`: signals from users → proposals → reviewed alternate questions in the files;
 //! - `turn`: one input applied to one user's state;
 //! - `replay`: reviewed questions asked of a new knowledge base before it is swapped in;
@@ -26,6 +27,7 @@
 //! - [`text`]: the wording every front end shares.
 
 mod backup;
+mod clusters;
 mod engine;
 mod learning;
 mod library;
@@ -58,6 +60,7 @@ pub use articlebot_matching::{
     ModelOptions, QueryStats, SemanticReport, Smalltalk, Snippet,
 };
 pub use backup::{BackupReport, RestoreReport};
+pub use clusters::{cluster_unanswered, Cluster};
 pub use engine::{Engine, Outcome, User};
 pub use learning::{
     proposals, Accepted, Evidence, LearnError, PairEvidence, Proposal, Signal, SignalKind, Verdict, VerdictRecord,

@@ -400,6 +400,23 @@ impl Matcher {
         s
     }
 
+    /// The stems of a text's content words, sorted and distinct: what two questions share when
+    /// they ask the same in other word forms (grouping unanswered questions; not the hot path).
+    pub fn word_stems(&self, text: &str) -> Vec<String> {
+        let mut a = normalize::Analysis::default();
+        self.index.normalizer.analyze(&text[..text.floor_char_boundary(rank::MAX_QUERY_BYTES)], &mut a);
+        let mut stems: Vec<String> =
+            a.words.iter().filter(|w| !w.stop).map(|w| self.index.normalizer.stem_word(a.surface(w)).into_owned()).collect();
+        stems.sort_unstable();
+        stems.dedup();
+        stems
+    }
+
+    /// The sentence model's vector of a text, `None` without a model.
+    pub fn text_vector(&self, text: &str) -> Option<Result<Arc<[f32]>, ModelError>> {
+        self.semantic.as_ref().map(|s| s.query_vector(text))
+    }
+
     /// The article of a hit.
     pub fn article(&self, hit: &Hit) -> &Article {
         &self.kb.articles[hit.article as usize]
