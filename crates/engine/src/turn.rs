@@ -6,6 +6,7 @@ use articlebot_matching::{Decision, Hit, Intent, Smalltalk, TermId};
 
 use crate::learning::{Signal, SignalKind, REPHRASE_SECS};
 use crate::library::Library;
+use crate::sled_store::MAX_NORMALIZED_BYTES;
 use crate::reply::{AnswerView, Choice, Link, Options, Reply, TopicRef};
 use crate::state::{GivenFeedback, LastAsk, Offer, Position, Screen, UserState};
 use crate::store::{QuestionRecord, Store};
@@ -25,6 +26,9 @@ pub(crate) struct Turn<'a, S: Store> {
     /// The update was applied before and is only being answered now (a crash in between): the
     /// reply is rebuilt, nothing is counted twice.
     pub replay: bool,
+    /// (stored question, article) pairs a positive signal of this turn counted for, when the
+    /// site accepts questions automatically: the engine queues them for `accept_due`.
+    pub due: Vec<(String, String)>,
 }
 
 impl<'a, S: Store> Turn<'a, S> {
@@ -203,11 +207,22 @@ impl<'a, S: Store> Turn<'a, S> {
     }
 
     /// Counts a learning signal about the last question; a store failure costs only the signal.
-    fn signal(&self, ask: &LastAsk, kind: SignalKind, article: Option<&str>) -> bool {
+    fn signal(&mut self, ask: &LastAsk, kind: SignalKind, article: Option<&str>) -> bool {
         let s =
             Signal { user: self.user, normalized: &ask.normalized, example: &ask.example, article, kind, at: self.now };
         match self.store.record_signal(&s) {
-            Ok(counted) => counted,
+            Ok(counted) => {
+                // Only support can bring a pair to a proposal; doubt never makes one.
+                let support = matches!(kind, SignalKind::Pick | SignalKind::Up);
+                if let (true, true, Some(article)) = (counted, support, article) {
+                    if self.kb().site.learning.auto_accept_users.is_some() {
+                        // As the store keeps the question, so that the queued pair names its evidence.
+                        let q = &ask.normalized[..ask.normalized.floor_char_boundary(MAX_NORMALIZED_BYTES)];
+                        self.due.push((q.to_string(), article.to_string()));
+                    }
+                }
+                counted
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "could not record a learning signal");
                 false
