@@ -451,7 +451,7 @@ impl<S: Store> Engine<S> {
             match &result {
                 Ok(done) => {
                     tracing::info!(
-                        article = %p.article,
+                        article = p.article.as_str(),
                         users = ev.users,
                         picks = ev.picks,
                         ups = ev.ups,
@@ -461,11 +461,11 @@ impl<S: Store> Engine<S> {
                         answers_now = done.answers_now,
                         "learning: question added automatically (undo with `articlebot review`)"
                     );
-                    tracing::debug!(article = %p.article, question = %p.question, "learning: the question added");
+                    tracing::debug!(article = p.article.as_str(), question = p.question.as_str(), "learning: the question added");
                 }
                 Err(e) => {
                     tracing::error!(
-                        article = %p.article,
+                        article = p.article.as_str(),
                         users = ev.users,
                         error = %crate::ErrorChain(e),
                         "learning: automatic acceptance failed; not tried again until restart, the proposal waits for `articlebot review`"
