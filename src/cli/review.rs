@@ -63,6 +63,9 @@ fn card<S: Store>(e: &Engine<S>, p: &Proposal, left: usize) -> String {
         ev.downs,
         ev.rephrases
     );
+    if ev.resolved > 0 {
+        out.push_str(&format!("          {} user(s) confirmed it after rephrasing the question\n", ev.resolved));
+    }
     for (i, a) in p.alternatives.iter().enumerate() {
         out.push_str(&format!("  {}. another article: {} ({a})\n", i + 1, title_of(e, a)));
     }

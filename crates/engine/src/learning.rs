@@ -43,6 +43,11 @@ pub enum SignalKind {
     Rephrase,
     /// "None of these" under the did-you-mean: the question has no answer (no article).
     NoneOfThese,
+    /// Rephrased right after a wrong answer, and the rephrasing's article was then confirmed (a
+    /// pick or 👍): the first question meant that article too. Without it, a rephrase only ever
+    /// counts against the wrong answer, and the question that was answered wrong, the one the
+    /// knowledge base most needs to learn, never gains an article.
+    Resolved,
 }
 
 impl SignalKind {
@@ -54,6 +59,7 @@ impl SignalKind {
             SignalKind::Down => 4,
             SignalKind::Rephrase => 8,
             SignalKind::NoneOfThese => 16,
+            SignalKind::Resolved => 32,
         }
     }
 }
@@ -82,12 +88,15 @@ pub struct Evidence {
     pub last: u64,
     #[serde(default)]
     pub example: String,
+    /// Users who confirmed the article after rephrasing this question ([`SignalKind::Resolved`]).
+    #[serde(default)]
+    pub resolved: u64,
 }
 
 impl Evidence {
     /// For minus against.
     pub fn net(&self) -> i64 {
-        (self.picks + self.ups) as i64 - (self.downs + self.rephrases) as i64
+        (self.picks + self.ups + self.resolved) as i64 - (self.downs + self.rephrases) as i64
     }
 
     pub(crate) fn add(&mut self, kind: SignalKind) {
@@ -96,6 +105,7 @@ impl Evidence {
             SignalKind::Up => self.ups += 1,
             SignalKind::Down => self.downs += 1,
             SignalKind::Rephrase => self.rephrases += 1,
+            SignalKind::Resolved => self.resolved += 1,
             SignalKind::NoneOfThese => {}
         }
     }
@@ -457,6 +467,7 @@ impl<S: Store> Engine<S> {
                         ups = ev.ups,
                         downs = ev.downs,
                         rephrases = ev.rephrases,
+                        resolved = ev.resolved,
                         written = done.written,
                         answers_now = done.answers_now,
                         "learning: question added automatically (undo with `articlebot review`)"

@@ -50,7 +50,7 @@ fn evidence(e: &Engine<SledStore>, article: &str) -> Vec<(String, Evidence)> {
 }
 
 fn ev(users: u64, picks: u64, ups: u64, downs: u64, rephrases: u64) -> Evidence {
-    Evidence { users, picks, ups, downs, rephrases, last: 0, example: String::new() }
+    Evidence { users, picks, ups, downs, rephrases, last: 0, example: String::new(), resolved: 0 }
 }
 
 #[test]
@@ -358,4 +358,41 @@ fn a_failed_automatic_acceptance_is_reported_once_and_not_retried() {
     assert!(e.accept_due(T0 + 22).is_empty());
     assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
     assert!(e.proposals(2).unwrap().iter().any(|p| p.article == a), "still to review");
+}
+
+#[test]
+fn an_article_confirmed_after_a_rephrase_counts_for_the_question_answered_wrong() {
+    let (_t, _kb, e) = engine_on_copy();
+    let Reply::Answer(first) = ask(&e, 1, Input::Question("knees".into()), T0) else { panic!("knees is answered") };
+    let knees = e.store().load_user(1).unwrap().unwrap().asked.unwrap().normalized;
+    // Not what the user wanted: they ask again at once, get choices and pick one.
+    let picked = ask_and_pick(&e, 1, "calves", 2, T0 + 5);
+    assert_ne!(picked, first.article.id);
+    let for_knees = |article: &str| {
+        evidence(&e, article).into_iter().find(|(q, _)| *q == knees).map(|(_, ev)| ev).unwrap_or_default()
+    };
+    assert_eq!(for_knees(&first.article.id), ev(1, 0, 0, 0, 1), "against the wrong answer");
+    assert_eq!(for_knees(&picked), Evidence { resolved: 1, ..ev(1, 0, 0, 0, 0) }, "for the article found");
+    // A 👍 on top is the same confirmation: credited once.
+    ask(&e, 1, Input::Rate { up: true }, T0 + 9);
+    assert_eq!(for_knees(&picked).resolved, 1);
+    let p = e.proposals(1).unwrap().into_iter().find(|p| p.normalized == knees).expect("proposed for knees");
+    assert_eq!((p.question.as_str(), p.article.as_str()), ("knees", picked.as_str()));
+
+    // A 👍 for the rephrasing's own answer confirms it the same way; a 👎 does not.
+    ask(&e, 2, Input::Question("knees".into()), T0);
+    let Reply::Answer(b) = ask(&e, 2, Input::Question("What is the correct way to do sit-ups?".into()), T0 + 5)
+    else {
+        panic!("answered by title")
+    };
+    assert_ne!(b.article.id, first.article.id);
+    ask(&e, 2, Input::Rate { up: false }, T0 + 6);
+    assert_eq!(for_knees(&b.article.id), Evidence::default(), "a 👎 confirms nothing");
+    ask(&e, 2, Input::Rate { up: true }, T0 + 7);
+    assert_eq!(for_knees(&b.article.id), Evidence { resolved: 1, ..ev(1, 0, 0, 0, 0) });
+    assert_eq!(for_knees(&first.article.id).rephrases, 2, "users 1 and 2 rephrased the answer to knees");
+    // Too slow to be a rephrase, nothing is credited.
+    ask(&e, 4, Input::Question("knees".into()), T0);
+    assert_eq!(ask_and_pick(&e, 4, "calves", 2, T0 + REPHRASE_SECS + 1), picked);
+    assert_eq!(for_knees(&picked).resolved, 1);
 }

@@ -438,7 +438,7 @@ impl Store for SledStore {
             }
             e.last = s.at;
             // The example a reviewer reads: one a user confirmed, else the first one seen.
-            if e.example.is_empty() || matches!(s.kind, SignalKind::Pick | SignalKind::Up) {
+            if e.example.is_empty() || matches!(s.kind, SignalKind::Pick | SignalKind::Up | SignalKind::Resolved) {
                 e.example = s.example.chars().take(MAX_EXAMPLE_CHARS).collect();
             }
             serde_json::to_vec(&e).ok()

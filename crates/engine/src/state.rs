@@ -92,6 +92,17 @@ pub struct LastAsk {
     /// A 👍 or 👎 was given for the answer (a question after it is not a rephrase then).
     #[serde(default)]
     pub rated: bool,
+    /// The question this one rephrased right after its wrong answer: an article confirmed for
+    /// this one is credited to that one too (once).
+    #[serde(default)]
+    pub rephrase_of: Option<Earlier>,
+}
+
+/// A question asked before the last one, as learning signals name it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Earlier {
+    pub normalized: String,
+    pub example: String,
 }
 
 /// Longest normalised question kept in [`LastAsk`].
@@ -305,6 +316,10 @@ impl UserState {
                 answer: a.answer.take(),
                 answered_at: a.answered_at,
                 rated: a.rated,
+                rephrase_of: a.rephrase_of.take().map(|e| {
+                    let capped = LastAsk::new(&e.normalized, &e.example);
+                    Earlier { normalized: capped.normalized, example: capped.example }
+                }),
                 ..LastAsk::new(&a.normalized, &a.example)
             };
         }

@@ -8,7 +8,7 @@ use crate::learning::{Signal, SignalKind, REPHRASE_SECS};
 use crate::library::Library;
 use crate::sled_store::MAX_NORMALIZED_BYTES;
 use crate::reply::{AnswerView, Choice, Link, Options, Reply, TopicRef};
-use crate::state::{GivenFeedback, LastAsk, Offer, Position, Screen, UserState};
+use crate::state::{Earlier, GivenFeedback, LastAsk, Offer, Position, Screen, UserState};
 use crate::store::{QuestionRecord, Store};
 use crate::vocabulary::Input;
 
@@ -186,15 +186,16 @@ impl<'a, S: Store> Turn<'a, S> {
     /// A new question: a rephrase of the last one if it came right after its answer, and what
     /// picks and votes from now on are about.
     fn asked(&mut self, q: &str, d: &Decision, reply: &Reply) {
+        let mut ask = LastAsk::new(&d.normalized, q);
         if let Some(last) = self.state.asked.take() {
             let quick = self.now.saturating_sub(last.answered_at) <= REPHRASE_SECS;
             if let (Some(article), true, false) = (&last.answer, quick, last.rated) {
                 if last.normalized != d.normalized {
                     self.signal(&last, SignalKind::Rephrase, Some(article));
+                    ask.rephrase_of = Some(Earlier { normalized: last.normalized.clone(), example: last.example.clone() });
                 }
             }
         }
-        let mut ask = LastAsk::new(&d.normalized, q);
         match reply {
             Reply::Answer(a) => {
                 ask.answer = Some(a.article.id.clone());
@@ -213,7 +214,7 @@ impl<'a, S: Store> Turn<'a, S> {
         match self.store.record_signal(&s) {
             Ok(counted) => {
                 // Only support can bring a pair to a proposal; doubt never makes one.
-                let support = matches!(kind, SignalKind::Pick | SignalKind::Up);
+                let support = matches!(kind, SignalKind::Pick | SignalKind::Up | SignalKind::Resolved);
                 if let (true, true, Some(article)) = (counted, support, article) {
                     if self.kb().site.learning.auto_accept_users.is_some() {
                         // As the store keeps the question, so that the queued pair names its evidence.
@@ -238,10 +239,20 @@ impl<'a, S: Store> Turn<'a, S> {
         let on_screen = matches!(self.state.current(), Some(Screen::Choices { choices }) if choices.iter().any(|o| o.article == article));
         let Some(mut ask) = self.state.asked.take().filter(|a| a.choices && on_screen) else { return };
         self.signal(&ask, SignalKind::Pick, Some(article));
+        self.resolve(&mut ask, article);
         ask.answer = Some(article.to_string());
         ask.answered_at = self.now;
         ask.rated = false;
         self.state.asked = Some(ask);
+    }
+
+    /// `article` confirmed for `ask`, a rephrase of an earlier question answered wrong: the
+    /// earlier question meant it too. Credited once: a later pick or 👍 says nothing new.
+    fn resolve(&mut self, ask: &mut LastAsk, article: &str) {
+        if let Some(earlier) = ask.rephrase_of.take() {
+            let first = LastAsk::new(&earlier.normalized, &earlier.example);
+            self.signal(&first, SignalKind::Resolved, Some(article));
+        }
     }
 
     /// "None of these" under the choices on screen: the question is unanswered.
@@ -381,6 +392,9 @@ impl<'a, S: Store> Turn<'a, S> {
         if let Some(mut ask) = self.state.asked.take() {
             if !self.replay && ask.answer.as_deref() == Some(id.as_str()) {
                 self.signal(&ask, if up { SignalKind::Up } else { SignalKind::Down }, Some(&id));
+                if up {
+                    self.resolve(&mut ask, &id);
+                }
                 ask.rated = true;
             }
             self.state.asked = Some(ask);
