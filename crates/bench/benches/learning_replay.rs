@@ -202,10 +202,50 @@ impl Outcomes {
     }
 }
 
+/// What one question ended in, as `outcomes.py` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Right,
+    Wrong,
+    ChoicesWith,
+    ChoicesWithout,
+    Unknown,
+    OosRefused,
+    OosAnswered,
+    OosChoices,
+}
+
+impl End {
+    fn name(self) -> &'static str {
+        match self {
+            End::Right => "right",
+            End::Wrong => "wrong",
+            End::ChoicesWith => "choices_with",
+            End::ChoicesWithout => "choices_without",
+            End::Unknown => "unknown",
+            End::OosRefused => "oos_refused",
+            End::OosAnswered => "oos_answered",
+            End::OosChoices => "oos_choices",
+        }
+    }
+
+    /// Better for the user, the worst first: a wrong answer is worse than a don't-know.
+    fn rank(self) -> u8 {
+        match self {
+            End::Wrong | End::OosAnswered => 0,
+            End::ChoicesWithout | End::OosChoices => 1,
+            End::Unknown => 2,
+            End::ChoicesWith => 3,
+            End::Right | End::OosRefused => 4,
+        }
+    }
+}
+
 /// Asks each question as a new user, as `articlebot ask --json --top 3` does, and counts the
 /// outcomes. Users `first..` are used (one each), so they never meet the simulated ones.
-fn score(e: &Engine<SledStore>, questions: &[Question], first: i64) -> Outcomes {
+fn score(e: &Engine<SledStore>, questions: &[Question], first: i64) -> (Outcomes, Vec<End>) {
     let mut c = Outcomes::default();
+    let mut ends = Vec::with_capacity(questions.len());
     for (i, q) in questions.iter().enumerate() {
         let out = e.handle(&User { id: first + i as i64, language: None }, Input::Question(q.q.clone()), None, 0);
         let lib = e.library();
@@ -216,27 +256,52 @@ fn score(e: &Engine<SledStore>, questions: &[Question], first: i64) -> Outcomes 
             .map(|d| d.hits.iter().take(3).map(|h| m.article(h).title.as_str()).collect())
             .unwrap_or_default();
         let intent = out.intent().unwrap_or(Intent::Unknown);
-        if !q.in_scope() {
+        let end = if !q.in_scope() {
             c.out_of_scope += 1;
             match intent {
-                Intent::Answer => c.oos_answered += 1,
-                Intent::Suggest => c.oos_choices += 1,
-                _ => c.oos_refused += 1,
+                Intent::Answer => End::OosAnswered,
+                Intent::Suggest => End::OosChoices,
+                _ => End::OosRefused,
             }
-            continue;
+        } else {
+            c.in_scope += 1;
+            let first_right = titles.first().is_some_and(|t| q.is_right(t));
+            let any_right = titles.iter().any(|t| q.is_right(t));
+            match intent {
+                Intent::Answer if first_right => End::Right,
+                Intent::Answer => End::Wrong,
+                Intent::Suggest if any_right => End::ChoicesWith,
+                Intent::Suggest => End::ChoicesWithout,
+                _ => End::Unknown,
+            }
+        };
+        match end {
+            End::Right => c.right += 1,
+            End::Wrong => c.wrong += 1,
+            End::ChoicesWith => c.choices_with += 1,
+            End::ChoicesWithout => c.choices_without += 1,
+            End::Unknown => c.unknown += 1,
+            End::OosRefused => c.oos_refused += 1,
+            End::OosAnswered => c.oos_answered += 1,
+            End::OosChoices => c.oos_choices += 1,
         }
-        c.in_scope += 1;
-        let first_right = titles.first().is_some_and(|t| q.is_right(t));
-        let any_right = titles.iter().any(|t| q.is_right(t));
-        match intent {
-            Intent::Answer if first_right => c.right += 1,
-            Intent::Answer => c.wrong += 1,
-            Intent::Suggest if any_right => c.choices_with += 1,
-            Intent::Suggest => c.choices_without += 1,
-            _ => c.unknown += 1,
+        ends.push(end);
+    }
+    (c, ends)
+}
+
+/// Questions whose outcome changed: (better, worse), and each worse one for the report.
+fn changes<'q>(questions: &'q [Question], before: &[End], after: &[End]) -> (u64, Vec<(&'q str, End, End)>) {
+    let mut better = 0;
+    let mut worse = Vec::new();
+    for ((q, &b), &a) in questions.iter().zip(before).zip(after) {
+        match a.rank().cmp(&b.rank()) {
+            std::cmp::Ordering::Greater => better += 1,
+            std::cmp::Ordering::Less => worse.push((q.q.as_str(), b, a)),
+            std::cmp::Ordering::Equal => {}
         }
     }
-    c
+    (better, worse)
 }
 
 /// What the simulated users did.
@@ -399,15 +464,20 @@ fn run(args: ReplayArgs) -> Result<(), Failure> {
         Engine::open(&kb, store, options).map_err(|e| Failure(format!("{}: {}", kb.display(), ErrorChain(&e))))?;
     let articles = report.stats.articles + report.stats.stubs;
 
-    let half_b_before = score(&engine, &half_b, 1_000_000_000);
-    let seed_before = score(&engine, &seed, 1_100_000_000);
+    let (half_b_before, half_b_ends) = score(&engine, &half_b, 1_000_000_000);
+    let (seed_before, seed_ends) = score(&engine, &seed, 1_100_000_000);
     let mut expected = HashMap::new();
     let sim = simulate(&engine, &half_a, args.users, &mut expected)?;
     let evidence = engine.store().evidence().map_err(|e| Failure(format!("evidence: {}", ErrorChain(&e))))?;
     let pairs_with_support = evidence.iter().filter(|p| p.evidence.net() > 0).count();
     let rev = review(&engine, args.min_users, &expected)?;
-    let half_b_after = score(&engine, &half_b, 1_200_000_000);
-    let seed_after = score(&engine, &seed, 1_300_000_000);
+    let (half_b_after, half_b_ends_after) = score(&engine, &half_b, 1_200_000_000);
+    let (seed_after, seed_ends_after) = score(&engine, &seed, 1_300_000_000);
+    let (half_b_better, half_b_worse) = changes(&half_b, &half_b_ends, &half_b_ends_after);
+    let (seed_better, seed_worse) = changes(&seed, &seed_ends, &seed_ends_after);
+    let worse_json = |w: &[(&str, End, End)]| -> Vec<Value> {
+        w.iter().map(|(q, b, a)| json!({"q": q, "before": b.name(), "after": a.name()})).collect()
+    };
     let half_a_n: usize = half_a.iter().map(Vec::len).sum();
     let faqs: HashSet<String> = stackfaq.iter().map(|q| q.want.join("\n")).collect();
 
@@ -428,6 +498,8 @@ fn run(args: ReplayArgs) -> Result<(), Failure> {
                        "failed": rev.failed },
         "half_b_before": half_b_before.json(), "half_b_after": half_b_after.json(),
         "seed_before": seed_before.json(), "seed_after": seed_after.json(),
+        "half_b_changed": { "better": half_b_better, "worse": worse_json(&half_b_worse) },
+        "seed_changed": { "better": seed_better, "worse": worse_json(&seed_worse) },
         "seconds": started.elapsed().as_secs_f64(),
     });
     if args.json {
@@ -476,6 +548,12 @@ fn run(args: ReplayArgs) -> Result<(), Failure> {
                 String::new()
             }
         );
+    }
+    for (name, better, worse) in [("half B", half_b_better, &half_b_worse), ("seed", seed_better, &seed_worse)] {
+        let _ = writeln!(out, "\n{name}: {better} question(s) ended better after learning, {} worse", worse.len());
+        for (q, b, a) in worse.iter() {
+            let _ = writeln!(out, "  worse: {q:?}: {} → {}", b.name(), a.name());
+        }
     }
     let _ = writeln!(out, "\n({:.1} s)", started.elapsed().as_secs_f64());
     print!("{out}");
