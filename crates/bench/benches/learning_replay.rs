@@ -1,7 +1,7 @@
 //! The learning replay: does what users do teach the knowledge base questions it did not know?
 //!
 //! ```text
-//! cargo bench -p articlebot-bench --bench learning_replay -- /work/shared/eval [--model DIR] [--users 2] [--json]
+//! cargo bench -p articlebot-bench --bench learning_replay -- EVAL_DIR [--model DIR] [--users 2] [--keep DIR] [--json]
 //! ```
 //!
 //! The StackFAQ dev questions (`stackfaq/dev_queries.jsonl` of the eval dir) are split in two
@@ -60,6 +60,10 @@ struct ReplayArgs {
     /// Print one JSON object instead of the report
     #[arg(long)]
     json: bool,
+    /// Build the knowledge dir and the database in DIR (new or empty) and keep them, to look
+    /// at what was learned (`articlebot ask --explain --knowledge DIR/knowledge`)
+    #[arg(long, value_name = "DIR")]
+    keep: Option<PathBuf>,
 }
 
 /// One evaluation question: its text and the titles that are right (none: out of scope).
@@ -448,7 +452,18 @@ fn run(args: ReplayArgs) -> Result<(), Failure> {
     let (half_a, half_b) = split(&stackfaq);
 
     let tmp = tempfile::tempdir().map_err(|e| Failure(format!("cannot make a temp dir: {e}")))?;
-    let kb = tmp.path().join("knowledge");
+    let work = match &args.keep {
+        Some(dir) => {
+            let empty = std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none());
+            if !empty {
+                return Err(Failure(format!("--keep {}: not empty (it would be mixed with this run)", dir.display())));
+            }
+            std::fs::create_dir_all(dir).map_err(|e| Failure(format!("cannot make {}: {e}", dir.display())))?;
+            dir.clone()
+        }
+        None => tmp.path().to_path_buf(),
+    };
+    let kb = work.join("knowledge");
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../knowledge");
     articlebot_testkit::copy_dir(&shipped, &kb);
     let pages = args.eval.join("stackfaq/pages");
@@ -458,8 +473,8 @@ fn run(args: ReplayArgs) -> Result<(), Failure> {
     if !imported.errors.is_empty() {
         return Err(Failure(format!("{} page(s) did not import: {}", imported.errors.len(), imported.errors[0])));
     }
-    let options = Options { model: args.model.clone(), cache_dir: Some(tmp.path().join("vectors")), ..Options::default() };
-    let store = SledStore::open(&tmp.path().join("data")).map_err(|e| Failure(format!("store: {}", ErrorChain(&e))))?;
+    let options = Options { model: args.model.clone(), cache_dir: Some(work.join("vectors")), ..Options::default() };
+    let store = SledStore::open(&work.join("data")).map_err(|e| Failure(format!("store: {}", ErrorChain(&e))))?;
     let (engine, report) =
         Engine::open(&kb, store, options).map_err(|e| Failure(format!("{}: {}", kb.display(), ErrorChain(&e))))?;
     let articles = report.stats.articles + report.stats.stubs;
