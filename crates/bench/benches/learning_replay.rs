@@ -99,8 +99,7 @@ fn fold(s: &str) -> String {
 }
 
 fn read_questions(path: &Path) -> Result<Vec<Question>, Failure> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| Failure(format!("cannot read {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Failure(format!("cannot read {}: {e}", path.display())))?;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let v: Value = serde_json::from_str(line)
@@ -367,24 +366,22 @@ fn simulate(
                             sim.satisfied += 1;
                             break;
                         }
-                        Reply::Suggest(choices) => {
-                            match choices.iter().position(|c| q.is_right(&c.topic.title)) {
-                                Some(i) => {
-                                    let (shown, _) = act(Input::Pick(i + 1), &mut at).map_err(store_err)?;
-                                    sim.picks += 1;
-                                    if matches!(&shown, Reply::Answer(a) if q.is_right(&a.article.title)) {
-                                        act(Input::Rate { up: true }, &mut at).map_err(store_err)?;
-                                        sim.ups += 1;
-                                    }
-                                    sim.satisfied += 1;
-                                    break;
+                        Reply::Suggest(choices) => match choices.iter().position(|c| q.is_right(&c.topic.title)) {
+                            Some(i) => {
+                                let (shown, _) = act(Input::Pick(i + 1), &mut at).map_err(store_err)?;
+                                sim.picks += 1;
+                                if matches!(&shown, Reply::Answer(a) if q.is_right(&a.article.title)) {
+                                    act(Input::Rate { up: true }, &mut at).map_err(store_err)?;
+                                    sim.ups += 1;
                                 }
-                                None => {
-                                    act(Input::NoneOfThese, &mut at).map_err(store_err)?;
-                                    sim.none_of_these += 1;
-                                }
+                                sim.satisfied += 1;
+                                break;
                             }
-                        }
+                            None => {
+                                act(Input::NoneOfThese, &mut at).map_err(store_err)?;
+                                sim.none_of_these += 1;
+                            }
+                        },
                         // A wrong answer, a don't-know: the next rephrasing, within the minute.
                         _ => {}
                     }
@@ -468,7 +465,11 @@ fn run(args: ReplayArgs) -> Result<(), Failure> {
     articlebot_testkit::copy_dir(&shipped, &kb);
     let pages = args.eval.join("stackfaq/pages");
     let imported = articlebot_engine::import(std::slice::from_ref(&pages), &kb).map_err(|errors| {
-        Failure(format!("cannot import {}: {}", pages.display(), errors.first().map(ToString::to_string).unwrap_or_default()))
+        Failure(format!(
+            "cannot import {}: {}",
+            pages.display(),
+            errors.first().map(ToString::to_string).unwrap_or_default()
+        ))
     })?;
     if !imported.errors.is_empty() {
         return Err(Failure(format!("{} page(s) did not import: {}", imported.errors.len(), imported.errors[0])));
@@ -542,7 +543,11 @@ fn run(args: ReplayArgs) -> Result<(), Failure> {
     for f in &rev.failed {
         let _ = writeln!(out, "  not accepted: {f}");
     }
-    let _ = writeln!(out, "\n{:<16} {:>8} {:>8} {:>8} {:>8} {:>8}", "", "right", "choices", "useful", "wrong/ans", "dont-know");
+    let _ = writeln!(
+        out,
+        "\n{:<16} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "", "right", "choices", "useful", "wrong/ans", "dont-know"
+    );
     for (name, c) in [
         ("half B before", half_b_before),
         ("half B after", half_b_after),
@@ -558,7 +563,10 @@ fn run(args: ReplayArgs) -> Result<(), Failure> {
             c.wrong_of_answered(),
             c.dont_know(),
             if c.out_of_scope > 0 {
-                format!("   out of scope: {} refused, {} answered, {} choices", c.oos_refused, c.oos_answered, c.oos_choices)
+                format!(
+                    "   out of scope: {} refused, {} answered, {} choices",
+                    c.oos_refused, c.oos_answered, c.oos_choices
+                )
             } else {
                 String::new()
             }

@@ -472,7 +472,11 @@ impl<S: Store> Engine<S> {
                         answers_now = done.answers_now,
                         "learning: question added automatically (undo with `articlebot review`)"
                     );
-                    tracing::debug!(article = p.article.as_str(), question = p.question.as_str(), "learning: the question added");
+                    tracing::debug!(
+                        article = p.article.as_str(),
+                        question = p.question.as_str(),
+                        "learning: the question added"
+                    );
                 }
                 Err(e) => {
                     tracing::error!(

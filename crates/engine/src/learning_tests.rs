@@ -381,8 +381,7 @@ fn an_article_confirmed_after_a_rephrase_counts_for_the_question_answered_wrong(
 
     // A 👍 for the rephrasing's own answer confirms it the same way; a 👎 does not.
     ask(&e, 2, Input::Question("knees".into()), T0);
-    let Reply::Answer(b) = ask(&e, 2, Input::Question("What is the correct way to do sit-ups?".into()), T0 + 5)
-    else {
+    let Reply::Answer(b) = ask(&e, 2, Input::Question("What is the correct way to do sit-ups?".into()), T0 + 5) else {
         panic!("answered by title")
     };
     assert_ne!(b.article.id, first.article.id);

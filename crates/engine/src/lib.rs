@@ -59,8 +59,8 @@ pub use articlebot_matching::{
 pub use backup::{BackupReport, RestoreReport};
 pub use engine::{Engine, Outcome, User};
 pub use learning::{
-    proposals, Accepted, AutoAccepted, Evidence, LearnError, PairEvidence, Proposal, Signal, SignalKind, Verdict, VerdictRecord,
-    REPHRASE_SECS,
+    proposals, Accepted, AutoAccepted, Evidence, LearnError, PairEvidence, Proposal, Signal, SignalKind, Verdict,
+    VerdictRecord, REPHRASE_SECS,
 };
 pub use library::{Library, LoadReport, OpenError};
 pub use reply::{AnswerView, Choice, EmbedProgress, Link, Options, Reply, TopicRef};

@@ -6,8 +6,8 @@ use articlebot_matching::{Decision, Hit, Intent, Smalltalk, TermId};
 
 use crate::learning::{Signal, SignalKind, REPHRASE_SECS};
 use crate::library::Library;
-use crate::sled_store::MAX_NORMALIZED_BYTES;
 use crate::reply::{AnswerView, Choice, Link, Options, Reply, TopicRef};
+use crate::sled_store::MAX_NORMALIZED_BYTES;
 use crate::state::{Earlier, GivenFeedback, LastAsk, Offer, Position, Screen, UserState};
 use crate::store::{QuestionRecord, Store};
 use crate::vocabulary::Input;
@@ -192,7 +192,8 @@ impl<'a, S: Store> Turn<'a, S> {
             if let (Some(article), true, false) = (&last.answer, quick, last.rated) {
                 if last.normalized != d.normalized {
                     self.signal(&last, SignalKind::Rephrase, Some(article));
-                    ask.rephrase_of = Some(Earlier { normalized: last.normalized.clone(), example: last.example.clone() });
+                    ask.rephrase_of =
+                        Some(Earlier { normalized: last.normalized.clone(), example: last.example.clone() });
                 }
             }
         }
