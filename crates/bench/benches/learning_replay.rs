@@ -99,7 +99,12 @@ fn fold(s: &str) -> String {
 }
 
 fn read_questions(path: &Path) -> Result<Vec<Question>, Failure> {
-    let text = std::fs::read_to_string(path).map_err(|e| Failure(format!("cannot read {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        // `cargo bench` runs this from crates/bench, which a relative path is taken from.
+        let hint =
+            if path.is_relative() { " (a relative path is from crates/bench: give an absolute one)" } else { "" };
+        Failure(format!("cannot read {}: {e}{hint}", path.display()))
+    })?;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let v: Value = serde_json::from_str(line)
