@@ -79,8 +79,7 @@ impl Question {
     }
 
     fn is_right(&self, title: &str) -> bool {
-        let t = fold(title);
-        self.want.iter().any(|w| *w == t)
+        self.want.contains(&fold(title))
     }
 }
 
