@@ -340,6 +340,27 @@ mod tests {
         assert_eq!(back.v, STATE_VERSION);
     }
 
+    /// The question a rephrase came from survives decoding (and its caps), and a state written
+    /// before it existed reads as "not a rephrase".
+    #[test]
+    fn the_question_rephrased_is_kept_and_capped() {
+        let mut s = UserState::new(100);
+        let mut ask = LastAsk::new("knee pain", "knee pain?");
+        ask.rephrase_of = Some(Earlier {
+            normalized: "x".repeat(MAX_NORMALIZED_BYTES + 50),
+            example: "y".repeat(MAX_QUESTION_CHARS + 5),
+        });
+        s.asked = Some(ask);
+        let back = UserState::decode(&s.encode()).unwrap();
+        let earlier = back.asked.unwrap().rephrase_of.expect("kept");
+        assert_eq!(
+            (earlier.normalized.len(), earlier.example.chars().count()),
+            (MAX_NORMALIZED_BYTES, MAX_QUESTION_CHARS)
+        );
+        let old = br#"{"v":1,"first_seen":1,"last_seen":2,"asked":{"normalized":"q","example":"q?","answer":"a","answered_at":2}}"#;
+        assert_eq!(UserState::decode(old).unwrap().asked.unwrap().rephrase_of, None);
+    }
+
     #[test]
     fn older_and_newer_encodings_load() {
         // Version 0 had no version field and fewer fields.
