@@ -127,3 +127,73 @@ async fn forged_none_of_these_buttons_change_nothing() {
     let list = w.fake.send_text_and_wait(ADMIN, ADMIN, "/unanswered", WAIT).await.unwrap();
     assert!(list.plain.contains("calves") && list.plain.contains("asked 1×"), "{}", list.plain);
 }
+
+/// `[learning] auto_accept_users = 2`: the second user's pick adds the question by itself,
+/// after the reply and without the owner; it is logged without the question, shown as automatic
+/// by `export-learned` and `review`, and undone there.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_users_picks_add_the_question_by_themselves_and_review_undoes_it() {
+    let mut w = World::unstarted(&["--no-rate-limit"]).await;
+    let site = w.opts.knowledge.join("site.toml");
+    let config = std::fs::read_to_string(&site).unwrap();
+    std::fs::write(&site, format!("{config}\n[learning]\nauto_accept_users = 2\n")).unwrap();
+    w.start().await;
+    let files = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(w.opts.knowledge.join("articles")).unwrap().map(|e| e.unwrap().path()).collect()
+    };
+    let added = || files().into_iter().find(|p| std::fs::read_to_string(p).unwrap().contains("\"calves\""));
+    let mut picked_title = String::new();
+    for user in [2201, 2202] {
+        assert!(added().is_none(), "nothing added before the second user");
+        let r = w.fake.send_text_and_wait(user, user, "calves", WAIT).await.unwrap();
+        assert!(r.plain.starts_with("I'm not sure I understood"), "{}", r.plain);
+        let choice = &r.buttons()[1];
+        picked_title = choice.text.trim_end_matches('…').to_string();
+        w.fake.press_button(user, user, r.message_id, choice.callback_data.as_deref().unwrap());
+        let answer = w.fake.nth_reply(user, 1, WAIT).await.unwrap();
+        assert!(answer.plain.starts_with(&picked_title), "{}", answer.plain);
+    }
+    // Off the request path: the file is written and reloaded shortly after the reply.
+    let started = std::time::Instant::now();
+    let file = loop {
+        if let Some(f) = added() {
+            break f;
+        }
+        assert!(started.elapsed() < WAIT, "the question was not added by itself");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let mut answered = String::new();
+    while started.elapsed() < WAIT {
+        answered = w.fake.send_text_and_wait(2203, 2203, "calves", WAIT).await.unwrap().plain;
+        if answered.starts_with(&picked_title) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(answered.starts_with(&picked_title), "the next user is answered outright: {answered}");
+    let logs = w.bot().logs();
+    let line = logs.lines().find(|l| l.contains("question added automatically")).expect("logged at info");
+    assert!(line.contains("users=2") && line.contains("picks=2") && line.contains("article="), "{line}");
+    let without_ids = |l: &str| {
+        let mut parts = l.split("article=\"");
+        let first = parts.next().unwrap_or("").to_string();
+        first + &parts.map(|p| p.split_once('"').map_or("", |(_, rest)| rest)).collect::<String>()
+    };
+    let leaked: Vec<&str> = logs.lines().filter(|l| without_ids(l).contains("calves")).collect();
+    assert!(leaked.is_empty(), "no user text in the bot's info logs: {leaked:?}");
+
+    assert!(w.bot.take().unwrap().terminate().success());
+    let out = run(&["export-learned"], &w, "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> =
+        text(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!((&lines[0]["question"], &lines[0]["automatic"]), (&"calves".into(), &true.into()));
+    let out = run(&["review"], &w, "u\nq\n");
+    let shown = text(&out.stdout);
+    assert!(shown.contains("Added automatically (1)"), "{shown}");
+    assert!(shown.contains("Undone: \"calves\"") && shown.contains("(added automatically)"), "{shown}");
+    let shipped =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge/articles").join(file.file_name().unwrap());
+    assert_eq!(std::fs::read(&file).unwrap(), std::fs::read(shipped).unwrap(), "byte for byte as shipped");
+}

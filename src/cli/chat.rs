@@ -91,6 +91,19 @@ pub fn run(args: ChatArgs) -> Result<(), Failure> {
             None => shown,
         };
         writeln!(out, "{shown}\n").map_err(io_err)?;
+        // After the reply, as the bot does: a write into the knowledge dir and a reload.
+        if outcome.learning_due {
+            for done in engine.accept_due(now_unix()) {
+                let p = &done.proposal;
+                match &done.result {
+                    Ok(_) => eprintln!(
+                        "note: {:?} was added to {} by itself ({} users backed it; `articlebot review` can undo it)",
+                        p.question, p.article, p.evidence.users
+                    ),
+                    Err(e) => eprintln!("warning: could not add {:?} to {}: {}", p.question, p.article, ErrorChain(e)),
+                }
+            }
+        }
     }
     lines.save_history();
     engine.store().flush().map_err(|e| Failure::caused("cannot save the conversation", &e))?;

@@ -52,6 +52,8 @@ fn reviewed(from: &Path) -> Result<Vec<VerdictRecord>, Failure> {
         normalized: String,
         #[serde(default)]
         at: u64,
+        #[serde(default)]
+        automatic: bool,
     }
     text.lines()
         .enumerate()
@@ -67,6 +69,7 @@ fn reviewed(from: &Path) -> Result<Vec<VerdictRecord>, Failure> {
                 article: line.article,
                 verdict: Verdict::Added,
                 at: line.at,
+                automatic: line.automatic,
             })
         })
         .collect()

@@ -63,6 +63,9 @@ fn card<S: Store>(e: &Engine<S>, p: &Proposal, left: usize) -> String {
         ev.downs,
         ev.rephrases
     );
+    if ev.resolved > 0 {
+        out.push_str(&format!("          {} user(s) confirmed it after rephrasing the question\n", ev.resolved));
+    }
     for (i, a) in p.alternatives.iter().enumerate() {
         out.push_str(&format!("  {}. another article: {} ({a})\n", i + 1, title_of(e, a)));
     }
@@ -77,6 +80,16 @@ pub fn run_review(args: ReviewArgs) -> Result<(), Failure> {
     let mut lines = stdin.lock().lines();
     let mut out = std::io::stdout();
     let mut skipped: HashSet<(String, String)> = HashSet::new();
+    // What users added by themselves (`[learning] auto_accept_users`), so the reviewer sees it
+    // and can undo the last of it here.
+    let automatic: Vec<_> =
+        engine.learned().map_err(|e| Failure::caused("review", &e))?.into_iter().filter(|v| v.automatic).collect();
+    if !automatic.is_empty() {
+        println!("Added automatically ({}), newest last:", automatic.len());
+        for v in automatic.iter().rev().take(10).rev() {
+            println!("  {:?} → {} ({})", v.question, title_of(&engine, &v.article), v.article);
+        }
+    }
     loop {
         let all = engine.proposals(args.min_users).map_err(|e| Failure::caused("review", &e))?;
         let left: Vec<&Proposal> =
@@ -132,13 +145,17 @@ pub fn run_review(args: ReviewArgs) -> Result<(), Failure> {
 
 fn undo<S: Store>(engine: &Engine<S>) {
     match engine.undo() {
+        Ok(Some(v)) if v.automatic => println!(
+            "Undone: {:?} for {} (added automatically); users alone will not add it to {} again (undo once more to review it).",
+            v.question, v.article, v.article
+        ),
         Ok(Some(v)) => println!("Undone: {:?} for {} ({:?}).", v.question, v.article, v.verdict),
         Ok(None) => println!("Nothing to undo."),
         Err(e) => eprintln!("error: {}", ErrorChain(&e)),
     }
 }
 
-/// One line per question added by review, oldest first.
+/// One line per question added, by review or automatically (`"automatic": true`), oldest first.
 pub fn run_export(args: ExportArgs) -> Result<(), Failure> {
     let store = open_store(&args.data)?;
     let mut verdicts = store.verdicts().map_err(|e| Failure::caused("export-learned", &e))?;
@@ -151,6 +168,7 @@ pub fn run_export(args: ExportArgs) -> Result<(), Failure> {
             "article": v.article,
             "normalized": v.normalized,
             "at": v.at,
+            "automatic": v.automatic,
         });
         writeln!(out, "{line}").map_err(|e| Failure::caused("export-learned", &e))?;
     }

@@ -2,10 +2,13 @@
 //! the knowledge reload that `/reload` and SIGHUP trigger.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use articlebot_engine::{Engine, ErrorChain, Guard, LoadError, LoadReport, OpenError, ReloadError, ReplayReport, SledStore};
+use articlebot_engine::{
+    now_unix, Engine, ErrorChain, Guard, LoadError, LoadReport, OpenError, ReloadError, ReplayReport, SledStore,
+};
 
 use super::inbox::Seen;
 use super::limits::{FloodControl, FloodLimits, RateLimiter, SendLimits};
@@ -47,6 +50,9 @@ pub struct App {
     /// Media group ids already answered, newest last (a few hundred are plenty: an album's
     /// messages arrive together).
     albums: Mutex<VecDeque<String>>,
+    /// A task to run the engine's due automatic acceptances is on its way: one is enough, it
+    /// takes everything queued by the time it starts.
+    learning_scheduled: AtomicBool,
 }
 
 impl App {
@@ -68,6 +74,7 @@ impl App {
             flood: FloodControl::new(flood),
             replay_limit,
             albums: Default::default(),
+            learning_scheduled: AtomicBool::new(false),
         }
     }
 
@@ -87,6 +94,29 @@ impl App {
         }
         seen.push_back(album.to_string());
         true
+    }
+
+    /// Runs the engine's due automatic acceptances (`[learning] auto_accept_users`) on a blocking
+    /// thread, after the reply that queued them: each writes an article file and reloads the
+    /// knowledge base, which no user's answer should wait for. The engine logs each one.
+    pub fn learn_in_background(self: &Arc<Self>) {
+        if self.learning_scheduled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let app = self.clone();
+        tokio::task::spawn_blocking(move || {
+            // Cleared before the queue is taken: a pair queued from now on schedules another run.
+            app.learning_scheduled.store(false, Ordering::Release);
+            let done = app.engine.accept_due(now_unix());
+            if done.iter().any(|d| d.result.is_err()) {
+                metrics::count_error("learning");
+            }
+            if done.iter().any(|d| d.result.is_ok()) {
+                let lib = app.engine.library();
+                let stats = lib.kb().stats();
+                metrics::set_knowledge(lib.generation, stats.articles + stats.stubs, stats.sections);
+            }
+        });
     }
 
     /// Re-reads and validates the knowledge dir, asks it the questions added by review, then

@@ -263,8 +263,19 @@ async fn respond(
         "update"
     );
     metrics::count_reply(intent, outcome.elapsed);
-    let Some(r) = render::render(&outcome.reply, &app.bot_username) else { return Ok(()) };
-    deliver(bot, app, to, &r, edit).await?;
-    mark_replied(app, user, update).await;
-    Ok(())
+    let sent: HandlerResult = match render::render(&outcome.reply, &app.bot_username) {
+        Some(r) => match deliver(bot, app, to, &r, edit).await {
+            Ok(()) => {
+                mark_replied(app, user, update).await;
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        },
+        None => Ok(()),
+    };
+    // After the reply, and whether or not it could be sent: the signal is counted already.
+    if outcome.learning_due {
+        app.learn_in_background();
+    }
+    sent
 }

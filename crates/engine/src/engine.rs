@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use articlebot_matching::{Decision, Intent, Snippet};
 
+use crate::learning::AutoQueue;
 use crate::library::{Library, LoadReport, ModelSlot, OpenError};
 use crate::reply::{Options, Reply, TopicRef};
 use crate::state::UserState;
@@ -39,6 +40,10 @@ pub struct Outcome {
     /// The article shown, if any.
     pub article: Option<String>,
     pub elapsed: Duration,
+    /// A signal of this input may have brought a question to the site's `auto_accept_users`:
+    /// run [`Engine::accept_due`] after the reply is sent, off the request path (it writes an
+    /// article file and reloads the knowledge base).
+    pub learning_due: bool,
 }
 
 impl Outcome {
@@ -65,6 +70,8 @@ pub struct Engine<S: Store> {
     /// A user's updates are applied one at a time (load, change, save).
     locks: Vec<Mutex<()>>,
     options: Options,
+    /// Pairs waiting for automatic acceptance.
+    pub(crate) auto: AutoQueue,
 }
 
 impl<S: Store> std::fmt::Debug for Engine<S> {
@@ -93,6 +100,7 @@ impl<S: Store> Engine<S> {
             store,
             locks: (0..LOCK_SHARDS).map(|_| Mutex::new(())).collect(),
             options,
+            auto: AutoQueue::default(),
         }
     }
 
@@ -150,7 +158,14 @@ impl<S: Store> Engine<S> {
                 (UserState::new(now), false)
             }
         };
-        let done = |reply, stored| Outcome { reply, stored, decision: None, article: None, elapsed: started.elapsed() };
+        let done = |reply, stored| Outcome {
+            reply,
+            stored,
+            decision: None,
+            article: None,
+            elapsed: started.elapsed(),
+            learning_due: false,
+        };
         if let Some(u) = update {
             if u != 0 && state.has_replied(u) {
                 return done(Reply::Duplicate, stored);
@@ -186,9 +201,16 @@ impl<S: Store> Engine<S> {
             now,
             decision: None,
             replay: redelivered,
+            due: Vec::new(),
         };
         let reply = turn.apply(input);
         let decision = turn.decision.take();
+        let due = std::mem::take(&mut turn.due);
+        // Queued only: the write and reload happen in `accept_due`, not in this user's reply.
+        let mut learning_due = false;
+        for (q, a) in &due {
+            learning_due |= self.auto.push(q, a);
+        }
         if !redelivered {
             state.counts.messages += 1;
         }
@@ -209,7 +231,7 @@ impl<S: Store> Engine<S> {
         if stored.is_ok() {
             stored = self.store.save_user(user.id, &state, is_new);
         }
-        Outcome { reply, stored, decision, article, elapsed: started.elapsed() }
+        Outcome { reply, stored, decision, article, elapsed: started.elapsed(), learning_due }
     }
 
     /// Notes that the reply to `update` was sent, so a redelivery is not answered twice.

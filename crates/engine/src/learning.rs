@@ -5,8 +5,17 @@
 //! `questions`. Nothing is written until someone reviews it: [`Engine::accept`] writes the
 //! question into the article file and reloads, [`Engine::reject`] keeps the pair from being
 //! proposed again, [`Engine::undo`] takes the last decision back.
+//!
+//! A site may let users decide alone (`[learning] auto_accept_users = N` in site.toml): a
+//! signal that may bring a pair to N users queues it, [`Outcome::learning_due`] tells the front
+//! end, and [`Engine::accept_due`], run off the request path, accepts what qualifies through the
+//! same path as a review, recorded as automatic.
+//!
+//! [`Outcome::learning_due`]: crate::Outcome::learning_due
 
+use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +43,11 @@ pub enum SignalKind {
     Rephrase,
     /// "None of these" under the did-you-mean: the question has no answer (no article).
     NoneOfThese,
+    /// Rephrased right after a wrong answer, and the rephrasing's article was then confirmed (a
+    /// pick or 👍): the first question meant that article too. Without it, a rephrase only ever
+    /// counts against the wrong answer, and the question that was answered wrong, the one the
+    /// knowledge base most needs to learn, never gains an article.
+    Resolved,
 }
 
 impl SignalKind {
@@ -45,6 +59,7 @@ impl SignalKind {
             SignalKind::Down => 4,
             SignalKind::Rephrase => 8,
             SignalKind::NoneOfThese => 16,
+            SignalKind::Resolved => 32,
         }
     }
 }
@@ -73,12 +88,15 @@ pub struct Evidence {
     pub last: u64,
     #[serde(default)]
     pub example: String,
+    /// Users who confirmed the article after rephrasing this question ([`SignalKind::Resolved`]).
+    #[serde(default)]
+    pub resolved: u64,
 }
 
 impl Evidence {
     /// For minus against.
     pub fn net(&self) -> i64 {
-        (self.picks + self.ups) as i64 - (self.downs + self.rephrases) as i64
+        (self.picks + self.ups + self.resolved) as i64 - (self.downs + self.rephrases) as i64
     }
 
     pub(crate) fn add(&mut self, kind: SignalKind) {
@@ -87,6 +105,7 @@ impl Evidence {
             SignalKind::Up => self.ups += 1,
             SignalKind::Down => self.downs += 1,
             SignalKind::Rephrase => self.rephrases += 1,
+            SignalKind::Resolved => self.resolved += 1,
             SignalKind::NoneOfThese => {}
         }
     }
@@ -130,6 +149,10 @@ pub struct VerdictRecord {
     pub article: String,
     pub verdict: Verdict,
     pub at: u64,
+    /// Made by automatic acceptance (`auto_accept_users`), not by a reviewer. Older records,
+    /// written before there was automatic acceptance, read as reviewed.
+    #[serde(default)]
+    pub automatic: bool,
 }
 
 /// "Add `question` as an alternate question of `article`", with why.
@@ -245,6 +268,10 @@ impl<S: Store> Engine<S> {
     /// Writes the proposal's question into `article`'s file (the proposed one, or another the
     /// reviewer chose), records the decision and reloads the knowledge base.
     pub fn accept(&self, p: &Proposal, article: &str, now: u64) -> Result<Accepted, LearnError> {
+        self.accept_as(p, article, now, false)
+    }
+
+    fn accept_as(&self, p: &Proposal, article: &str, now: u64, automatic: bool) -> Result<Accepted, LearnError> {
         let lib = self.library();
         let idx = lib.kb().by_id(article).ok_or_else(|| LearnError::NoArticle(article.to_string()))?;
         let file = lib.kb().articles[idx as usize].source.clone();
@@ -256,6 +283,7 @@ impl<S: Store> Engine<S> {
             article: article.to_string(),
             verdict: Verdict::Added,
             at: now,
+            automatic,
         };
         if let Err(e) = self.store().add_verdict(&record).and_then(|_| self.store().flush()) {
             // Without the record the question could not be undone: take it back out.
@@ -266,7 +294,9 @@ impl<S: Store> Engine<S> {
             }
             return Err(e.into());
         }
-        tracing::info!(article, file = %file.display(), written, "review: question added");
+        if !automatic {
+            tracing::info!(article, file = %file.display(), written, "review: question added");
+        }
         self.reload().map_err(|source| LearnError::Reload { file: file.clone(), source })?;
         Ok(Accepted { file, written, answers_now: self.answers(&p.question, article) })
     }
@@ -280,6 +310,7 @@ impl<S: Store> Engine<S> {
             article: p.article.clone(),
             verdict: Verdict::Rejected,
             at: now,
+            automatic: false,
         };
         self.store().add_verdict(&record)?;
         self.store().flush()?;
@@ -290,6 +321,9 @@ impl<S: Store> Engine<S> {
     /// Takes back the last decision: an added question comes out of its file again (and the
     /// knowledge base reloads), a rejected pair can be proposed again. `None` when there is
     /// nothing to undo.
+    ///
+    /// An automatic acceptance undone leaves the pair rejected: the owner took it back, and the
+    /// next user's 👍 must not add it again (undo once more to have it proposed for review).
     pub fn undo(&self) -> Result<Option<VerdictRecord>, LearnError> {
         let Some(last) = self.store().verdicts()?.into_iter().max_by_key(|v| v.seq) else { return Ok(None) };
         let mut file = None;
@@ -300,9 +334,13 @@ impl<S: Store> Engine<S> {
             remove_question(&path, &last.question)?;
             file = Some(path);
         }
+        if last.automatic && last.verdict == Verdict::Added {
+            let rejected = VerdictRecord { seq: 0, verdict: Verdict::Rejected, automatic: false, ..last.clone() };
+            self.store().add_verdict(&rejected)?;
+        }
         self.store().remove_verdict(last.seq)?;
         self.store().flush()?;
-        tracing::info!(article = %last.article, verdict = ?last.verdict, "review: decision undone");
+        tracing::info!(article = %last.article, verdict = ?last.verdict, automatic = last.automatic, "review: decision undone");
         if let Some(file) = file {
             self.reload().map_err(|source| LearnError::Reload { file, source })?;
         }
@@ -323,5 +361,135 @@ impl<S: Store> Engine<S> {
         let m = lib.matcher();
         let d = m.decide(question, 1);
         d.intent == Intent::Answer && d.hits.first().is_some_and(|h| m.article(h).id == article)
+    }
+}
+
+/// Pairs waiting for automatic acceptance, at most this many (more wait for the next positive
+/// signal, or for review): the queue is drained off the request path, and a burst of 👍 must
+/// not grow it without end.
+const MAX_DUE: usize = 256;
+
+/// Pairs that a signal may have brought to `auto_accept_users` users, waiting for
+/// [`Engine::accept_due`]; and those whose acceptance failed, which are not tried again by this
+/// process (a read-only knowledge dir would otherwise fail on every 👍): they wait for review.
+#[derive(Debug, Default)]
+pub(crate) struct AutoQueue {
+    state: Mutex<DueState>,
+    /// One drain at a time: two at once could both accept the same pair before either recorded it.
+    draining: Mutex<()>,
+}
+
+#[derive(Debug, Default)]
+struct DueState {
+    due: Vec<(String, String)>,
+    failed: HashSet<(String, String)>,
+}
+
+impl AutoQueue {
+    /// Queues a pair; whether it is waiting now.
+    pub(crate) fn push(&self, normalized: &str, article: &str) -> bool {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let pair = (normalized.to_string(), article.to_string());
+        if s.failed.contains(&pair) {
+            return false;
+        }
+        if s.due.contains(&pair) {
+            return true;
+        }
+        if s.due.len() >= MAX_DUE {
+            return false;
+        }
+        s.due.push(pair);
+        true
+    }
+
+    fn take(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()).due)
+    }
+
+    fn failed(&self, pair: (String, String)) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).failed.insert(pair);
+    }
+}
+
+/// One automatic acceptance tried by [`Engine::accept_due`].
+#[derive(Debug)]
+pub struct AutoAccepted {
+    pub proposal: Proposal,
+    pub result: Result<Accepted, LearnError>,
+}
+
+impl<S: Store> Engine<S> {
+    /// Accepts the queued pairs that qualify now: `auto_accept_users` (of the knowledge base in
+    /// use) distinct users back the pair, support outweighs doubt, no verdict was given on it and
+    /// the knowledge base does not answer the question with the article already. Each goes the
+    /// way of a reviewed ✅ (file write, reload) and is recorded as automatic. Blocks for the
+    /// writes and reloads: front ends run it off the request path when an [`Outcome`] says
+    /// [`learning_due`](crate::Outcome::learning_due). A failure is logged and returned, and the
+    /// pair is not tried again by this process; a store failure leaves the pairs to review.
+    ///
+    /// [`Outcome`]: crate::Outcome
+    pub fn accept_due(&self, now: u64) -> Vec<AutoAccepted> {
+        let _one = self.auto.draining.lock().unwrap_or_else(|p| p.into_inner());
+        let due = self.auto.take();
+        let Some(min_users) = self.library().kb().site.learning.auto_accept_users else { return Vec::new() };
+        if due.is_empty() {
+            return Vec::new();
+        }
+        let questions: HashSet<&str> = due.iter().map(|(q, _)| q.as_str()).collect();
+        let found = self.store().evidence().and_then(|mut ev| {
+            // Only the questions signalled: a proposal is a matcher run, and the store may hold
+            // thousands of pairs nobody touched since.
+            ev.retain(|e| questions.contains(e.normalized.as_str()));
+            Ok((ev, self.store().verdicts()?))
+        });
+        let (evidence, verdicts) = match found {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %crate::ErrorChain(&e), pairs = due.len(), "learning: could not read the evidence for automatic acceptance; the pairs wait for review");
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for p in proposals(&evidence, &verdicts, &self.library(), min_users.max(crate::AUTO_ACCEPT_MIN_USERS)) {
+            let pair = (p.normalized.clone(), p.article.clone());
+            if !due.contains(&pair) {
+                continue;
+            }
+            let ev = &p.evidence;
+            let result = self.accept_as(&p, &p.article, now, true);
+            match &result {
+                Ok(done) => {
+                    tracing::info!(
+                        article = p.article.as_str(),
+                        users = ev.users,
+                        picks = ev.picks,
+                        ups = ev.ups,
+                        downs = ev.downs,
+                        rephrases = ev.rephrases,
+                        resolved = ev.resolved,
+                        written = done.written,
+                        answers_now = done.answers_now,
+                        "learning: question added automatically (undo with `articlebot review`)"
+                    );
+                    tracing::debug!(
+                        article = p.article.as_str(),
+                        question = p.question.as_str(),
+                        "learning: the question added"
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(
+                        article = p.article.as_str(),
+                        users = ev.users,
+                        error = %crate::ErrorChain(e),
+                        "learning: automatic acceptance failed; not tried again until restart, the proposal waits for `articlebot review`"
+                    );
+                    self.auto.failed(pair);
+                }
+            }
+            out.push(AutoAccepted { proposal: p, result });
+        }
+        out
     }
 }

@@ -50,7 +50,7 @@ fn evidence(e: &Engine<SledStore>, article: &str) -> Vec<(String, Evidence)> {
 }
 
 fn ev(users: u64, picks: u64, ups: u64, downs: u64, rephrases: u64) -> Evidence {
-    Evidence { users, picks, ups, downs, rephrases, last: 0, example: String::new() }
+    Evidence { users, picks, ups, downs, rephrases, last: 0, example: String::new(), resolved: 0 }
 }
 
 #[test]
@@ -227,4 +227,171 @@ fn signals_survive_a_restart_of_the_store() {
     assert_eq!(evidence(&e, &a)[0].1, ev(1, 1, 0, 0, 0));
     assert_eq!(ask_and_pick(&e, 1, "calves", 1, T0 + 9), a);
     assert_eq!(evidence(&e, &a)[0].1, ev(1, 1, 0, 0, 0), "still once per user after a restart");
+}
+
+/// An engine over a copy of the shipped knowledge dir whose site.toml accepts a question by
+/// itself once `n` users backed it.
+fn engine_auto(n: u64) -> (tempfile::TempDir, PathBuf, Engine<SledStore>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let kb = tmp.path().join("knowledge");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../knowledge"), &kb);
+    let site = kb.join("site.toml");
+    let text = std::fs::read_to_string(&site).unwrap();
+    std::fs::write(&site, format!("{text}\n[learning]\nauto_accept_users = {n}\n")).unwrap();
+    let e = Engine::open(&kb, SledStore::temporary().unwrap(), Options::default()).unwrap().0;
+    (tmp, kb, e)
+}
+
+/// Asks `q`, which must get choices, picks the `n`-th and says whether the pick was queued.
+fn pick_due(e: &Engine<SledStore>, id: i64, q: &str, n: usize, at: u64) -> (String, bool) {
+    let Reply::Suggest(choices) = ask(e, id, Input::Question(q.into()), at) else { panic!("{q}: choices expected") };
+    let out = e.handle(&user(id), Input::Pick(n), None, at + 1);
+    let Reply::Answer(a) = out.reply else { panic!("an answer expected") };
+    assert_eq!(a.article.id, choices[n - 1].topic.id);
+    (a.article.id, out.learning_due)
+}
+
+fn file_of(e: &Engine<SledStore>, article: &str) -> PathBuf {
+    let lib = e.library();
+    lib.kb().articles[lib.kb().by_id(article).unwrap() as usize].source.clone()
+}
+
+#[test]
+fn automatic_acceptance_is_off_unless_the_site_turns_it_on() {
+    let (_t, _kb, e) = engine_on_copy();
+    let mut a = String::new();
+    for u in 1..=5 {
+        let (got, due) = pick_due(&e, u, "calves", 2, T0 + 10 * u as u64);
+        assert!(!due, "nothing is queued when the site has no auto_accept_users");
+        a = got;
+    }
+    let before = std::fs::read_to_string(file_of(&e, &a)).unwrap();
+    assert!(e.accept_due(T0 + 100).is_empty());
+    assert_eq!(std::fs::read_to_string(file_of(&e, &a)).unwrap(), before);
+    assert!(e.store().verdicts().unwrap().is_empty());
+    assert_eq!(e.proposals(5).unwrap()[0].article, a, "still waits for review");
+}
+
+#[test]
+fn a_question_is_accepted_automatically_at_exactly_n_users_and_undo_takes_it_back_for_good() {
+    let (_t, _kb, e) = engine_auto(3);
+    let (a, _) = pick_due(&e, 1, "calves", 2, T0);
+    let file = file_of(&e, &a);
+    let before = std::fs::read_to_string(&file).unwrap();
+    // The same user again is still one user: nothing is accepted.
+    pick_due(&e, 1, "calves", 2, T0 + 5);
+    assert!(e.accept_due(T0 + 6).is_empty());
+    let (a2, due) = pick_due(&e, 2, "calves", 2, T0 + 10);
+    assert_eq!(a2, a);
+    assert!(due, "a pick is queued for the drain, which decides");
+    assert!(e.accept_due(T0 + 12).is_empty(), "two users of three");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before, "nothing written before N users");
+    assert!(e.store().verdicts().unwrap().is_empty());
+    // Handling the third user's pick writes nothing yet: the front end drains after replying.
+    let (_, due) = pick_due(&e, 3, "calves", 2, T0 + 20);
+    assert!(due);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before, "not written on the request path");
+    let done = e.accept_due(T0 + 22);
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!((done[0].proposal.article.as_str(), done[0].proposal.evidence.users), (a.as_str(), 3));
+    let accepted = done[0].result.as_ref().unwrap();
+    assert!(accepted.written && accepted.answers_now, "{accepted:?}");
+    assert!(std::fs::read_to_string(&file).unwrap().contains("\"calves\""));
+    let learned = e.learned().unwrap();
+    assert_eq!(learned.len(), 1);
+    assert!(learned[0].automatic && learned[0].verdict == Verdict::Added, "{learned:?}");
+    let Reply::Answer(got) = ask(&e, 9, Input::Question("calves".into()), T0 + 30) else { panic!("answered now") };
+    assert_eq!(got.article.id, a);
+    assert!(e.accept_due(T0 + 31).is_empty(), "drained");
+
+    // Undo: the question comes out again, and more users do not put it back by themselves.
+    let undone = e.undo().unwrap().unwrap();
+    assert!(undone.automatic && undone.verdict == Verdict::Added, "{undone:?}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before, "byte for byte as before");
+    assert!(e.learned().unwrap().is_empty());
+    let left = e.store().verdicts().unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!((left[0].verdict, left[0].article.as_str(), left[0].automatic), (Verdict::Rejected, a.as_str(), false));
+    for u in 4..8 {
+        pick_due(&e, u, "calves", 2, T0 + 40 + u as u64);
+    }
+    assert!(e.accept_due(T0 + 60).is_empty(), "an undone automatic acceptance stays undone");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+    // Undoing that rejection too hands the pair to review again (not to users alone).
+    e.undo().unwrap().unwrap();
+    assert!(e.proposals(3).unwrap().iter().any(|p| p.article == a));
+}
+
+#[test]
+fn a_rejected_pair_is_never_accepted_automatically() {
+    let (_t, _kb, e) = engine_auto(2);
+    let (a, _) = pick_due(&e, 1, "calves", 1, T0);
+    let p = e.proposals(1).unwrap().into_iter().find(|p| p.article == a).unwrap();
+    e.reject(&p, T0 + 5).unwrap();
+    let before = std::fs::read_to_string(file_of(&e, &a)).unwrap();
+    for u in 2..6 {
+        let (_, due) = pick_due(&e, u, "calves", 1, T0 + 10 * u as u64);
+        assert!(due);
+        assert!(e.accept_due(T0 + 10 * u as u64 + 2).is_empty(), "user {u}");
+    }
+    assert_eq!(std::fs::read_to_string(file_of(&e, &a)).unwrap(), before);
+    assert_eq!(e.store().verdicts().unwrap().len(), 1, "only the rejection");
+}
+
+#[test]
+fn a_failed_automatic_acceptance_is_reported_once_and_not_retried() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_t, _kb, e) = engine_auto(2);
+    let (a, _) = pick_due(&e, 1, "calves", 2, T0);
+    let file = file_of(&e, &a);
+    let before = std::fs::read_to_string(&file).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o444)).unwrap();
+    pick_due(&e, 2, "calves", 2, T0 + 10);
+    let done = e.accept_due(T0 + 12);
+    assert_eq!(done.len(), 1);
+    let err = done[0].result.as_ref().unwrap_err();
+    assert!(err.to_string().contains("read-only"), "{err}");
+    assert!(e.store().verdicts().unwrap().is_empty());
+    // Another user's pick is not queued again: the pair waits for review.
+    let (_, due) = pick_due(&e, 3, "calves", 2, T0 + 20);
+    assert!(!due, "a failed pair is not tried again by this process");
+    assert!(e.accept_due(T0 + 22).is_empty());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+    assert!(e.proposals(2).unwrap().iter().any(|p| p.article == a), "still to review");
+}
+
+#[test]
+fn an_article_confirmed_after_a_rephrase_counts_for_the_question_answered_wrong() {
+    let (_t, _kb, e) = engine_on_copy();
+    let Reply::Answer(first) = ask(&e, 1, Input::Question("knees".into()), T0) else { panic!("knees is answered") };
+    let knees = e.store().load_user(1).unwrap().unwrap().asked.unwrap().normalized;
+    // Not what the user wanted: they ask again at once, get choices and pick one.
+    let picked = ask_and_pick(&e, 1, "calves", 2, T0 + 5);
+    assert_ne!(picked, first.article.id);
+    let for_knees = |article: &str| {
+        evidence(&e, article).into_iter().find(|(q, _)| *q == knees).map(|(_, ev)| ev).unwrap_or_default()
+    };
+    assert_eq!(for_knees(&first.article.id), ev(1, 0, 0, 0, 1), "against the wrong answer");
+    assert_eq!(for_knees(&picked), Evidence { resolved: 1, ..ev(1, 0, 0, 0, 0) }, "for the article found");
+    // A 👍 on top is the same confirmation: credited once.
+    ask(&e, 1, Input::Rate { up: true }, T0 + 9);
+    assert_eq!(for_knees(&picked).resolved, 1);
+    let p = e.proposals(1).unwrap().into_iter().find(|p| p.normalized == knees).expect("proposed for knees");
+    assert_eq!((p.question.as_str(), p.article.as_str()), ("knees", picked.as_str()));
+
+    // A 👍 for the rephrasing's own answer confirms it the same way; a 👎 does not.
+    ask(&e, 2, Input::Question("knees".into()), T0);
+    let Reply::Answer(b) = ask(&e, 2, Input::Question("What is the correct way to do sit-ups?".into()), T0 + 5) else {
+        panic!("answered by title")
+    };
+    assert_ne!(b.article.id, first.article.id);
+    ask(&e, 2, Input::Rate { up: false }, T0 + 6);
+    assert_eq!(for_knees(&b.article.id), Evidence::default(), "a 👎 confirms nothing");
+    ask(&e, 2, Input::Rate { up: true }, T0 + 7);
+    assert_eq!(for_knees(&b.article.id), Evidence { resolved: 1, ..ev(1, 0, 0, 0, 0) });
+    assert_eq!(for_knees(&first.article.id).rephrases, 2, "users 1 and 2 rephrased the answer to knees");
+    // Too slow to be a rephrase, nothing is credited.
+    ask(&e, 4, Input::Question("knees".into()), T0);
+    assert_eq!(ask_and_pick(&e, 4, "calves", 2, T0 + REPHRASE_SECS + 1), picked);
+    assert_eq!(for_knees(&picked).resolved, 1);
 }

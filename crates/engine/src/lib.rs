@@ -53,7 +53,8 @@ mod tests;
 pub use articlebot_knowledge::load as load_knowledge;
 pub use articlebot_knowledge::{
     count, import, import_site, is_key, Article, ArticleIdx, Diagnostic, ErrorChain, FetchedPage, ImportReport,
-    KbStats, KnowledgeBase, LoadError, Loaded, Section, SiteConfig, SiteImport, SiteInputs,
+    KbStats, KnowledgeBase, LearningConfig, LoadError, Loaded, Section, SiteConfig, SiteImport, SiteInputs,
+    AUTO_ACCEPT_MIN_USERS,
 };
 pub use articlebot_matching::{
     fill_cache_with_stand_ins, fold, Candidate, Decision, Hit, IndexSize, Intent, Matcher, Model, ModelError,
@@ -63,8 +64,8 @@ pub use backup::{BackupReport, RestoreReport};
 pub use clusters::{cluster_unanswered, Cluster};
 pub use engine::{Engine, Outcome, User};
 pub use learning::{
-    proposals, Accepted, Evidence, LearnError, PairEvidence, Proposal, Signal, SignalKind, Verdict, VerdictRecord,
-    REPHRASE_SECS,
+    proposals, Accepted, AutoAccepted, Evidence, LearnError, PairEvidence, Proposal, Signal, SignalKind, Verdict,
+    VerdictRecord, REPHRASE_SECS,
 };
 pub use library::{Library, LoadReport, OpenError};
 pub use replay::{replay, Guard, Now, Regression, ReloadError, ReplayReport, DEFAULT_MAX_BROKEN};

@@ -41,7 +41,8 @@ pub const MAX_TRACKED: u64 = 10_000;
 pub const KEEP_DAYS: u64 = 400;
 /// Per-user learning signals kept; beyond this the oldest fifth goes.
 pub const MAX_SIGNALS: u64 = 50_000;
-const MAX_NORMALIZED_BYTES: usize = 200;
+/// The longest normalised question kept, in bytes; a longer one is cut at a character boundary.
+pub(crate) const MAX_NORMALIZED_BYTES: usize = 200;
 const MAX_EXAMPLE_CHARS: usize = 300;
 /// /start shows the most read articles; their order changes slowly, so a snapshot this old is
 /// fine and a burst of /start does not scan the counters each time.
@@ -437,7 +438,7 @@ impl Store for SledStore {
             }
             e.last = s.at;
             // The example a reviewer reads: one a user confirmed, else the first one seen.
-            if e.example.is_empty() || matches!(s.kind, SignalKind::Pick | SignalKind::Up) {
+            if e.example.is_empty() || matches!(s.kind, SignalKind::Pick | SignalKind::Up | SignalKind::Resolved) {
                 e.example = s.example.chars().take(MAX_EXAMPLE_CHARS).collect();
             }
             serde_json::to_vec(&e).ok()

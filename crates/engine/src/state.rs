@@ -92,6 +92,17 @@ pub struct LastAsk {
     /// A 👍 or 👎 was given for the answer (a question after it is not a rephrase then).
     #[serde(default)]
     pub rated: bool,
+    /// The question this one rephrased right after its wrong answer: an article confirmed for
+    /// this one is credited to that one too (once).
+    #[serde(default)]
+    pub rephrase_of: Option<Earlier>,
+}
+
+/// A question asked before the last one, as learning signals name it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Earlier {
+    pub normalized: String,
+    pub example: String,
 }
 
 /// Longest normalised question kept in [`LastAsk`].
@@ -305,6 +316,10 @@ impl UserState {
                 answer: a.answer.take(),
                 answered_at: a.answered_at,
                 rated: a.rated,
+                rephrase_of: a.rephrase_of.take().map(|e| {
+                    let capped = LastAsk::new(&e.normalized, &e.example);
+                    Earlier { normalized: capped.normalized, example: capped.example }
+                }),
                 ..LastAsk::new(&a.normalized, &a.example)
             };
         }
@@ -323,6 +338,27 @@ mod tests {
         let back = UserState::decode(&s.encode()).unwrap();
         assert_eq!(back, s);
         assert_eq!(back.v, STATE_VERSION);
+    }
+
+    /// The question a rephrase came from survives decoding (and its caps), and a state written
+    /// before it existed reads as "not a rephrase".
+    #[test]
+    fn the_question_rephrased_is_kept_and_capped() {
+        let mut s = UserState::new(100);
+        let mut ask = LastAsk::new("knee pain", "knee pain?");
+        ask.rephrase_of = Some(Earlier {
+            normalized: "x".repeat(MAX_NORMALIZED_BYTES + 50),
+            example: "y".repeat(MAX_QUESTION_CHARS + 5),
+        });
+        s.asked = Some(ask);
+        let back = UserState::decode(&s.encode()).unwrap();
+        let earlier = back.asked.unwrap().rephrase_of.expect("kept");
+        assert_eq!(
+            (earlier.normalized.len(), earlier.example.chars().count()),
+            (MAX_NORMALIZED_BYTES, MAX_QUESTION_CHARS)
+        );
+        let old = br#"{"v":1,"first_seen":1,"last_seen":2,"asked":{"normalized":"q","example":"q?","answer":"a","answered_at":2}}"#;
+        assert_eq!(UserState::decode(old).unwrap().asked.unwrap().rephrase_of, None);
     }
 
     #[test]

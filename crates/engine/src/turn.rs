@@ -7,7 +7,8 @@ use articlebot_matching::{Decision, Hit, Intent, Smalltalk, TermId};
 use crate::learning::{Signal, SignalKind, REPHRASE_SECS};
 use crate::library::Library;
 use crate::reply::{AnswerView, Choice, Link, Options, Reply, TopicRef};
-use crate::state::{GivenFeedback, LastAsk, Offer, Position, Screen, UserState};
+use crate::sled_store::MAX_NORMALIZED_BYTES;
+use crate::state::{Earlier, GivenFeedback, LastAsk, Offer, Position, Screen, UserState};
 use crate::store::{QuestionRecord, Store};
 use crate::vocabulary::Input;
 
@@ -25,6 +26,9 @@ pub(crate) struct Turn<'a, S: Store> {
     /// The update was applied before and is only being answered now (a crash in between): the
     /// reply is rebuilt, nothing is counted twice.
     pub replay: bool,
+    /// (stored question, article) pairs a positive signal of this turn counted for, when the
+    /// site accepts questions automatically: the engine queues them for `accept_due`.
+    pub due: Vec<(String, String)>,
 }
 
 impl<'a, S: Store> Turn<'a, S> {
@@ -182,15 +186,17 @@ impl<'a, S: Store> Turn<'a, S> {
     /// A new question: a rephrase of the last one if it came right after its answer, and what
     /// picks and votes from now on are about.
     fn asked(&mut self, q: &str, d: &Decision, reply: &Reply) {
+        let mut ask = LastAsk::new(&d.normalized, q);
         if let Some(last) = self.state.asked.take() {
             let quick = self.now.saturating_sub(last.answered_at) <= REPHRASE_SECS;
             if let (Some(article), true, false) = (&last.answer, quick, last.rated) {
                 if last.normalized != d.normalized {
                     self.signal(&last, SignalKind::Rephrase, Some(article));
+                    ask.rephrase_of =
+                        Some(Earlier { normalized: last.normalized.clone(), example: last.example.clone() });
                 }
             }
         }
-        let mut ask = LastAsk::new(&d.normalized, q);
         match reply {
             Reply::Answer(a) => {
                 ask.answer = Some(a.article.id.clone());
@@ -203,11 +209,22 @@ impl<'a, S: Store> Turn<'a, S> {
     }
 
     /// Counts a learning signal about the last question; a store failure costs only the signal.
-    fn signal(&self, ask: &LastAsk, kind: SignalKind, article: Option<&str>) -> bool {
+    fn signal(&mut self, ask: &LastAsk, kind: SignalKind, article: Option<&str>) -> bool {
         let s =
             Signal { user: self.user, normalized: &ask.normalized, example: &ask.example, article, kind, at: self.now };
         match self.store.record_signal(&s) {
-            Ok(counted) => counted,
+            Ok(counted) => {
+                // Only support can bring a pair to a proposal; doubt never makes one.
+                let support = matches!(kind, SignalKind::Pick | SignalKind::Up | SignalKind::Resolved);
+                if let (true, true, Some(article)) = (counted, support, article) {
+                    if self.kb().site.learning.auto_accept_users.is_some() {
+                        // As the store keeps the question, so that the queued pair names its evidence.
+                        let q = &ask.normalized[..ask.normalized.floor_char_boundary(MAX_NORMALIZED_BYTES)];
+                        self.due.push((q.to_string(), article.to_string()));
+                    }
+                }
+                counted
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "could not record a learning signal");
                 false
@@ -223,10 +240,20 @@ impl<'a, S: Store> Turn<'a, S> {
         let on_screen = matches!(self.state.current(), Some(Screen::Choices { choices }) if choices.iter().any(|o| o.article == article));
         let Some(mut ask) = self.state.asked.take().filter(|a| a.choices && on_screen) else { return };
         self.signal(&ask, SignalKind::Pick, Some(article));
+        self.resolve(&mut ask, article);
         ask.answer = Some(article.to_string());
         ask.answered_at = self.now;
         ask.rated = false;
         self.state.asked = Some(ask);
+    }
+
+    /// `article` confirmed for `ask`, a rephrase of an earlier question answered wrong: the
+    /// earlier question meant it too. Credited once: a later pick or 👍 says nothing new.
+    fn resolve(&mut self, ask: &mut LastAsk, article: &str) {
+        if let Some(earlier) = ask.rephrase_of.take() {
+            let first = LastAsk::new(&earlier.normalized, &earlier.example);
+            self.signal(&first, SignalKind::Resolved, Some(article));
+        }
     }
 
     /// "None of these" under the choices on screen: the question is unanswered.
@@ -366,6 +393,9 @@ impl<'a, S: Store> Turn<'a, S> {
         if let Some(mut ask) = self.state.asked.take() {
             if !self.replay && ask.answer.as_deref() == Some(id.as_str()) {
                 self.signal(&ask, if up { SignalKind::Up } else { SignalKind::Down }, Some(&id));
+                if up {
+                    self.resolve(&mut ask, &id);
+                }
                 ask.rated = true;
             }
             self.state.asked = Some(ask);

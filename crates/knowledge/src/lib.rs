@@ -35,7 +35,9 @@ pub use edit::{add_question, clean_question, remove_question, EditError};
 pub use html::decode_html;
 pub use import::{import, import_site, FetchedPage, ImportReport, SiteImport, SiteInputs, MAX_FILE_BYTES};
 pub use load::{load, LoadError, Loaded};
-pub use site::{ImportRules, SemanticConfig, SiteConfig, Thresholds, SUPPORTED_LANGUAGES};
+pub use site::{
+    ImportRules, LearningConfig, SemanticConfig, SiteConfig, Thresholds, AUTO_ACCEPT_MIN_USERS, SUPPORTED_LANGUAGES,
+};
 pub use slug::{is_key, stable_hash, Fnv1a};
 pub use synonyms::{parse_synonyms, SynonymGroup, Synonyms};
 

@@ -369,6 +369,24 @@ mod tests {
         assert_eq!(toml_key_line("", "language"), None);
     }
 
+    /// A knowledge dir whose site.toml lets one user add questions alone does not load: the
+    /// error names the file, the line and the key, as `check` shows it.
+    #[test]
+    fn auto_acceptance_by_one_user_is_an_error_at_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.md"), article("a", "A")).unwrap();
+        let site = "bot_name = \"B\"\n\n[learning]\n# auto_accept_users = 5\nauto_accept_users = 1\n";
+        std::fs::write(dir.path().join("site.toml"), site).unwrap();
+        let Err(LoadError::Invalid { errors, .. }) = load(dir.path()) else {
+            panic!("loaded with auto_accept_users = 1")
+        };
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!((errors[0].path.file_name().unwrap().to_str(), errors[0].line), (Some("site.toml"), Some(5)));
+        assert!(errors[0].message.contains("auto_accept_users = 1") && errors[0].message.contains("at least 2"));
+        std::fs::write(dir.path().join("site.toml"), "[learning]\nauto_accept_users = 2\n").unwrap();
+        assert_eq!(load(dir.path()).unwrap().kb.site.learning.auto_accept_users, Some(2));
+    }
+
     fn article(id: &str, title: &str) -> String {
         format!("+++\nid = \"{id}\"\ntitle = \"{title}\"\n+++\n\nSome words about {title}.\n")
     }

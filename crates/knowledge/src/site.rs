@@ -19,7 +19,22 @@ pub struct SiteConfig {
     pub matching: Thresholds,
     pub semantic: SemanticConfig,
     pub import: ImportRules,
+    pub learning: LearningConfig,
 }
+
+/// The learning loop (`[learning]`): what users' signals may do without a reviewer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LearningConfig {
+    /// Add a question to an article's `questions` by itself once this many distinct users backed
+    /// the pair (logged, and undone like a reviewed one). Absent: every proposal waits for
+    /// `articlebot review`.
+    pub auto_accept_users: Option<u64>,
+}
+
+/// The fewest users `auto_accept_users` may name: one user alone must not change what everyone
+/// is answered (a mistaken tap, or someone steering the bot).
+pub const AUTO_ACCEPT_MIN_USERS: u64 = 2;
 
 /// Where `import` finds a page's parts when its HTML defeats the heuristics (`[import]`): CSS
 /// selectors, each optional. `body` may match several elements (their text in page order);
@@ -89,6 +104,7 @@ impl Default for SiteConfig {
             matching: Thresholds::default(),
             semantic: SemanticConfig::default(),
             import: ImportRules::default(),
+            learning: LearningConfig::default(),
         }
     }
 }
@@ -141,6 +157,12 @@ impl SiteConfig {
             out.push(problem);
         }
         out.extend(super::html::selector_problems(&self.import));
+        if let Some(n) = self.learning.auto_accept_users.filter(|&n| n < AUTO_ACCEPT_MIN_USERS) {
+            out.push(format!(
+                "learning.auto_accept_users = {n}: it must be at least {AUTO_ACCEPT_MIN_USERS} (one user alone must not \
+                 change the knowledge base); leave it out to review every proposal with `articlebot review`"
+            ));
+        }
         out
     }
 
@@ -178,7 +200,12 @@ impl SiteConfig {
              # body = \".post-content\"\n\
              # related = \".recommend li\"\n\
              # prev = \"a.previous\"\n\
-             # next = \"a.next\"\n",
+             # next = \"a.next\"\n\
+             \n\
+             [learning]\n\
+             # Add a question users asked to the article they chose by itself, once this many distinct users\n\
+             # backed it (at least 2; logged, and `articlebot review` can undo it). Absent: review every proposal.\n\
+             # auto_accept_users = 5\n",
             d.answer, d.suggest, d.margin, d.certain, d.evidence
         )
     }
@@ -202,5 +229,23 @@ mod tests {
         let p = c.problems().join("\n");
         assert!(p.contains("klingon"));
         assert!(p.contains("matching.suggest"));
+    }
+
+    #[test]
+    fn auto_acceptance_is_off_unless_set_and_one_user_is_refused() {
+        assert_eq!(SiteConfig::default().learning.auto_accept_users, None);
+        let on: SiteConfig = toml::from_str("[learning]\nauto_accept_users = 3\n").unwrap();
+        assert_eq!(on.learning.auto_accept_users, Some(3));
+        assert!(on.problems().is_empty());
+        for n in [0, 1] {
+            let c: SiteConfig = toml::from_str(&format!("[learning]\nauto_accept_users = {n}\n")).unwrap();
+            let p = c.problems().join("\n");
+            assert!(p.starts_with(&format!("learning.auto_accept_users = {n}:")) && p.contains("at least 2"), "{p}");
+        }
+        // Not a count at all: the parser says so, naming the key.
+        let bad = toml::from_str::<SiteConfig>("[learning]\nauto_accept_users = \"yes\"\n").unwrap_err();
+        assert!(bad.to_string().contains("auto_accept_users"), "{bad}");
+        assert!(toml::from_str::<SiteConfig>("[learning]\nauto_accept_users = -2\n").is_err());
+        assert!(toml::from_str::<SiteConfig>("[learning]\nauto_accept = 2\n").is_err(), "unknown keys are refused");
     }
 }
