@@ -65,5 +65,7 @@ pub use library::{Library, LoadReport, OpenError};
 pub use reply::{AnswerView, Choice, EmbedProgress, Link, Options, Reply, TopicRef};
 pub use sled_db::IfDamaged;
 pub use sled_store::SledStore;
-pub use store::{date_of, day_of, now_unix, Damage, QuestionRecord, Stats, Store, StoreError, Unanswered};
+pub use store::{
+    date_of, day_of, now_unix, Damage, DayCounts, QuestionRecord, Stats, Store, StoreError, Unanswered, STATS_DAYS,
+};
 pub use vocabulary::Input;
