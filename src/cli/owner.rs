@@ -137,7 +137,7 @@ fn print(text: &str) -> Result<(), Failure> {
 
 pub fn run_stats(args: StatsArgs) -> Result<(), Failure> {
     let backend = Backend::connect(&args.data, Needs::Store { titles: args.knowledge.as_deref() })?;
-    let view: StatsView = backend.call(&Request::Stats).map_err(Failure::usage)?;
+    let view: StatsView = backend.call(&Request::Stats {}).map_err(Failure::usage)?;
     if let Some(file) = &args.png {
         write_whole(file, &tools::chart::png(&view))?;
     }

@@ -61,6 +61,10 @@ fn card(p: &ProposalView, left: usize) -> String {
 
 pub fn run_review(args: ReviewArgs) -> Result<(), Failure> {
     let backend = Backend::connect(&args.data, Needs::Engine { knowledge: &args.knowledge, model: &args.model })?;
+    if let Backend::Socket(path) = &backend {
+        // Said because --knowledge is not what is reviewed then: the bot's own knowledge dir is.
+        eprintln!("The bot is running: reviewing through it ({}), on its knowledge dir.", path.display());
+    }
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     let mut out = std::io::stdout();
@@ -127,7 +131,7 @@ pub fn run_review(args: ReviewArgs) -> Result<(), Failure> {
 }
 
 fn undo(backend: &Backend) {
-    match backend.call::<Option<VerdictRecord>>(&Request::Undo) {
+    match backend.call::<Option<VerdictRecord>>(&Request::Undo {}) {
         Ok(Some(v)) => println!("Undone: {:?} for {} ({:?}).", v.question, v.article, v.verdict),
         Ok(None) => println!("Nothing to undo."),
         Err(e) => eprintln!("error: {e}"),
@@ -137,7 +141,7 @@ fn undo(backend: &Backend) {
 /// One line per question added by review, oldest first.
 pub fn run_export(args: ExportArgs) -> Result<(), Failure> {
     let backend = Backend::connect(&args.data, Needs::Store { titles: None })?;
-    let verdicts: Vec<VerdictRecord> = backend.call(&Request::ExportLearned).map_err(Failure::usage)?;
+    let verdicts: Vec<VerdictRecord> = backend.call(&Request::ExportLearned {}).map_err(Failure::usage)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for v in verdicts {
         let line = serde_json::json!({

@@ -23,11 +23,12 @@ pub const STATS_TOP: usize = 10;
 #[serde(tag = "cmd", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Request {
     /// The statistics, as /stats shows them ([`StatsView`]).
-    Stats,
+    // Unit variants would take any extra field in silence: `{}` makes them refused.
+    Stats {},
     /// Questions without an answer, most asked first (`Vec<articlebot_engine::Unanswered>`).
     Unanswered { top: usize },
     /// Questions added by review, oldest first (`Vec<VerdictRecord>`).
-    ExportLearned,
+    ExportLearned {},
     /// What to review now (`Vec<ProposalView>`).
     Proposals { min_users: u64 },
     /// Adds the proposal's question to `article` (its proposed one or an alternative) and
@@ -36,20 +37,20 @@ pub enum Request {
     /// Keeps the proposal from coming back (`null`).
     Reject { normalized: String, article: String, min_users: u64 },
     /// Takes the last decision back (`Option<VerdictRecord>`).
-    Undo,
+    Undo {},
 }
 
 impl Request {
     /// The command's name, for log lines (never its arguments: they hold user text).
     pub fn name(&self) -> &'static str {
         match self {
-            Request::Stats => "stats",
+            Request::Stats {} => "stats",
             Request::Unanswered { .. } => "unanswered",
-            Request::ExportLearned => "export-learned",
+            Request::ExportLearned {} => "export-learned",
             Request::Proposals { .. } => "proposals",
             Request::Accept { .. } => "accept",
             Request::Reject { .. } => "reject",
-            Request::Undo => "undo",
+            Request::Undo {} => "undo",
         }
     }
 }
@@ -144,9 +145,9 @@ impl<'a, S: Store> Ctx<'a, S> {
 pub fn handle<S: Store>(ctx: &Ctx<S>, req: &Request) -> Result<Value, String> {
     let store_error = |e: articlebot_engine::StoreError| ErrorChain(&e).to_string();
     match req {
-        Request::Stats => json(&stats(ctx)?),
+        Request::Stats {} => json(&stats(ctx)?),
         Request::Unanswered { top } => json(&ctx.store.unanswered((*top).min(MAX_UNANSWERED)).map_err(store_error)?),
-        Request::ExportLearned => json(&learned(ctx.store)?),
+        Request::ExportLearned {} => json(&learned(ctx.store)?),
         Request::Proposals { min_users } => {
             let all = ctx.review_engine()?.proposals(*min_users).map_err(store_error)?;
             json(&all.iter().map(|p| view(ctx, p)).collect::<Vec<_>>())
@@ -175,7 +176,7 @@ pub fn handle<S: Store>(ctx: &Ctx<S>, req: &Request) -> Result<Value, String> {
             engine.reject(&p, now_unix()).map_err(|e| ErrorChain(&e).to_string())?;
             Ok(Value::Null)
         }
-        Request::Undo => json(&ctx.review_engine()?.undo().map_err(|e| ErrorChain(&e).to_string())?),
+        Request::Undo {} => json(&ctx.review_engine()?.undo().map_err(|e| ErrorChain(&e).to_string())?),
     }
 }
 
@@ -222,4 +223,58 @@ fn view<S: Store>(ctx: &Ctx<S>, p: &Proposal) -> ProposalView {
 /// through JSON too, so both ways print from the same bytes.
 pub fn read<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, String> {
     serde_json::from_value(v).map_err(|e| format!("an answer of an unexpected shape: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use articlebot_engine::{Intent, QuestionRecord, SledStore, Verdict};
+
+    #[test]
+    fn requests_are_tagged_lines_and_anything_else_is_refused() {
+        let r: Request = serde_json::from_str(r#"{"cmd":"unanswered","top":5}"#).unwrap();
+        assert_eq!(r, Request::Unanswered { top: 5 });
+        assert_eq!(serde_json::from_str::<Request>(r#"{"cmd":"stats"}"#).unwrap(), Request::Stats {});
+        assert_eq!(serde_json::to_string(&Request::ExportLearned {}).unwrap(), r#"{"cmd":"export-learned"}"#);
+        for bad in [r#"{"cmd":"drop"}"#, r#"{"cmd":"stats","x":1}"#, r#"{"top":5}"#, "[]", "stats"] {
+            assert!(serde_json::from_str::<Request>(bad).is_err(), "{bad}");
+        }
+        let reply: Reply = serde_json::from_str(r#"{"error":"no"}"#).unwrap();
+        assert_eq!(reply, Reply::Error("no".into()));
+        assert!(serde_json::from_str::<Reply>(r#"{"ok":1,"error":"x"}"#).is_err());
+    }
+
+    #[test]
+    fn a_store_alone_answers_the_readers_and_refuses_review_steps() {
+        let store = SledStore::temporary().unwrap();
+        let now = now_unix();
+        let q = |n: &'static str, intent| QuestionRecord { normalized: n, example: n, intent, article: None, at: now };
+        store.record_question(&q("bake bread", Intent::Unknown)).unwrap();
+        store.record_question(&q("bake bread", Intent::Unknown)).unwrap();
+        store.record_question(&q("knit", Intent::Unknown)).unwrap();
+        let record = |seq, verdict| VerdictRecord {
+            seq,
+            normalized: "calves".into(),
+            question: "calves".into(),
+            article: "a".into(),
+            verdict,
+            at: 1,
+        };
+        store.add_verdict(&record(0, Verdict::Rejected)).unwrap();
+        store.add_verdict(&record(0, Verdict::Added)).unwrap();
+        let ctx = Ctx::store(&store, None);
+
+        let stats: StatsView = read(handle(&ctx, &Request::Stats {}).unwrap()).unwrap();
+        assert_eq!((stats.stats.questions_total, stats.stats.unknown_total), (3, 3));
+        assert_eq!(stats.stats.days.last().map(|d| d.unknown), Some(3));
+        let list: Vec<articlebot_engine::Unanswered> =
+            read(handle(&ctx, &Request::Unanswered { top: 1 }).unwrap()).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!((list[0].example.as_str(), list[0].count), ("bake bread", 2), "most asked first");
+        let learned: Vec<VerdictRecord> = read(handle(&ctx, &Request::ExportLearned {}).unwrap()).unwrap();
+        assert_eq!(learned.len(), 1, "added ones only");
+        assert_eq!(learned[0].verdict, Verdict::Added);
+        let refused = handle(&ctx, &Request::Undo {}).unwrap_err();
+        assert!(refused.contains("needs the knowledge base"), "{refused}");
+    }
 }

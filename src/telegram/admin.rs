@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use articlebot_engine::vocabulary::AdminCommand;
-use articlebot_engine::{ErrorChain, Store, Unanswered};
+use articlebot_engine::Unanswered;
 use teloxide::prelude::*;
 
 use super::api::CallError;
@@ -62,9 +62,15 @@ pub async fn run(bot: Bot, app: Arc<App>, msg: Message, upd: Update, cmd: AdminC
             }
             AdminCommand::Unanswered => {
                 let app2 = app.clone();
-                match tokio::task::spawn_blocking(move || app2.engine.store().unanswered(20)).await? {
+                // Through the owner protocol, as `articlebot unanswered`: one listing for both.
+                let req = protocol::Request::Unanswered { top: 20 };
+                let list = tokio::task::spawn_blocking(move || {
+                    protocol::handle(&protocol::Ctx::engine(&app2.engine), &req)
+                        .and_then(protocol::read::<Vec<Unanswered>>)
+                });
+                match list.await? {
                     Ok(list) => unanswered_report(&list),
-                    Err(e) => report("Unanswered questions are not available", &[ErrorChain(&e).to_string()]),
+                    Err(e) => report("Unanswered questions are not available", &[e]),
                 }
             }
         };
@@ -102,7 +108,7 @@ pub fn reload_report(outcome: &ReloadOutcome) -> Rendered {
 /// The statistics as /stats sends them: the text, the chart, and the text's length as
 /// Telegram counts a caption (plain text, UTF-16 units).
 fn stats_with_chart(app: &App) -> Result<(Rendered, Vec<u8>, usize), String> {
-    let req = protocol::Request::Stats;
+    let req = protocol::Request::Stats {};
     let v: protocol::StatsView =
         protocol::handle(&protocol::Ctx::engine(&app.engine), &req).and_then(protocol::read)?;
     let (title, lines) = owner::stats_lines(&v);
