@@ -249,6 +249,16 @@ async fn a_stale_or_foreign_socket_is_one_clear_error_and_a_killed_bots_socket_i
     let _ = silent.read_to_string(&mut answer);
     assert!(answer.contains("no request line within"), "the silent client is let go: {answer}");
 
+    // At most four requests at a time: a fifth is told so at once, not queued.
+    let held: Vec<_> = (0..4).map(|_| std::os::unix::net::UnixStream::connect(&sock).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let out = run(&["stats"], &w, "");
+    let err = text(&out.stderr);
+    assert_eq!(err, "error: the bot is busy with 4 owner requests; try again\n");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(ok(&["stats"], &w).contains("Users: 2"), "free again once they are gone");
+
     // A request that is not one.
     let mut bad = std::os::unix::net::UnixStream::connect(&sock).unwrap();
     bad.write_all(b"{\"cmd\":\"drop-tables\"}\n").unwrap();

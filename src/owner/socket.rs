@@ -197,9 +197,16 @@ pub fn call(path: &Path, req: &Request) -> Result<Value, String> {
     stream.set_read_timeout(Some(REPLY_TIMEOUT)).map_err(io)?;
     let mut line = serde_json::to_vec(req).map_err(|e| format!("cannot encode the request: {e}"))?;
     line.push(b'\n');
-    stream.write_all(&line).map_err(io)?;
+    // A bot that refuses at once (busy) answers and closes before reading: the write may fail
+    // then, and its reply is still there to read.
+    let written = stream.write_all(&line);
     let mut buf = Vec::new();
-    BufReader::new((&mut stream).take(MAX_REPLY as u64 + 1)).read_until(b'\n', &mut buf).map_err(io)?;
+    let read = BufReader::new((&mut stream).take(MAX_REPLY as u64 + 1)).read_until(b'\n', &mut buf);
+    match (written, read) {
+        (_, Ok(_)) if !buf.is_empty() => {}
+        (Err(e), _) | (Ok(()), Err(e)) => return Err(io(e)),
+        (Ok(()), Ok(_)) => {}
+    }
     if buf.len() > MAX_REPLY {
         return Err(format!("the admin socket {at} sent a reply larger than {MAX_REPLY} bytes"));
     }

@@ -594,7 +594,16 @@ async fn serve_metrics(listener: tokio::net::TcpListener) {
 fn start_admin_socket(data: &std::path::Path, app: &Arc<App>) -> Option<crate::owner::socket::AdminSocket> {
     use crate::owner::{protocol, socket};
     let app = app.clone();
-    let handler: socket::Handler = Arc::new(move |req| protocol::handle(&protocol::Ctx::engine(&app.engine), req));
+    let handler: socket::Handler = Arc::new(move |req| {
+        let answer = protocol::handle(&protocol::Ctx::engine(&app.engine), req);
+        if matches!(req, protocol::Request::Accept { .. } | protocol::Request::Undo {}) {
+            // The engine reloaded itself (not through `App::reload`): the gauges follow.
+            let lib = app.engine.library();
+            let stats = lib.kb().stats();
+            metrics::set_knowledge(lib.generation, stats.articles + stats.stubs, stats.sections);
+        }
+        answer
+    });
     match socket::AdminSocket::start(data, handler) {
         Ok(s) => {
             tracing::info!(path = %s.path().display(), "admin socket ready");
