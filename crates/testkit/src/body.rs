@@ -245,7 +245,7 @@ mod tests {
         let p = parse_params(Some("multipart/form-data; boundary=XyZ"), None, body).unwrap();
         assert_eq!(
             Value::Object(p),
-            json!({"url":"https://x.test/hook","allowed_updates":["message"],"certificate":{"file_name":"c.pem","size":3}})
+            json!({"url":"https://x.test/hook","allowed_updates":["message"],"certificate":{"file_name":"c.pem","size":3,"hex":"414243"}})
         );
         assert!(parse_params(Some("application/json"), None, b"[1]").is_err());
         assert_eq!(parse_params(None, None, b"").unwrap().len(), 0);
