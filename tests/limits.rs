@@ -131,9 +131,11 @@ async fn under_load_no_second_no_chat_and_no_group_exceeds_telegrams_limits() {
 async fn reports_of_emoji_questions_reach_the_admin_within_telegrams_length() {
     let w = World::with_args(&["--no-rate-limit"]).await;
     // 20 different unanswerable questions of about 290 emoji: each kept with its example of
-    // 300 characters, which Telegram counts as almost 600.
+    // 300 characters, which Telegram counts as almost 600. No two share a word, so /unanswered
+    // lists them apart.
     for i in 0..20i64 {
-        let q = format!("zorblax quuxifier {i} {}", "🍞".repeat(290));
+        let word: String = std::iter::repeat_n(char::from(b'a' + i as u8), 3).collect();
+        let q = format!("zorb{word} quux{word} {}", "🍞".repeat(290));
         w.fake.send_text_and_wait(100 + i, 100 + i, &q, WAIT).await.expect("an answer");
     }
     for cmd in ["/unanswered", "/stats"] {

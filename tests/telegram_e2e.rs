@@ -140,11 +140,17 @@ async fn out_of_scope_questions_are_logged_for_admins() {
     assert!(r.plain.starts_with("Sorry, I don't have an article about that"), "{}", r.plain);
     assert!(r.button_data("Topics").is_some());
     w.fake.send_text_and_wait(USER + 1, USER + 1, "How do I bake sourdough bread", WAIT).await.unwrap();
+    w.fake.send_text_and_wait(USER + 2, USER + 2, "baking sourdough bread at home", WAIT).await.unwrap();
+    w.fake.send_text_and_wait(USER + 3, USER + 3, "where can I park my zeppelin", WAIT).await.unwrap();
+    // Alike questions are one line, named by the most asked, the others under it.
     let list = w.fake.send_text_and_wait(ADMIN, ADMIN, "/unanswered", WAIT).await.unwrap();
-    assert!(list.plain.contains("asked 2×"), "{}", list.plain);
+    let lines: Vec<&str> = list.plain.lines().collect();
+    assert!(lines[1].starts_with("1. ") && lines[1].contains("bake sourdough bread — asked 3×"), "{}", list.plain);
+    assert!(lines[1].contains("also “baking sourdough bread at home” (1)"), "{}", list.plain);
+    assert!(lines[2].starts_with("2. where can I park my zeppelin — asked 1×"), "{}", list.plain);
     let stats = w.fake.send_text_and_wait(ADMIN, ADMIN, "/stats", WAIT).await.unwrap();
-    assert!(stats.plain.contains("Users: 2"), "{}", stats.plain);
-    assert!(stats.plain.contains("unknown 2"), "{}", stats.plain);
+    assert!(stats.plain.contains("Users: 4"), "{}", stats.plain);
+    assert!(stats.plain.contains("unknown 4"), "{}", stats.plain);
 }
 
 #[tokio::test(flavor = "multi_thread")]

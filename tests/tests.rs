@@ -14,6 +14,7 @@ mod knowledge_errors;
 mod learning;
 mod limits;
 mod model_pull;
+mod owner;
 mod semantic;
 mod replay_guard;
 mod serve_startup;

@@ -1,12 +1,13 @@
 //! `articlebot check [DIR]`: validates a knowledge dir and lists every problem with file and line;
-//! with `--replay`, also asks it the questions added by review, as `/reload` does before it swaps
-//! a knowledge base in.
+//! with `--replay`, also asks it the questions added by review (from a data dir, through the
+//! running bot's admin socket when it holds the database, or an export), as `/reload` does
+//! before it swaps a knowledge base in.
 
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use articlebot_engine::{count, replay, Library, LoadError, OpenError, Options, Store, Verdict, VerdictRecord};
+use articlebot_engine::{count, replay, Library, LoadError, OpenError, Options, Verdict, VerdictRecord};
 
 use super::model::ModelArgs;
 use super::{Failure, KnowledgeArg, EXIT_FAILED};
@@ -36,10 +37,11 @@ pub struct CheckArgs {
 /// The reviewed questions in a data dir or an export of them.
 fn reviewed(from: &Path) -> Result<Vec<VerdictRecord>, Failure> {
     if from.is_dir() {
-        let store = super::review::open_store(from)?;
-        let mut v = store.verdicts().map_err(|e| Failure::caused("--replay: cannot read the reviewed questions", &e))?;
-        v.retain(|v| v.verdict == Verdict::Added);
-        v.sort_by_key(|v| v.seq);
+        // The running bot's own answer through its admin socket, else the database itself.
+        let backend = super::owner::Backend::connect(from, super::owner::Needs::Store { titles: None })?;
+        let v: Vec<VerdictRecord> = backend
+            .call(&crate::owner::protocol::Request::ExportLearned {})
+            .map_err(|e| Failure::usage(format!("--replay: {e}")))?;
         return Ok(v);
     }
     let text = std::fs::read_to_string(from)

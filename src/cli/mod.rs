@@ -1,4 +1,5 @@
-//! The `articlebot` command line: ask, chat, check, import, serve, backup, restore. Each subcommand takes the
+//! The `articlebot` command line: ask, chat, check, import, serve, backup, restore, and the
+//! owner's review, export-learned, stats and unanswered. Each subcommand takes the
 //! knowledge dir as `--knowledge DIR` (else `ARTICLEBOT_KNOWLEDGE`, else `./knowledge`). Errors
 //! are one clear line on stderr and a non-zero exit code.
 
@@ -8,6 +9,7 @@ mod chat;
 mod check;
 mod import;
 mod model;
+mod owner;
 mod pull;
 mod review;
 mod serve;
@@ -45,10 +47,14 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Restore a backup into a database dir (with the bot stopped)
     Restore(backup::RestoreArgs),
-    /// Review what users taught: add questions to articles, one card at a time (with the bot stopped)
+    /// Review what users taught: add questions to articles, one card at a time (bot running or not)
     Review(review::ReviewArgs),
-    /// Print the questions added by review as JSON lines (with the bot stopped)
+    /// Print the questions added by review as JSON lines (bot running or not)
     ExportLearned(review::ExportArgs),
+    /// Print the statistics /stats shows (bot running or not)
+    Stats(owner::StatsArgs),
+    /// List the questions the bot could not answer, most asked first (bot running or not)
+    Unanswered(owner::UnansweredArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -174,6 +180,8 @@ pub fn main() -> ExitCode {
         Command::Restore(a) => backup::run_restore(a),
         Command::Review(a) => review::run_review(a),
         Command::ExportLearned(a) => review::run_export(a),
+        Command::Stats(a) => owner::run_stats(a),
+        Command::Unanswered(a) => owner::run_unanswered(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,8 +1,8 @@
 //! `articlebot review --data DIR --knowledge DIR`: the learning loop's proposals, one card at a
 //! time, decided in the console; `articlebot export-learned --data DIR`: the questions added so
-//! far, as JSON lines. Both open the bot's database, and sled lets one process at a time do
-//! that: with the bot running they stop at once, saying so (stop the bot, review, start it
-//! again; it loads the knowledge dir with the new questions).
+//! far, as JSON lines. With the bot stopped they open its database (and review loads the
+//! knowledge dir); with it running they go through its admin socket, each step (list, accept,
+//! reject, undo) one request, so the running bot reloads itself after an accept.
 
 use std::collections::HashSet;
 use std::io::{BufRead, Write};
@@ -10,17 +10,19 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use articlebot_engine::{now_unix, Engine, ErrorChain, Proposal, SledStore, Store};
+use articlebot_engine::VerdictRecord;
 
-use super::backup::open_failure;
 use super::model::ModelArgs;
-use super::{open_engine, Failure, KnowledgeArg};
+use super::owner::{Backend, Needs};
+use super::{Failure, KnowledgeArg};
+use crate::owner::protocol::{AcceptedView, ProposalView, Request};
 
 #[derive(Args, Debug)]
 pub struct ReviewArgs {
-    /// Sled database dir of the bot (stopped)
+    /// Sled database dir of the bot (running or not)
     #[arg(long, env = "ARTICLEBOT_DATA", default_value = "data", value_name = "DIR")]
     data: PathBuf,
+    // With the bot running, the bot's own knowledge base is used.
     #[command(flatten)]
     knowledge: KnowledgeArg,
     #[command(flatten)]
@@ -32,31 +34,18 @@ pub struct ReviewArgs {
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
-    /// Sled database dir of the bot (stopped)
+    /// Sled database dir of the bot (running or not)
     #[arg(long, env = "ARTICLEBOT_DATA", default_value = "data", value_name = "DIR")]
     data: PathBuf,
 }
 
-pub(super) fn open_store(data: &std::path::Path) -> Result<SledStore, Failure> {
-    // A missing dir would be made into a new, empty database: say so instead.
-    if !data.join("db").exists() {
-        return Err(Failure::usage(format!("{} holds no articlebot database", data.display())));
-    }
-    SledStore::open(data).map_err(|e| open_failure(data, &e))
-}
-
-fn title_of<S: Store>(e: &Engine<S>, id: &str) -> String {
-    let lib = e.library();
-    lib.kb().by_id(id).map_or_else(|| id.to_string(), |i| lib.kb().articles[i as usize].title.clone())
-}
-
-fn card<S: Store>(e: &Engine<S>, p: &Proposal, left: usize) -> String {
+fn card(p: &ProposalView, left: usize) -> String {
     let ev = &p.evidence;
     let mut out = format!(
         "\nQuestion: {:?}   ({left} to review)\nProposed article: {} ({})\nEvidence: {} user(s): {} pick(s), {} 👍, {} 👎, {} rephrase(s)\n",
         p.question,
-        title_of(e, &p.article),
-        p.article,
+        p.article.title,
+        p.article.id,
         ev.users,
         ev.picks,
         ev.ups,
@@ -67,36 +56,40 @@ fn card<S: Store>(e: &Engine<S>, p: &Proposal, left: usize) -> String {
         out.push_str(&format!("          {} user(s) confirmed it after rephrasing the question\n", ev.resolved));
     }
     for (i, a) in p.alternatives.iter().enumerate() {
-        out.push_str(&format!("  {}. another article: {} ({a})\n", i + 1, title_of(e, a)));
+        out.push_str(&format!("  {}. another article: {} ({})\n", i + 1, a.title, a.id));
     }
     out.push_str("[a]dd  [r]eject  [1-9] another article  [s]kip  [u]ndo the last decision  [q]uit > ");
     out
 }
 
 pub fn run_review(args: ReviewArgs) -> Result<(), Failure> {
-    let store = open_store(&args.data)?;
-    let engine = open_engine(&args.knowledge, store, args.model.options())?;
+    let backend = Backend::connect(&args.data, Needs::Engine { knowledge: &args.knowledge, model: &args.model })?;
+    if let Backend::Socket(path) = &backend {
+        // Said because --knowledge is not what is reviewed then: the bot's own knowledge dir is.
+        eprintln!("The bot is running: reviewing through it ({}), on its knowledge dir.", path.display());
+    }
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     let mut out = std::io::stdout();
     let mut skipped: HashSet<(String, String)> = HashSet::new();
+    let min_users = args.min_users;
     // What users added by themselves (`[learning] auto_accept_users`), so the reviewer sees it
     // and can undo the last of it here.
-    let automatic: Vec<_> =
-        engine.learned().map_err(|e| Failure::caused("review", &e))?.into_iter().filter(|v| v.automatic).collect();
+    let learned: Vec<VerdictRecord> = backend.call(&Request::ExportLearned {}).map_err(Failure::usage)?;
+    let automatic: Vec<&VerdictRecord> = learned.iter().filter(|v| v.automatic).collect();
     if !automatic.is_empty() {
         println!("Added automatically ({}), newest last:", automatic.len());
         for v in automatic.iter().rev().take(10).rev() {
-            println!("  {:?} → {} ({})", v.question, title_of(&engine, &v.article), v.article);
+            println!("  {:?} → {}", v.question, v.article);
         }
     }
     loop {
-        let all = engine.proposals(args.min_users).map_err(|e| Failure::caused("review", &e))?;
-        let left: Vec<&Proposal> =
-            all.iter().filter(|p| !skipped.contains(&(p.normalized.clone(), p.article.clone()))).collect();
+        let all: Vec<ProposalView> = backend.call(&Request::Proposals { min_users }).map_err(Failure::usage)?;
+        let left: Vec<&ProposalView> =
+            all.iter().filter(|p| !skipped.contains(&(p.normalized.clone(), p.article.id.clone()))).collect();
         let p = left.first().copied();
         match p {
-            Some(p) => print!("{}", card(&engine, p, left.len())),
+            Some(p) => print!("{}", card(p, left.len())),
             None => print!("\nNothing (more) to review.\n[u]ndo the last decision  [q]uit > "),
         }
         let _ = out.flush();
@@ -107,60 +100,65 @@ pub fn run_review(args: ReviewArgs) -> Result<(), Failure> {
         let choice = line.trim().to_lowercase();
         let Some(p) = p else {
             match choice.as_str() {
-                "u" | "undo" => undo(&engine),
+                "u" | "undo" => undo(&backend),
                 "q" | "quit" => return Ok(()),
                 _ => println!("Type u or q."),
             }
             continue;
         };
-        let accept = |article: &str| match engine.accept(p, article, now_unix()) {
-            Ok(done) => println!(
-                "Added {:?} to {}{}; the knowledge base answers it with {} now: {}.",
-                p.question,
-                done.file.display(),
-                if done.written { "" } else { " (it was there already)" },
-                article,
-                if done.answers_now { "yes" } else { "no (other articles still match it better)" }
-            ),
-            Err(e) => eprintln!("error: {}", ErrorChain(&e)),
+        let accept = |article: &str| {
+            let req = Request::Accept { normalized: p.normalized.clone(), article: article.to_string(), min_users };
+            match backend.call::<AcceptedView>(&req) {
+                Ok(done) => println!(
+                    "Added {:?} to {}{}; the knowledge base answers it with {} now: {}.",
+                    done.question,
+                    done.file,
+                    if done.written { "" } else { " (it was there already)" },
+                    done.article,
+                    if done.answers_now { "yes" } else { "no (other articles still match it better)" }
+                ),
+                Err(e) => eprintln!("error: {e}"),
+            }
         };
         match choice.as_str() {
-            "a" | "add" => accept(&p.article),
-            "r" | "reject" => match engine.reject(p, now_unix()) {
-                Ok(()) => println!("Rejected: {:?} is not proposed for {} again.", p.question, p.article),
-                Err(e) => eprintln!("error: {}", ErrorChain(&e)),
-            },
-            "s" | "skip" => {
-                skipped.insert((p.normalized.clone(), p.article.clone()));
+            "a" | "add" => accept(&p.article.id),
+            "r" | "reject" => {
+                let req =
+                    Request::Reject { normalized: p.normalized.clone(), article: p.article.id.clone(), min_users };
+                match backend.call::<()>(&req) {
+                    Ok(()) => println!("Rejected: {:?} is not proposed for {} again.", p.question, p.article.id),
+                    Err(e) => eprintln!("error: {e}"),
+                }
             }
-            "u" | "undo" => undo(&engine),
+            "s" | "skip" => {
+                skipped.insert((p.normalized.clone(), p.article.id.clone()));
+            }
+            "u" | "undo" => undo(&backend),
             "q" | "quit" => return Ok(()),
             n => match n.parse::<usize>().ok().and_then(|n| n.checked_sub(1)).and_then(|i| p.alternatives.get(i)) {
-                Some(other) => accept(other),
+                Some(other) => accept(&other.id),
                 None => println!("Type a, r, s, u, q or the number of another article."),
             },
         }
     }
 }
 
-fn undo<S: Store>(engine: &Engine<S>) {
-    match engine.undo() {
+fn undo(backend: &Backend) {
+    match backend.call::<Option<VerdictRecord>>(&Request::Undo {}) {
         Ok(Some(v)) if v.automatic => println!(
             "Undone: {:?} for {} (added automatically); users alone will not add it to {} again (undo once more to review it).",
             v.question, v.article, v.article
         ),
         Ok(Some(v)) => println!("Undone: {:?} for {} ({:?}).", v.question, v.article, v.verdict),
         Ok(None) => println!("Nothing to undo."),
-        Err(e) => eprintln!("error: {}", ErrorChain(&e)),
+        Err(e) => eprintln!("error: {e}"),
     }
 }
 
 /// One line per question added, by review or automatically (`"automatic": true`), oldest first.
 pub fn run_export(args: ExportArgs) -> Result<(), Failure> {
-    let store = open_store(&args.data)?;
-    let mut verdicts = store.verdicts().map_err(|e| Failure::caused("export-learned", &e))?;
-    verdicts.retain(|v| v.verdict == articlebot_engine::Verdict::Added);
-    verdicts.sort_by_key(|v| v.seq);
+    let backend = Backend::connect(&args.data, Needs::Store { titles: None })?;
+    let verdicts: Vec<VerdictRecord> = backend.call(&Request::ExportLearned {}).map_err(Failure::usage)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for v in verdicts {
         let line = serde_json::json!({

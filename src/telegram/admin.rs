@@ -1,18 +1,21 @@
-//! Admin commands: /reload, /stats, /unanswered, /why. Rights are checked by numeric user id only
+//! Admin commands: /reload, /stats (a chart with the numbers as its caption), /unanswered, /why.
+//! Rights are checked by numeric user id only
 //! (usernames can be changed by anyone to anything); the check itself is a branch of the handler
 //! tree (see `handlers`), so these endpoints run only for admins.
 
 use std::sync::Arc;
 
 use articlebot_engine::vocabulary::AdminCommand;
-use articlebot_engine::{date_of, now_unix, ErrorChain, Stats, Store, Unanswered};
+use articlebot_engine::Cluster;
 use teloxide::prelude::*;
 
+use super::api::CallError;
 use super::app::{App, ReloadOutcome};
 use super::inbox::handled;
 use super::render::{escape, report, Rendered};
-use super::send::{deliver, Dest};
+use super::send::{deliver, send_photo, Dest, MAX_CAPTION};
 use super::{metrics, HandlerResult};
+use crate::owner::{self, protocol};
 
 pub const NOT_ALLOWED: &str = "Sorry, this command is for admins only.";
 pub const PRIVATE_ONLY: &str = "Statistics list what people asked: send this command to me in a private chat.";
@@ -54,17 +57,25 @@ pub async fn run(bot: Bot, app: Arc<App>, msg: Message, upd: Update, cmd: AdminC
             AdminCommand::Usage(usage) => report("Not understood", &[usage.to_string()]),
             AdminCommand::Stats => {
                 let app2 = app.clone();
-                let now = now_unix();
-                match tokio::task::spawn_blocking(move || app2.engine.store().stats(now, 10)).await? {
-                    Ok(s) => stats_report(&app, &s),
-                    Err(e) => report("Statistics are not available", &[ErrorChain(&e).to_string()]),
+                match tokio::task::spawn_blocking(move || stats_with_chart(&app2)).await? {
+                    Ok((r, png, plain_len)) => {
+                        send_stats(&bot, &app, Dest::of(&msg), &r, &png, plain_len).await?;
+                        return Ok(());
+                    }
+                    Err(e) => report("Statistics are not available", &[e]),
                 }
             }
             AdminCommand::Unanswered => {
                 let app2 = app.clone();
-                match tokio::task::spawn_blocking(move || app2.engine.store().unanswered(20)).await? {
+                // Through the owner protocol, as `articlebot unanswered`: one listing for both.
+                let req = protocol::Request::UnansweredGroups { top: 20 };
+                let list = tokio::task::spawn_blocking(move || {
+                    protocol::handle(&protocol::Ctx::engine(&app2.engine), &req)
+                        .and_then(protocol::read::<Vec<Cluster>>)
+                });
+                match list.await? {
                     Ok(list) => unanswered_report(&list),
-                    Err(e) => report("Unanswered questions are not available", &[ErrorChain(&e).to_string()]),
+                    Err(e) => report("Unanswered questions are not available", &[e]),
                 }
             }
             AdminCommand::Why(question) if question.trim().is_empty() => {
@@ -138,56 +149,37 @@ fn capitalised(s: &str) -> String {
     c.next().map_or_else(String::new, |first| first.to_uppercase().chain(c).collect())
 }
 
-fn percent(part: u64, total: u64) -> String {
-    if total == 0 {
-        "–".into()
-    } else {
-        format!("{:.0}%", part as f64 * 100.0 / total as f64)
+/// The statistics as /stats sends them: the text, the chart, and the text's length as
+/// Telegram counts a caption (plain text, UTF-16 units).
+fn stats_with_chart(app: &App) -> Result<(Rendered, Vec<u8>, usize), String> {
+    let req = protocol::Request::Stats {};
+    let v: protocol::StatsView =
+        protocol::handle(&protocol::Ctx::engine(&app.engine), &req).and_then(protocol::read)?;
+    let (title, lines) = owner::stats_lines(&v);
+    let plain_len = owner::plain(title, &lines).trim_end().encode_utf16().count();
+    Ok((report(title, &lines), owner::chart::png(&v), plain_len))
+}
+
+/// The chart with the text as its caption; a text too long for a caption follows the chart as
+/// its own message, and a chart that cannot be sent leaves the text alone.
+async fn send_stats(
+    bot: &Bot,
+    app: &App,
+    to: Dest,
+    r: &Rendered,
+    png: &[u8],
+    plain_len: usize,
+) -> Result<(), CallError> {
+    let fits = plain_len <= MAX_CAPTION;
+    let caption = if fits { r.html.clone() } else { "<b>Statistics</b>".to_string() };
+    match send_photo(bot, app, to, png, &caption).await {
+        Ok(()) if fits => Ok(()),
+        // The text still has to go: on its own, after the chart or instead of it.
+        Ok(()) | Err(_) => deliver(bot, app, to, r, None).await,
     }
 }
 
-fn stats_report(app: &App, s: &Stats) -> Rendered {
-    let lib = app.engine.library();
-    let title =
-        |id: &str| lib.kb().by_id(id).map_or_else(|| id.to_string(), |i| lib.kb().articles[i as usize].title.clone());
-    let mut lines = vec![
-        format!("Users: {}", s.users),
-        format!("Questions today: {} (answered {})", s.questions_today, percent(s.answered_today, s.questions_today)),
-        format!(
-            "Questions in total: {} (answered {}, did-you-mean {}, unknown {}, small talk {})",
-            s.questions_total,
-            percent(s.answered_total, s.questions_total),
-            s.suggested_total,
-            s.unknown_total,
-            s.smalltalk_total
-        ),
-    ];
-    if !s.top_questions.is_empty() {
-        lines.push(String::new());
-        lines.push("Top questions:".into());
-        lines.extend(s.top_questions.iter().enumerate().map(|(i, (q, n))| format!("{}. {q} — {n}", i + 1)));
-    }
-    if !s.top_articles.is_empty() {
-        lines.push(String::new());
-        lines.push("Top articles:".into());
-        lines.extend(s.top_articles.iter().enumerate().map(|(i, (a, n))| format!("{}. {} — {n}", i + 1, title(a))));
-    }
-    if !s.feedback.is_empty() {
-        lines.push(String::new());
-        lines.push("Feedback (👍/👎):".into());
-        lines.extend(s.feedback.iter().map(|(a, up, down)| format!("{} — {up}/{down}", title(a))));
-    }
-    report("Statistics", &lines)
-}
-
-fn unanswered_report(list: &[Unanswered]) -> Rendered {
-    if list.is_empty() {
-        return report("Unanswered questions", &["None so far.".to_string()]);
-    }
-    let lines: Vec<String> = list
-        .iter()
-        .enumerate()
-        .map(|(i, u)| format!("{}. {} — asked {}×, last {}", i + 1, u.example, u.count, date_of(u.last_asked)))
-        .collect();
-    report("Most asked questions without an answer (what to write next)", &lines)
+fn unanswered_report(groups: &[Cluster]) -> Rendered {
+    let (title, lines) = owner::cluster_lines(groups);
+    report(title, &lines)
 }

@@ -120,6 +120,24 @@ pub async fn call_raw(
     body: &impl Serialize,
     timeout: Option<Duration>,
 ) -> Result<Box<RawValue>, CallError> {
+    let mut request = bot.client().post(method_url(bot, method)?).json(body);
+    if let Some(t) = timeout {
+        request = request.timeout(t);
+    }
+    send(bot, request).await
+}
+
+/// Calls `method` with a multipart form (a file upload); the result as unparsed JSON text.
+pub async fn call_multipart(
+    bot: &Bot,
+    method: &str,
+    form: reqwest::multipart::Form,
+) -> Result<Box<RawValue>, CallError> {
+    send(bot, bot.client().post(method_url(bot, method)?).multipart(form)).await
+}
+
+/// The URL of a method (the token is in it: never shown).
+fn method_url(bot: &Bot, method: &str) -> Result<url::Url, CallError> {
     let mut url = bot.api_url();
     // A base URL that cannot take a path is refused by the start-up checks; this is a
     // second guard, not a way to reach here.
@@ -128,10 +146,10 @@ pub async fn call_raw(
         .pop_if_empty()
         .push(&format!("bot{}", bot.token()))
         .push(method);
-    let mut request = bot.client().post(url).json(body);
-    if let Some(t) = timeout {
-        request = request.timeout(t);
-    }
+    Ok(url)
+}
+
+async fn send(bot: &Bot, request: reqwest::RequestBuilder) -> Result<Box<RawValue>, CallError> {
     let network = |e: reqwest::Error| CallError::Network(describe(bot, e));
     let response = request.send().await.map_err(network)?;
     let status = response.status().as_u16();

@@ -118,6 +118,48 @@ async fn send_new(bot: &Bot, limiter: &RateLimiter, to: Dest, r: &Rendered) -> R
     }
 }
 
+/// Sends a PNG as a photo with an HTML caption (at most [`MAX_CAPTION`] characters), retrying
+/// transient failures for a little while: a chart is worth less than the text, which the caller
+/// sends instead when this fails.
+pub async fn send_photo(bot: &Bot, app: &App, to: Dest, png: &[u8], caption_html: &str) -> Result<(), CallError> {
+    const PHOTO_WINDOW: Duration = Duration::from_secs(30);
+    let started = Instant::now();
+    let mut attempt = 0;
+    loop {
+        app.limiter.acquire(to.chat.0).await;
+        let file = reqwest::multipart::Part::bytes(png.to_vec())
+            .file_name("stats.png")
+            .mime_str("image/png")
+            .map_err(|_| CallError::BadAnswer { status: 0 })?;
+        let mut form = reqwest::multipart::Form::new()
+            .text("chat_id", to.chat.0.to_string())
+            .text("caption", caption_html.to_string())
+            .text("parse_mode", "HTML")
+            .part("photo", file);
+        if let Some(thread) = to.thread {
+            form = form.text("message_thread_id", thread.0 .0.to_string());
+        }
+        match api::call_multipart(bot, "sendPhoto", form).await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.is_transient() && started.elapsed() < PHOTO_WINDOW => {
+                attempt += 1;
+                let wait = retry_wait(attempt, &e);
+                metrics::count_error("send_retry");
+                tracing::warn!(chat = to.chat.0, api = %api::host(bot), error = %e, retry_in_ms = wait.as_millis() as u64, "sendPhoto failed; retrying");
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => {
+                metrics::count_error("send_failed");
+                tracing::warn!(chat = to.chat.0, error = %e, "could not send a photo");
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Telegram's limit on a photo's caption, in characters after entity parsing.
+pub const MAX_CAPTION: usize = 1024;
+
 /// Edits a message once.
 async fn edit_once(bot: &Bot, to: Dest, message: MessageId, r: &Rendered) -> Result<(), CallError> {
     let mut payload = teloxide::payloads::EditMessageText::new(to.chat, message, r.html.clone())

@@ -176,6 +176,7 @@ pub async fn run(
     let send_limits = config.rate_limit.then(SendLimits::default);
     let app = Arc::new(App::new(engine, admins, username, config.flood, send_limits, config.replay_limit));
     spawn_db_size_gauge(app.clone());
+    let admin_socket = start_admin_socket(&config.data, &app);
     if let Some(hangups) = hangups {
         spawn_reloads(app.clone(), hangups);
     }
@@ -319,6 +320,8 @@ pub async fn run(
     if let (true, Source::Polling { offset, .. }) = (stopped_by_request, &source) {
         poll::confirm(&bot, offset).await;
     }
+    // No owner request starts once stopping is under way; the file goes with it.
+    drop(admin_socket);
     tracing::info!("stopped receiving updates; flushing the database");
     app.engine.store().flush().map_err(ServeError::Flush)?;
     tracing::info!("stopped");
@@ -584,6 +587,34 @@ async fn serve_metrics(listener: tokio::net::TcpListener) {
         .with_state(());
     if let Err(e) = axum::serve(listener, router).await {
         tracing::error!(error = %e, "metrics server failed");
+    }
+}
+
+/// The owner's admin socket in the data dir (`articlebot stats`, `review`, ... while the bot
+/// runs). The bot serves without it if it cannot be made (a path too long for a socket, a file in
+/// the way): the owner's commands then say that the database is in use.
+fn start_admin_socket(data: &std::path::Path, app: &Arc<App>) -> Option<crate::owner::socket::AdminSocket> {
+    use crate::owner::{protocol, socket};
+    let app = app.clone();
+    let handler: socket::Handler = Arc::new(move |req| {
+        let answer = protocol::handle(&protocol::Ctx::engine(&app.engine), req);
+        if matches!(req, protocol::Request::Accept { .. } | protocol::Request::Undo {}) {
+            // The engine reloaded itself (not through `App::reload`): the gauges follow.
+            let lib = app.engine.library();
+            let stats = lib.kb().stats();
+            metrics::set_knowledge(lib.generation, stats.articles + stats.stubs, stats.sections);
+        }
+        answer
+    });
+    match socket::AdminSocket::start(data, handler) {
+        Ok(s) => {
+            tracing::info!(path = %s.path().display(), "admin socket ready");
+            Some(s)
+        }
+        Err(e) => {
+            tracing::warn!(dir = %data.display(), error = %e, "no admin socket: the owner's commands cannot reach the running bot");
+            None
+        }
     }
 }
 

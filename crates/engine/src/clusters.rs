@@ -17,7 +17,7 @@ const SAME_MEANING: f32 = 0.65;
 const EMBEDDED: usize = 200;
 
 /// Questions that ask the same; the most asked first.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Cluster {
     pub questions: Vec<Unanswered>,
     /// Times any of them was asked.

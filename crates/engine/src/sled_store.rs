@@ -32,7 +32,7 @@ use crate::backup::{self, BackupReport, RestoreReport};
 use crate::learning::{Evidence, PairEvidence, Signal, SignalKind, VerdictRecord};
 use crate::sled_db::{self, Db, IfDamaged, T};
 use crate::state::UserState;
-use crate::store::{day_of, QuestionRecord, Stats, Store, StoreError, Unanswered};
+use crate::store::{day_of, DayCounts, QuestionRecord, Stats, Store, StoreError, Unanswered, STATS_DAYS};
 
 /// Distinct questions tracked in `questions` and in `unanswered`; beyond this the least asked
 /// are dropped.
@@ -513,6 +513,17 @@ impl Store for SledStore {
         fb.sort_by(|a, b| (b.1 + b.2).cmp(&(a.1 + a.2)).then(a.0.cmp(&b.0)));
         fb.truncate(top);
         s.feedback = fb;
+        // One counter read per day and intent (STATS_DAYS × 4 gets): no scan of the counters.
+        for d in day.saturating_sub(STATS_DAYS - 1)..=day {
+            let n = |i: Intent| self.counter(&format!("day:{d}:{}", i.as_str()));
+            s.days.push(DayCounts {
+                day: d,
+                answered: n(Intent::Answer)?,
+                suggested: n(Intent::Suggest)?,
+                unknown: n(Intent::Unknown)?,
+                smalltalk: n(Intent::Smalltalk)?,
+            });
+        }
         Ok(s)
     }
 
@@ -597,6 +608,13 @@ mod tests {
         assert_eq!(s.top_articles(3).unwrap(), st.top_articles);
         assert_eq!(st.feedback, vec![("a".to_string(), 1, 1)]);
         assert_eq!(s.stats(day + 86_400, 10).unwrap().questions_today, 0);
+        let days = &st.days;
+        assert_eq!(days.len() as u64, STATS_DAYS);
+        assert_eq!(days.last().unwrap().day, 20_000);
+        assert_eq!(days[0].day, 20_000 - (STATS_DAYS - 1));
+        let last = days.last().unwrap();
+        assert_eq!((last.answered, last.suggested, last.unknown, last.smalltalk), (1, 0, 2, 1));
+        assert!(days[..days.len() - 1].iter().all(|d| d.answered + d.suggested + d.unknown + d.smalltalk == 0));
         let un = s.unanswered(10).unwrap();
         assert_eq!(un.len(), 1);
         assert_eq!(un[0].count, 2);

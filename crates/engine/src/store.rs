@@ -107,6 +107,24 @@ pub struct Stats {
     pub top_articles: Vec<(String, u64)>,
     /// (article id, 👍, 👎), most rated first.
     pub feedback: Vec<(String, u64, u64)>,
+    /// Questions per day, oldest first, the last [`STATS_DAYS`] days up to `now`'s (days with
+    /// none included, so a chart's bars are evenly spaced). Missing in older `--json` output.
+    #[serde(default)]
+    pub days: Vec<DayCounts>,
+}
+
+/// Days of questions that [`Store::stats`] gives per day.
+pub const STATS_DAYS: u64 = 30;
+
+/// What the bot did with one day's questions (UTC days).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayCounts {
+    /// Days since 1970-01-01 ([`day_of`]).
+    pub day: u64,
+    pub answered: u64,
+    pub suggested: u64,
+    pub unknown: u64,
+    pub smalltalk: u64,
 }
 
 /// A question the bot could not answer, merged by normalised text.

@@ -5,7 +5,7 @@
 //! Form and multipart values are text; like Telegram, the fake reads JSON-looking values
 //! (`{...}`, `[...]`), booleans and integers as such, except for parameters that are always
 //! strings (`text`, `caption`, `query`, `url`, ...). Uploaded files become
-//! `{"file_name": ..., "size": ...}`.
+//! `{"file_name": ..., "size": ..., "hex": ...}` (the first MiB of the bytes, in hex).
 
 use serde_json::{Map, Value};
 
@@ -206,7 +206,11 @@ fn parse_multipart(body: &[u8], boundary: &str) -> Result<Map<String, Value>, St
             .ok_or("multipart part without Content-Disposition")?;
         let name = disposition_param(disposition, "name").ok_or("multipart part without a name")?;
         let value = match disposition_param(disposition, "filename") {
-            Some(file_name) => serde_json::json!({ "file_name": file_name, "size": content.len() }),
+            Some(file_name) => {
+                // The bytes too (as hex, the first MiB), for tests that check what was uploaded.
+                let hex: String = content.iter().take(1 << 20).map(|b| format!("{b:02x}")).collect();
+                serde_json::json!({ "file_name": file_name, "size": content.len(), "hex": hex })
+            }
             None => typed(&name, String::from_utf8_lossy(content).into_owned()),
         };
         params.insert(name, value);
@@ -241,7 +245,7 @@ mod tests {
         let p = parse_params(Some("multipart/form-data; boundary=XyZ"), None, body).unwrap();
         assert_eq!(
             Value::Object(p),
-            json!({"url":"https://x.test/hook","allowed_updates":["message"],"certificate":{"file_name":"c.pem","size":3}})
+            json!({"url":"https://x.test/hook","allowed_updates":["message"],"certificate":{"file_name":"c.pem","size":3,"hex":"414243"}})
         );
         assert!(parse_params(Some("application/json"), None, b"[1]").is_err());
         assert_eq!(parse_params(None, None, b"").unwrap().len(), 0);

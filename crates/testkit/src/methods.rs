@@ -180,6 +180,7 @@ pub(crate) fn dispatch(
         | "unpinChatMessage"
         | "leaveChat" => Ok(json!(true)),
         "sendMessage" => send_message(inner, st, p, received_at),
+        "sendPhoto" => send_photo(inner, st, p, received_at),
         "editMessageText" => edit_message_text(inner, st, p, received_at),
         "editMessageReplyMarkup" => edit_reply_markup(st, p),
         "deleteMessage" => {
@@ -419,6 +420,70 @@ fn send_message(inner: &Inner, st: &mut State, p: &Map<String, Value>, received_
         plain,
         parse_mode,
         reply_markup: markup,
+        at: received_at,
+        call_seq: usize::MAX,
+    });
+    Ok(m)
+}
+
+/// Telegram's limit on a caption, after entity parsing, in UTF-16 units.
+const MAX_CAPTION: usize = 1024;
+
+/// `sendPhoto` with an uploaded file (multipart) or a file id / URL, and an optional caption.
+fn send_photo(inner: &Inner, st: &mut State, p: &Map<String, Value>, received_at: Instant) -> Result<Value, ApiErr> {
+    let chat = target_chat(st, p)?;
+    check_not_blocked(st, &chat)?;
+    let size = match p.get("photo") {
+        Some(Value::Object(file)) => file.get("size").and_then(Value::as_u64).unwrap_or(0),
+        Some(Value::String(id)) if !id.is_empty() => 0,
+        _ => return Err(bad("there is no photo in the request")),
+    };
+    if p.get("photo").and_then(|f| f.get("size")).is_some() && size == 0 {
+        return Err(bad("file must be non-empty"));
+    }
+    let caption = param_str(p, "caption").map(|c| c.into_owned()).unwrap_or_default();
+    let parse_mode = p.get("parse_mode").and_then(Value::as_str).map(str::to_string);
+    let plain = if caption.is_empty() {
+        String::new()
+    } else {
+        render_text(inner, &caption, parse_mode.as_deref(), "message caption is too long")?
+    };
+    if plain.encode_utf16().count() > MAX_CAPTION {
+        return Err(bad("message caption is too long"));
+    }
+    if is_counted_send("sendPhoto") {
+        st.limiter.check(chat.id, Instant::now()).map_err(too_many)?;
+    }
+    let message_id = st.next_message_id(chat.id);
+    let mut m = json!({
+        "message_id": message_id,
+        "from": inner.bot_json(),
+        "chat": st.chat_json(&chat),
+        "date": unix_now(),
+        "photo": [{ "file_id": format!("photo{message_id}"), "file_unique_id": format!("u{message_id}"), "width": 1, "height": 1, "file_size": size }],
+    });
+    if !plain.is_empty() {
+        m["caption"] = json!(plain);
+    }
+    st.messages.insert(
+        (chat.id, message_id),
+        StoredMessage {
+            json: m.clone(),
+            from_bot: true,
+            raw_text: Some(caption.clone()),
+            parse_mode: parse_mode.clone(),
+            reply_markup: None,
+            deleted: false,
+        },
+    );
+    st.add_reply(Reply {
+        chat_id: chat.id,
+        message_id,
+        kind: ReplyKind::Photo,
+        text: caption,
+        plain,
+        parse_mode,
+        reply_markup: None,
         at: received_at,
         call_seq: usize::MAX,
     });

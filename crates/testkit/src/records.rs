@@ -78,6 +78,8 @@ pub enum ReplyKind {
     Sent,
     /// `editMessageText` of an earlier message.
     Edited,
+    /// `sendPhoto`: `text` and `plain` are its caption (empty without one).
+    Photo,
 }
 
 /// An inline keyboard button.
