@@ -14,6 +14,7 @@ mod knowledge_errors;
 mod learning;
 mod limits;
 mod model_pull;
+mod review_telegram;
 mod semantic;
 mod serve_startup;
 mod shutdown;

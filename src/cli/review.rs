@@ -4,13 +4,12 @@
 //! that: with the bot running they stop at once, saying so (stop the bot, review, start it
 //! again; it loads the knowledge dir with the new questions).
 
-use std::collections::HashSet;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
 use clap::Args;
 
-use articlebot_engine::{now_unix, Engine, ErrorChain, Proposal, SledStore, Store};
+use articlebot_engine::{now_unix, Engine, ErrorChain, Proposal, ReviewSession, SledStore, Store, MIN_USERS};
 
 use super::backup::open_failure;
 use super::model::ModelArgs;
@@ -26,7 +25,7 @@ pub struct ReviewArgs {
     #[command(flatten)]
     model: ModelArgs,
     /// Propose a question only once this many distinct users backed it
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    #[arg(long, default_value_t = MIN_USERS, value_name = "N")]
     min_users: u64,
 }
 
@@ -45,26 +44,18 @@ fn open_store(data: &std::path::Path) -> Result<SledStore, Failure> {
     SledStore::open(data).map_err(|e| open_failure(data, &e))
 }
 
-fn title_of<S: Store>(e: &Engine<S>, id: &str) -> String {
-    let lib = e.library();
-    lib.kb().by_id(id).map_or_else(|| id.to_string(), |i| lib.kb().articles[i as usize].title.clone())
-}
-
 fn card<S: Store>(e: &Engine<S>, p: &Proposal, left: usize) -> String {
-    let ev = &p.evidence;
+    let c = e.card(p);
     let mut out = format!(
-        "\nQuestion: {:?}   ({left} to review)\nProposed article: {} ({})\nEvidence: {} user(s): {} pick(s), {} 👍, {} 👎, {} rephrase(s)\n",
-        p.question,
-        title_of(e, &p.article),
-        p.article,
-        ev.users,
-        ev.picks,
-        ev.ups,
-        ev.downs,
-        ev.rephrases
+        "\nQuestion: {:?}   ({left} to review)\nProposed article: {} ({}){}\nEvidence: {}\n",
+        c.question,
+        c.article.title,
+        c.article.id,
+        c.article.section.as_deref().map_or_else(String::new, |s| format!(", section {s:?}")),
+        c.evidence.summary()
     );
-    for (i, a) in p.alternatives.iter().enumerate() {
-        out.push_str(&format!("  {}. another article: {} ({a})\n", i + 1, title_of(e, a)));
+    for (i, a) in c.alternatives.iter().enumerate() {
+        out.push_str(&format!("  {}. another article: {} ({})\n", i + 1, a.title, a.id));
     }
     out.push_str("[a]dd  [r]eject  [1-9] another article  [s]kip  [u]ndo the last decision  [q]uit > ");
     out
@@ -76,12 +67,10 @@ pub fn run_review(args: ReviewArgs) -> Result<(), Failure> {
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     let mut out = std::io::stdout();
-    let mut skipped: HashSet<(String, String)> = HashSet::new();
+    let mut session = ReviewSession::default();
     loop {
-        let all = engine.proposals(args.min_users).map_err(|e| Failure::caused("review", &e))?;
-        let left: Vec<&Proposal> =
-            all.iter().filter(|p| !skipped.contains(&(p.normalized.clone(), p.article.clone()))).collect();
-        let p = left.first().copied();
+        let left = engine.to_review(&session, args.min_users).map_err(|e| Failure::caused("review", &e))?;
+        let p = left.first();
         match p {
             Some(p) => print!("{}", card(&engine, p, left.len())),
             None => print!("\nNothing (more) to review.\n[u]ndo the last decision  [q]uit > "),
@@ -117,9 +106,7 @@ pub fn run_review(args: ReviewArgs) -> Result<(), Failure> {
                 Ok(()) => println!("Rejected: {:?} is not proposed for {} again.", p.question, p.article),
                 Err(e) => eprintln!("error: {}", ErrorChain(&e)),
             },
-            "s" | "skip" => {
-                skipped.insert((p.normalized.clone(), p.article.clone()));
-            }
+            "s" | "skip" => session.skip(p),
             "u" | "undo" => undo(&engine),
             "q" | "quit" => return Ok(()),
             n => match n.parse::<usize>().ok().and_then(|n| n.checked_sub(1)).and_then(|i| p.alternatives.get(i)) {

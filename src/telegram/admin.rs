@@ -12,12 +12,13 @@ use super::app::{App, ReloadOutcome};
 use super::inbox::handled;
 use super::render::{escape, report, Rendered};
 use super::send::{deliver, Dest};
-use super::{metrics, HandlerResult};
+use super::{metrics, review, HandlerResult};
 
 pub const NOT_ALLOWED: &str = "Sorry, this command is for admins only.";
 pub const PRIVATE_ONLY: &str = "Statistics list what people asked: send this command to me in a private chat.";
 
 /// What people asked is for the admin's eyes, not for everyone in a group.
+/// Review cards show what people asked too.
 pub fn allowed_here(cmd: AdminCommand, msg: &Message) -> bool {
     msg.chat.is_private() || cmd == AdminCommand::Reload
 }
@@ -47,6 +48,8 @@ pub async fn private_only(bot: Bot, app: Arc<App>, msg: Message, upd: Update) ->
 pub async fn run(bot: Bot, app: Arc<App>, msg: Message, upd: Update, cmd: AdminCommand) -> HandlerResult {
     handled(&app.clone(), upd.id.0, "admin", async move {
         let r = match cmd {
+            AdminCommand::Review { undo: false } => return review::start(&bot, &app, &msg).await,
+            AdminCommand::Review { undo: true } => return review::undo(&bot, &app, &msg).await,
             AdminCommand::Reload => reload_report(&app.reload("/reload").await),
             AdminCommand::Stats => {
                 let app2 = app.clone();

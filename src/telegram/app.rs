@@ -1,11 +1,11 @@
 //! What the handlers share: the engine, Telegram's limits on both sides, who the admins are, and
 //! the knowledge reload that `/reload` and SIGHUP trigger.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use articlebot_engine::{Engine, ErrorChain, LoadError, LoadReport, OpenError, SledStore};
+use articlebot_engine::{Engine, ErrorChain, LoadError, LoadReport, OpenError, ReviewSession, SledStore, MIN_USERS};
 
 use super::inbox::Seen;
 use super::limits::{FloodControl, FloodLimits, RateLimiter, SendLimits};
@@ -37,6 +37,12 @@ pub struct App {
     /// Media group ids already answered, newest last (a few hundred are plenty: an album's
     /// messages arrive together).
     albums: Mutex<VecDeque<String>>,
+    /// `/review` proposes a question once this many distinct users backed it.
+    pub review_min_users: u64,
+    /// Each admin's review session (what they skipped); admins are a fixed, short list.
+    reviews: Mutex<HashMap<i64, ReviewSession>>,
+    /// One review decision at a time: a double tap must not decide one proposal twice.
+    deciding: Mutex<()>,
 }
 
 impl App {
@@ -56,11 +62,34 @@ impl App {
             bot_username,
             flood: FloodControl::new(flood),
             albums: Default::default(),
+            review_min_users: MIN_USERS,
+            reviews: Default::default(),
+            deciding: Mutex::new(()),
         }
     }
 
     pub fn is_admin(&self, user: i64) -> bool {
         self.admins.contains(&user)
+    }
+
+    /// Runs `f` on `admin`'s review session (made on first use).
+    pub fn review_session<T>(&self, admin: i64, f: impl FnOnce(&mut ReviewSession) -> T) -> T {
+        let mut all = self.reviews.lock().unwrap_or_else(|p| p.into_inner());
+        f(all.entry(admin).or_default())
+    }
+
+    /// Held while a review decision is carried out.
+    pub fn review_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.deciding.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// After the engine reloaded the knowledge base itself (a review decision): the metrics
+    /// follow the knowledge base in use, as after [`App::reload`].
+    pub async fn knowledge_changed(self: &Arc<Self>, source: &str) {
+        let lib = self.engine.library();
+        let kb = lib.kb();
+        metrics::set_knowledge(lib.generation, kb.articles.len(), kb.articles.iter().map(|a| a.sections.len()).sum());
+        tracing::info!(source, generation = lib.generation, "knowledge reloaded");
     }
 
     /// Whether this is the first message of the album seen (recently).

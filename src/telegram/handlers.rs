@@ -152,6 +152,8 @@ async fn on_callback(bot: Bot, q: CallbackQuery, action: Action, upd: Update, ap
         // Replies go where the button was; an inline-mode message has no chat: the user's own.
         let to = q.regular_message().map_or(Dest::chat(ChatId(user_id)), Dest::of);
         let (input, edit) = match action {
+            // Not a conversation step: an admin's decision, checked and carried out by `review`.
+            Action::Review { id, op } => return super::review::tap(&bot, &app, &q, id, op).await,
             Action::Open { key, section } => (Input::Open { key, section }, None),
             Action::Next { key, section } => (Input::Open { key, section: Some(section) }, message),
             Action::Topics { page } => (Input::Topics(page), message),

@@ -34,7 +34,7 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-fn cut(s: &str, max: usize) -> String {
+pub(super) fn cut(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
     }
@@ -43,7 +43,7 @@ fn cut(s: &str, max: usize) -> String {
     out
 }
 
-fn button(label: &str, action: Action) -> InlineKeyboardButton {
+pub(super) fn button(label: &str, action: Action) -> InlineKeyboardButton {
     InlineKeyboardButton::callback(cut(label, MAX_LABEL_CHARS), action.encode())
 }
 

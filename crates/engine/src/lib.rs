@@ -58,8 +58,8 @@ pub use articlebot_matching::{
 pub use backup::{BackupReport, RestoreReport};
 pub use engine::{Engine, Outcome, User};
 pub use learning::{
-    proposals, Accepted, Evidence, LearnError, PairEvidence, Proposal, Signal, SignalKind, Verdict, VerdictRecord,
-    REPHRASE_SECS,
+    proposals, Accepted, Card, CardArticle, Evidence, LearnError, PairEvidence, Proposal, ReviewSession, Signal,
+    SignalKind, Verdict, VerdictRecord, MIN_USERS, REPHRASE_SECS,
 };
 pub use library::{Library, LoadReport, OpenError};
 pub use reply::{AnswerView, Choice, EmbedProgress, Link, Options, Reply, TopicRef};

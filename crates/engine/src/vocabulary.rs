@@ -56,6 +56,11 @@ pub enum AdminCommand {
     Reload,
     Stats,
     Unanswered,
+    /// The learning loop's proposals, one card at a time; `undo: true` takes the last decision
+    /// back (`/review undo`).
+    Review {
+        undo: bool,
+    },
 }
 
 /// What a command asks for.
@@ -142,6 +147,9 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec("unanswered", &[], "Questions without an answer", Audience::Admins, |_| {
         Command::Admin(AdminCommand::Unanswered)
     }),
+    spec("review", &[], "Review questions to add to articles", Audience::Admins, |arg| {
+        Command::Admin(AdminCommand::Review { undo: arg.eq_ignore_ascii_case("undo") })
+    }),
 ];
 
 /// The command named `name` or one of its words (`/next`), ASCII case ignored.
@@ -200,7 +208,7 @@ mod tests {
         assert_eq!(everyone, ["start", "help", "topics", "more", "reset", "forget"]);
         let admins: Vec<&str> = listed(Audience::Admins).map(|c| c.name).collect();
         assert_eq!(&admins[..everyone.len()], everyone.as_slice());
-        assert_eq!(&admins[everyone.len()..], ["reload", "stats", "unanswered"]);
+        assert_eq!(&admins[everyone.len()..], ["reload", "stats", "unanswered", "review"]);
     }
 
     #[test]
@@ -211,6 +219,8 @@ mod tests {
         assert_eq!(run("topics", "3"), Some(Command::Conversation(Input::Topics(2))));
         assert_eq!(run("topics", "x"), Some(Command::Conversation(Input::Topics(0))));
         assert_eq!(run("reload", ""), Some(Command::Admin(AdminCommand::Reload)));
+        assert_eq!(run("review", ""), Some(Command::Admin(AdminCommand::Review { undo: false })));
+        assert_eq!(run("review", " UNDO "), Some(Command::Admin(AdminCommand::Review { undo: true })));
         assert_eq!(run("next", ""), Some(Command::Conversation(Input::More)), "a command's word works as a name");
         assert_eq!(run("whatever", ""), None);
     }

@@ -349,6 +349,11 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), EditError> {
         return Err(read_only(std::io::Error::from(std::io::ErrorKind::PermissionDenied)));
     }
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    // A dir with every write bit off was made read-only on purpose; root (a container's usual
+    // user) could still write into it, so the bits are checked rather than left to the kernel.
+    if std::fs::metadata(dir).is_ok_and(|m| m.permissions().readonly()) {
+        return Err(read_only(std::io::Error::from(std::io::ErrorKind::PermissionDenied)));
+    }
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
