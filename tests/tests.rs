@@ -21,4 +21,5 @@ mod shutdown;
 mod site_import;
 mod storage;
 mod telegram_e2e;
+mod watch_telegram;
 mod webhook_server;

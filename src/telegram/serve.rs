@@ -173,6 +173,7 @@ pub async fn run(
     }
     let send_limits = config.rate_limit.then(SendLimits::default);
     let app = Arc::new(App::new(engine, admins, username, config.flood, send_limits));
+    app.set_notifier(bot.clone());
     spawn_db_size_gauge(app.clone());
     if let Some(hangups) = hangups {
         spawn_reloads(app.clone(), hangups);

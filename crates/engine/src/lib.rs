@@ -16,6 +16,7 @@
 //! - `library`: [`Library`], a knowledge dir loaded and indexed;
 //! - `learning`: signals from users → proposals → reviewed alternate questions in the files;
 //! - `turn`: one input applied to one user's state;
+//! - `watch`: users waiting for an answer to a question that had none;
 //! - `reply`: what the conversation answers ([`Reply`]);
 //! - [`vocabulary`]: commands, typed words and numbers → [`Input`];
 //! - `state`: what is stored per user, and its versioned encoding;
@@ -36,6 +37,7 @@ mod store;
 pub mod text;
 mod turn;
 pub mod vocabulary;
+mod watch;
 
 #[cfg(test)]
 mod learning_tests;
@@ -67,3 +69,4 @@ pub use sled_db::IfDamaged;
 pub use sled_store::SledStore;
 pub use store::{date_of, day_of, now_unix, Damage, QuestionRecord, Stats, Store, StoreError, Unanswered};
 pub use vocabulary::Input;
+pub use watch::{question_id, Answered, Watch, WatchAdded, Watching, MAX_PER_USER as MAX_WATCHES_PER_USER};
