@@ -45,6 +45,8 @@ mod learning_tests;
 mod semantic_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod watch_tests;
 
 /// Loads a knowledge dir without indexing it, for tools that read articles; front ends open an
 /// [`Engine`] instead.
