@@ -227,5 +227,5 @@ async fn review_is_refused_to_non_admins_forged_taps_and_a_read_only_knowledge_d
     // In a group, even an admin's /review is refused (cards show what people asked).
     let group = -5005;
     let r = w.fake.send_text_and_wait(group, ADMIN, "/review", WAIT).await.unwrap();
-    assert!(r.plain.contains("private chat"), "{}", r.plain);
+    assert_eq!(r.plain, "Review cards show what people asked: send /review to me in a private chat.");
 }

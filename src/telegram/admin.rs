@@ -16,6 +16,7 @@ use super::{metrics, review, HandlerResult};
 
 pub const NOT_ALLOWED: &str = "Sorry, this command is for admins only.";
 pub const PRIVATE_ONLY: &str = "Statistics list what people asked: send this command to me in a private chat.";
+pub const REVIEW_PRIVATE_ONLY: &str = "Review cards show what people asked: send /review to me in a private chat.";
 
 /// What people asked is for the admin's eyes, not for everyone in a group.
 /// Review cards show what people asked too.
@@ -36,9 +37,10 @@ pub async fn refuse(bot: Bot, app: Arc<App>, msg: Message, upd: Update) -> Handl
 }
 
 /// A statistics command from an admin in a group.
-pub async fn private_only(bot: Bot, app: Arc<App>, msg: Message, upd: Update) -> HandlerResult {
+pub async fn private_only(bot: Bot, app: Arc<App>, msg: Message, upd: Update, cmd: AdminCommand) -> HandlerResult {
     handled(&app.clone(), upd.id.0, "admin", async move {
-        let r = Rendered { html: escape(PRIVATE_ONLY), keyboard: None };
+        let text = if matches!(cmd, AdminCommand::Review { .. }) { REVIEW_PRIVATE_ONLY } else { PRIVATE_ONLY };
+        let r = Rendered { html: escape(text), keyboard: None };
         deliver(&bot, &app, Dest::of(&msg), &r, None).await?;
         Ok(())
     })

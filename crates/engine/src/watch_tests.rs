@@ -99,7 +99,10 @@ fn a_review_session_skips_by_pair_and_cards_name_titles() {
     assert_eq!(e.proposal(p.id(), MIN_USERS).unwrap().as_ref(), Some(p));
     assert_eq!(e.proposal(p.id() ^ 1, MIN_USERS).unwrap(), None);
     let card = e.card(p);
-    assert_eq!((card.article.id.as_str(), card.article.title.as_str()), (p.article.as_str(), choices[0].topic.title.as_str()));
+    assert_eq!(
+        (card.article.id.as_str(), card.article.title.as_str()),
+        (p.article.as_str(), choices[0].topic.title.as_str())
+    );
     assert!(is_key(&card.article.key));
     assert_eq!(card.alternatives.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), p.alternatives);
     assert_eq!(card.evidence.summary(), "1 user(s): 1 pick(s), 0 👍, 0 👎, 0 rephrase(s)");
