@@ -474,6 +474,24 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
     }
 
+    /// Root writes into a dir whose write bits are off; the bits are honoured anyway.
+    #[test]
+    fn a_read_only_dir_is_refused_clearly_even_for_root() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("articles");
+        std::fs::create_dir(&sub).unwrap();
+        let path = sub.join("a.md");
+        let text = format!("+++\nid = \"a\"\ntitle = \"A\"\n{BODY}");
+        std::fs::write(&path, &text).unwrap();
+        std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let e = add_question(&path, "q").unwrap_err();
+        std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(matches!(e, EditError::ReadOnly { .. }) && e.to_string().contains("nothing was changed"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        assert_eq!(std::fs::read_dir(&sub).unwrap().count(), 1, "no temporary file");
+    }
+
     #[test]
     fn questions_are_cleaned_before_they_are_written() {
         assert_eq!(clean_question("  how\n do\u{7}  I?\t"), "how do I?");
