@@ -2,7 +2,9 @@
 //! time, decided in the console; `articlebot export-learned --data DIR`: the questions added so
 //! far, as JSON lines. Both open the bot's database, and sled lets one process at a time do
 //! that: with the bot running they stop at once, saying so (stop the bot, review, start it
-//! again; it loads the knowledge dir with the new questions).
+//! again; it loads the knowledge dir with the new questions). While the bot runs, admins review
+//! in Telegram instead (`/review`, `src/telegram/review.rs`): the same proposals, sessions and
+//! decisions, from the engine.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
