@@ -3,6 +3,8 @@
 //! far, as JSON lines. With the bot stopped they open its database (and review loads the
 //! knowledge dir); with it running they go through its admin socket, each step (list, accept,
 //! reject, undo) one request, so the running bot reloads itself after an accept.
+//! Admins can also review in Telegram (`/review`, `src/telegram/review.rs`): the same
+//! proposals and decisions, from the engine.
 
 use std::collections::HashSet;
 use std::io::{BufRead, Write};
@@ -10,7 +12,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use articlebot_engine::VerdictRecord;
+use articlebot_engine::{VerdictRecord, MIN_USERS};
 
 use super::model::ModelArgs;
 use super::owner::{Backend, Needs};
@@ -28,7 +30,7 @@ pub struct ReviewArgs {
     #[command(flatten)]
     model: ModelArgs,
     /// Propose a question only once this many distinct users backed it
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    #[arg(long, default_value_t = MIN_USERS, value_name = "N")]
     min_users: u64,
 }
 

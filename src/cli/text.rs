@@ -146,7 +146,7 @@ pub fn render(reply: &Reply, style: Style, hints: bool) -> String {
             }
             out
         }
-        Reply::Unknown { noted } => format!("{} Type /topics to see what I know about.", text::dont_know(*noted)),
+        Reply::Unknown { noted, .. } => format!("{} Type /topics to see what I know about.", text::dont_know(*noted)),
         Reply::Smalltalk { kind, bot_name } => text::smalltalk(*kind, bot_name),
         Reply::Welcome { bot_name, popular } => {
             let mut out = text::welcome(bot_name);

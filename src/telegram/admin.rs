@@ -14,13 +14,15 @@ use super::app::{App, ReloadOutcome};
 use super::inbox::handled;
 use super::render::{escape, report, Rendered};
 use super::send::{deliver, send_photo, Dest, MAX_CAPTION};
-use super::{metrics, HandlerResult};
+use super::{metrics, review, HandlerResult};
 use crate::owner::{self, protocol};
 
 pub const NOT_ALLOWED: &str = "Sorry, this command is for admins only.";
 pub const PRIVATE_ONLY: &str = "Statistics list what people asked: send this command to me in a private chat.";
+pub const REVIEW_PRIVATE_ONLY: &str = "Review cards show what people asked: send /review to me in a private chat.";
 
 /// What people asked is for the admin's eyes, not for everyone in a group.
+/// Review cards show what people asked too.
 pub fn allowed_here(cmd: &AdminCommand, msg: &Message) -> bool {
     msg.chat.is_private() || matches!(cmd, AdminCommand::Reload { .. } | AdminCommand::Usage(_))
 }
@@ -38,9 +40,10 @@ pub async fn refuse(bot: Bot, app: Arc<App>, msg: Message, upd: Update) -> Handl
 }
 
 /// A statistics command from an admin in a group.
-pub async fn private_only(bot: Bot, app: Arc<App>, msg: Message, upd: Update) -> HandlerResult {
+pub async fn private_only(bot: Bot, app: Arc<App>, msg: Message, upd: Update, cmd: AdminCommand) -> HandlerResult {
     handled(&app.clone(), upd.id.0, "admin", async move {
-        let r = Rendered { html: escape(PRIVATE_ONLY), keyboard: None };
+        let text = if matches!(cmd, AdminCommand::Review { .. }) { REVIEW_PRIVATE_ONLY } else { PRIVATE_ONLY };
+        let r = Rendered { html: escape(text), keyboard: None };
         deliver(&bot, &app, Dest::of(&msg), &r, None).await?;
         Ok(())
     })
@@ -55,6 +58,8 @@ pub async fn run(bot: Bot, app: Arc<App>, msg: Message, upd: Update, cmd: AdminC
         let r = match cmd {
             AdminCommand::Reload { force } => reload_report(&app.reload("/reload", force).await),
             AdminCommand::Usage(usage) => report("Not understood", &[usage.to_string()]),
+            AdminCommand::Review { undo: false } => return review::start(&bot, &app, &msg).await,
+            AdminCommand::Review { undo: true } => return review::undo(&bot, &app, &msg).await,
             AdminCommand::Stats => {
                 let app2 = app.clone();
                 match tokio::task::spawn_blocking(move || stats_with_chart(&app2)).await? {

@@ -1,13 +1,14 @@
 //! What the handlers share: the engine, Telegram's limits on both sides, who the admins are, and
 //! the knowledge reload that `/reload` and SIGHUP trigger.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use articlebot_engine::{
-    now_unix, Engine, ErrorChain, Guard, LoadError, LoadReport, OpenError, ReloadError, ReplayReport, SledStore,
+    now_unix, Engine, ErrorChain, Guard, LoadError, LoadReport, OpenError, ReloadError, ReplayReport, ReviewSession,
+    SledStore, Store, MIN_USERS,
 };
 
 use super::inbox::Seen;
@@ -53,6 +54,14 @@ pub struct App {
     /// A task to run the engine's due automatic acceptances is on its way: one is enough, it
     /// takes everything queued by the time it starts.
     learning_scheduled: AtomicBool,
+    /// `/review` proposes a question once this many distinct users backed it.
+    pub review_min_users: u64,
+    /// Each admin's review session (what they skipped); admins are a fixed, short list.
+    reviews: Mutex<HashMap<i64, ReviewSession>>,
+    /// One review decision at a time: a double tap must not decide one proposal twice.
+    deciding: Mutex<()>,
+    /// The bot that tells waiting users their answer after a reload (set once it is built).
+    notifier: std::sync::OnceLock<teloxide::Bot>,
 }
 
 impl App {
@@ -75,11 +84,87 @@ impl App {
             replay_limit,
             albums: Default::default(),
             learning_scheduled: AtomicBool::new(false),
+            review_min_users: MIN_USERS,
+            reviews: Default::default(),
+            deciding: Mutex::new(()),
+            notifier: std::sync::OnceLock::new(),
         }
     }
 
     pub fn is_admin(&self, user: i64) -> bool {
         self.admins.contains(&user)
+    }
+
+    /// Runs `f` on `admin`'s review session (made on first use).
+    pub fn review_session<T>(&self, admin: i64, f: impl FnOnce(&mut ReviewSession) -> T) -> T {
+        let mut all = self.reviews.lock().unwrap_or_else(|p| p.into_inner());
+        f(all.entry(admin).or_default())
+    }
+
+    /// The bot that sends answers to users who waited for them (see [`App::notify_answered`]).
+    pub fn set_notifier(&self, bot: teloxide::Bot) {
+        let _ = self.notifier.set(bot);
+    }
+
+    /// After the knowledge base changed: the questions users wait for that it answers with
+    /// confidence now get their answer, once each, through the send path that keeps Telegram's
+    /// limits. Runs as its own task so that whoever reloaded is not kept waiting.
+    pub fn notify_answered(self: &Arc<Self>) {
+        let Some(bot) = self.notifier.get().cloned() else { return };
+        let app = self.clone();
+        tokio::spawn(async move {
+            let app2 = app.clone();
+            let found = tokio::task::spawn_blocking(move || {
+                let found = app2.engine.answered_watches(articlebot_engine::now_unix());
+                // The watches are out of the store before anything is sent: at most once.
+                if let Err(e) = app2.engine.store().flush() {
+                    tracing::warn!(error = %ErrorChain(&e), "could not flush the database");
+                }
+                found
+            })
+            .await;
+            let answered = match found {
+                Ok(Ok(list)) => list,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %ErrorChain(&e), "could not read the questions users wait for");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the task reading the questions users wait for failed");
+                    return;
+                }
+            };
+            let mut sent = 0usize;
+            for a in &answered {
+                let Some(mut r) = super::render::render(&a.outcome.reply, &app.bot_username) else { continue };
+                let head = super::render::escape(&articlebot_engine::text::answer_arrived(&a.question));
+                r.html = format!("{head}\n\n{}", r.html);
+                let r = super::render::fit(r);
+                let to = super::send::Dest::chat(teloxide::types::ChatId(a.user));
+                match super::send::deliver(&bot, &app, to, &r, None).await {
+                    Ok(()) => sent += 1,
+                    Err(e) => tracing::warn!(chat = a.user, error = %e, "could not send an answer a user waited for"),
+                }
+            }
+            if !answered.is_empty() {
+                tracing::info!(answered = answered.len(), sent, "told users waiting for an answer");
+            }
+        });
+    }
+
+    /// Held while a review decision is carried out.
+    pub fn review_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.deciding.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// After the engine reloaded the knowledge base itself (a review decision): the metrics
+    /// follow the knowledge base in use, as after [`App::reload`].
+    pub async fn knowledge_changed(self: &Arc<Self>, source: &str) {
+        let lib = self.engine.library();
+        let kb = lib.kb();
+        metrics::set_knowledge(lib.generation, kb.articles.len(), kb.articles.iter().map(|a| a.sections.len()).sum());
+        tracing::info!(source, generation = lib.generation, "knowledge reloaded");
+        self.notify_answered();
     }
 
     /// Whether this is the first message of the album seen (recently).
@@ -115,6 +200,8 @@ impl App {
                 let lib = app.engine.library();
                 let stats = lib.kb().stats();
                 metrics::set_knowledge(lib.generation, stats.articles + stats.stubs, stats.sections);
+                // Those waiting for one of these questions get their answer now.
+                app.notify_answered();
             }
         });
     }
@@ -147,16 +234,19 @@ impl App {
             Err(e) => ReloadOutcome::Failed { errors: vec![format!("reload task failed: {e}")], elapsed },
         };
         match &outcome {
-            ReloadOutcome::Loaded(r, replay) => tracing::info!(
-                source,
-                generation = r.generation,
-                ms = elapsed.as_millis() as u64,
-                stats = %r.stats,
-                reviewed = replay.cases,
-                reviewed_broken = replay.broken().count(),
-                forced = force,
-                "knowledge reloaded"
-            ),
+            ReloadOutcome::Loaded(r, replay) => {
+                tracing::info!(
+                    source,
+                    generation = r.generation,
+                    ms = elapsed.as_millis() as u64,
+                    stats = %r.stats,
+                    reviewed = replay.cases,
+                    reviewed_broken = replay.broken().count(),
+                    forced = force,
+                    "knowledge reloaded"
+                );
+                self.notify_answered();
+            }
             ReloadOutcome::Refused { replay, .. } => {
                 metrics::count_error("reload");
                 tracing::warn!(

@@ -4,7 +4,11 @@
 //!
 //! Format: `1:<action>:<fields>` — `o:<key>:<section|->` open, `n:<key>:<section>` next
 //! section (edits the message), `t:<page>` topic list page, `f:<key>:<section|->:<u|d>` feedback,
-//! `z` "None of these" under did-you-mean choices (about the choices on screen, so it names nothing).
+//! `z` "None of these" under did-you-mean choices (about the choices on screen, so it names nothing),
+//! `w:<id>` wait for an answer to the question `<id>` (its hash), `r:<a|x|s>:<id>` add, reject or skip on a review card and `r:o:<id>:<key>` add to another
+//! article, where `<id>` is the proposal's [`articlebot_engine::Proposal::id`] in 16 hex digits:
+//! the question itself never travels in a button, and a tap is checked against the proposals
+//! still undecided (and the sender against the admins) before anything is done.
 
 use articlebot_engine::is_key;
 
@@ -16,11 +20,42 @@ const MAX_NUMBER: usize = 100_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Open { key: String, section: Option<usize> },
-    Next { key: String, section: usize },
-    Topics { page: usize },
-    Feedback { key: String, section: Option<usize>, up: bool },
+    Open {
+        key: String,
+        section: Option<usize>,
+    },
+    Next {
+        key: String,
+        section: usize,
+    },
+    Topics {
+        page: usize,
+    },
+    Feedback {
+        key: String,
+        section: Option<usize>,
+        up: bool,
+    },
     NoneOfThese,
+    Review {
+        id: u64,
+        op: ReviewOp,
+    },
+    /// "Tell me when there's an answer" under a don't-know, naming the question by its
+    /// [`articlebot_engine::question_id`].
+    Watch {
+        question: u64,
+    },
+}
+
+/// A reviewer's button on a review card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReviewOp {
+    Add,
+    /// Add to another article (one of the proposal's alternatives, by short key).
+    AddTo(String),
+    Reject,
+    Skip,
 }
 
 /// Why callback data was refused.
@@ -48,6 +83,13 @@ impl Action {
                 format!("{VERSION}:f:{key}:{}:{}", section_field(*section), if *up { "u" } else { "d" })
             }
             Action::NoneOfThese => format!("{VERSION}:z"),
+            Action::Watch { question } => format!("{VERSION}:w:{question:016x}"),
+            Action::Review { id, op } => match op {
+                ReviewOp::Add => format!("{VERSION}:r:a:{id:016x}"),
+                ReviewOp::AddTo(key) => format!("{VERSION}:r:o:{id:016x}:{key}"),
+                ReviewOp::Reject => format!("{VERSION}:r:x:{id:016x}"),
+                ReviewOp::Skip => format!("{VERSION}:r:s:{id:016x}"),
+            },
         }
     }
 
@@ -67,6 +109,11 @@ impl Action {
             ("n", [key, section]) => Action::Next { key: key_of(key)?, section: number(section)? },
             ("t", [page]) => Action::Topics { page: number(page)? },
             ("z", []) => Action::NoneOfThese,
+            ("w", [id]) => Action::Watch { question: proposal_id(id)? },
+            ("r", ["a", id]) => Action::Review { id: proposal_id(id)?, op: ReviewOp::Add },
+            ("r", ["x", id]) => Action::Review { id: proposal_id(id)?, op: ReviewOp::Reject },
+            ("r", ["s", id]) => Action::Review { id: proposal_id(id)?, op: ReviewOp::Skip },
+            ("r", ["o", id, key]) => Action::Review { id: proposal_id(id)?, op: ReviewOp::AddTo(key_of(key)?) },
             ("f", [key, section, vote]) => Action::Feedback {
                 key: key_of(key)?,
                 section: optional_number(section)?,
@@ -88,6 +135,14 @@ fn key_of(s: &str) -> Result<String, CallbackError> {
     } else {
         Err(CallbackError::Malformed)
     }
+}
+
+/// Exactly 16 lower-case hex digits, as [`Action::encode`] writes them.
+fn proposal_id(s: &str) -> Result<u64, CallbackError> {
+    if s.len() != 16 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(CallbackError::Malformed);
+    }
+    u64::from_str_radix(s, 16).map_err(|_| CallbackError::Malformed)
 }
 
 fn number(s: &str) -> Result<usize, CallbackError> {
@@ -120,6 +175,11 @@ mod tests {
             Action::Topics { page: 12 },
             Action::Feedback { key: key.clone(), section: Some(100_000), up: false },
             Action::NoneOfThese,
+            Action::Review { id: u64::MAX, op: ReviewOp::Add },
+            Action::Review { id: 0, op: ReviewOp::AddTo(key.clone()) },
+            Action::Review { id: 0x0123_4567_89ab_cdef, op: ReviewOp::Reject },
+            Action::Review { id: 7, op: ReviewOp::Skip },
+            Action::Watch { question: 0xfedc_ba98_7654_3210 },
         ] {
             let data = a.encode();
             assert!(data.len() <= MAX_CALLBACK_BYTES, "{data}");
@@ -149,6 +209,19 @@ mod tests {
             "1:z:AbCd-_09",
             "2:z",
             "1:Z",
+            "1:r:a:0123456789abcde",
+            "1:r:a:0123456789abcdef0",
+            "1:r:a:0123456789ABCDEF",
+            "1:r:a:+123456789abcdef",
+            "1:r:q:0123456789abcdef",
+            "1:r:o:0123456789abcdef",
+            "1:r:o:0123456789abcdef:../etc/p",
+            "1:r:a:0123456789abcdef:AbCd-_09",
+            "1:r:a:calves",
+            "1:r",
+            "1:w",
+            "1:w:calves",
+            "1:w:0123456789abcdef:x",
         ] {
             assert!(Action::decode(bad).is_err(), "{bad:?} must be refused");
         }

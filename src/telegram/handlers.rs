@@ -152,6 +152,9 @@ async fn on_callback(bot: Bot, q: CallbackQuery, action: Action, upd: Update, ap
         // Replies go where the button was; an inline-mode message has no chat: the user's own.
         let to = q.regular_message().map_or(Dest::chat(ChatId(user_id)), Dest::of);
         let (input, edit) = match action {
+            // Not a conversation step: an admin's decision, checked and carried out by `review`.
+            Action::Review { id, op } => return super::review::tap(&bot, &app, &q, id, op).await,
+            Action::Watch { question } => return watch_tap(&bot, &app, &q, question).await,
             Action::Open { key, section } => (Input::Open { key, section }, None),
             Action::Next { key, section } => (Input::Open { key, section: Some(section) }, message),
             Action::Topics { page } => (Input::Topics(page), message),
@@ -178,6 +181,36 @@ async fn on_callback(bot: Bot, q: CallbackQuery, action: Action, upd: Update, ap
         }
     })
     .await
+}
+
+/// "Tell me when there's an answer": kept for the user (no message; the notice says so).
+async fn watch_tap(bot: &Bot, app: &Arc<App>, q: &CallbackQuery, question: u64) -> HandlerResult {
+    let user = q.from.id.0 as i64;
+    let app2 = app.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let done = app2.engine.watch(user, question, now_unix());
+        if done.is_ok() {
+            if let Err(e) = app2.engine.store().flush() {
+                tracing::warn!(error = %ErrorChain(&e), "could not flush the database");
+            }
+        }
+        done
+    })
+    .await?;
+    let notice = match done {
+        Ok(articlebot_engine::Watching::Added) => articlebot_engine::text::WATCH_ADDED,
+        Ok(articlebot_engine::Watching::Already) => articlebot_engine::text::WATCH_ALREADY,
+        Ok(articlebot_engine::Watching::Full) => articlebot_engine::text::WATCH_FULL,
+        Ok(articlebot_engine::Watching::Stale) => articlebot_engine::text::WATCH_STALE,
+        Err(e) => {
+            tracing::warn!(error = %ErrorChain(&e), "could not keep a watch");
+            metrics::count_error("storage");
+            articlebot_engine::text::WATCH_STALE
+        }
+    };
+    tracing::info!(user, "watch tap");
+    answer_callback(bot, q, Some(notice)).await;
+    Ok(())
 }
 
 async fn on_inline(bot: Bot, q: InlineQuery, upd: Update, app: Arc<App>) -> HandlerResult {

@@ -12,7 +12,7 @@
 //! - `app`: what the handlers share ([`app::App`]), and the knowledge reload;
 //! - `handlers`: the dptree tree, gates as branches, one endpoint per kind of update;
 //! - `command`: messages read as commands and questions;
-//! - `admin`: /reload, /stats, /unanswered;
+//! - `admin`: /reload, /stats, /unanswered, /review; `review`: review cards and their buttons;
 //! - `send`: replies sent within Telegram's limits, retried;
 //! - `render`: replies as HTML and inline keyboards; `callback`: button payloads;
 //! - `inbox`: every update kept on disk before it is confirmed to Telegram, until handled, and
@@ -30,6 +30,7 @@ mod limits;
 mod metrics;
 mod poll;
 mod render;
+mod review;
 mod send;
 mod serve;
 mod webhook;

@@ -34,7 +34,7 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-fn cut(s: &str, max: usize) -> String {
+pub(super) fn cut(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
     }
@@ -43,7 +43,7 @@ fn cut(s: &str, max: usize) -> String {
     out
 }
 
-fn button(label: &str, action: Action) -> InlineKeyboardButton {
+pub(super) fn button(label: &str, action: Action) -> InlineKeyboardButton {
     InlineKeyboardButton::callback(cut(label, MAX_LABEL_CHARS), action.encode())
 }
 
@@ -175,10 +175,15 @@ pub fn render(reply: &Reply, bot_username: &str) -> Option<Rendered> {
             rows.push(vec![button(text::NONE_OF_THESE, Action::NoneOfThese)]);
             Rendered { html: escape(text::DID_YOU_MEAN), keyboard: Some(InlineKeyboardMarkup::new(rows)) }
         }
-        Reply::Unknown { noted } => Rendered {
-            html: escape(&format!("{} {}", text::dont_know(*noted), text::BROWSE_TOPICS)),
-            keyboard: Some(InlineKeyboardMarkup::new(vec![topics_button()])),
-        },
+        Reply::Unknown { noted, watch } => {
+            let mut rows: Vec<Vec<InlineKeyboardButton>> =
+                watch.iter().map(|&question| vec![button(text::WATCH, Action::Watch { question })]).collect();
+            rows.push(topics_button());
+            Rendered {
+                html: escape(&format!("{} {}", text::dont_know(*noted), text::BROWSE_TOPICS)),
+                keyboard: Some(InlineKeyboardMarkup::new(rows)),
+            }
+        }
         Reply::Smalltalk { kind, bot_name } => Rendered {
             html: escape(&text::smalltalk(*kind, bot_name)),
             keyboard: Some(InlineKeyboardMarkup::new(vec![topics_button()])),

@@ -175,6 +175,7 @@ pub async fn run(
     }
     let send_limits = config.rate_limit.then(SendLimits::default);
     let app = Arc::new(App::new(engine, admins, username, config.flood, send_limits, config.replay_limit));
+    app.set_notifier(bot.clone());
     spawn_db_size_gauge(app.clone());
     let admin_socket = start_admin_socket(&config.data, &app);
     if let Some(hangups) = hangups {

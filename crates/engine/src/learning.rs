@@ -19,12 +19,17 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use articlebot_knowledge::{add_question, clean_question, remove_question, EditError};
+use articlebot_knowledge::{add_question, clean_question, remove_question, stable_hash, EditError};
 use articlebot_matching::Intent;
 
 use crate::engine::Engine;
 use crate::library::{Library, OpenError};
 use crate::store::{Store, StoreError};
+
+/// Fewest distinct users behind a proposal unless the reviewer asks for more (`review
+/// --min-users`): one user's pick is worth a look, and a person decides anyway. The console and
+/// Telegram's `/review` share it.
+pub const MIN_USERS: u64 = 1;
 
 /// A new question this soon after an answer (and no 👍 for it) is taken as a rephrase: the
 /// answer was not what the user wanted.
@@ -167,6 +172,73 @@ pub struct Proposal {
     pub alternatives: Vec<String>,
 }
 
+impl Proposal {
+    /// A short, stable name of the (question, article) pair, for places that must not carry the
+    /// question itself (Telegram's 64-byte button data): the same pair always has the same id,
+    /// and a tap naming an id no current proposal has is stale or forged.
+    pub fn id(&self) -> u64 {
+        stable_hash(&format!("{}\u{0}{}", self.normalized, self.article))
+    }
+}
+
+/// An article as a review card names it: its title, and the section the question matches best
+/// (`None` when no section of it matches, or the article has one untitled section).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardArticle {
+    pub id: String,
+    /// The article's short key (for buttons).
+    pub key: String,
+    pub title: String,
+    pub section: Option<String>,
+}
+
+/// A proposal as a reviewer reads it, in any front end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Card {
+    pub question: String,
+    pub article: CardArticle,
+    pub evidence: Evidence,
+    /// The reviewer's "another article" choices, best first.
+    pub alternatives: Vec<CardArticle>,
+}
+
+impl Evidence {
+    /// One line for a review card: "2 user(s): 2 pick(s), 1 👍, 0 👎, 0 rephrase(s)".
+    pub fn summary(&self) -> String {
+        format!(
+            "{} user(s): {} pick(s), {} 👍, {} 👎, {} rephrase(s)",
+            self.users, self.picks, self.ups, self.downs, self.rephrases
+        )
+    }
+}
+
+/// Skipped proposals are remembered up to this many per session (oldest forgotten first): a
+/// forgotten skip only shows its card again.
+const MAX_SKIPPED: usize = 4096;
+
+/// One reviewer's session: the proposals they skipped, shown again in a new session.
+#[derive(Debug, Clone, Default)]
+pub struct ReviewSession {
+    skipped: Vec<u64>,
+}
+
+impl ReviewSession {
+    pub fn skip(&mut self, p: &Proposal) {
+        let id = p.id();
+        if self.skipped.contains(&id) {
+            return;
+        }
+        if self.skipped.len() >= MAX_SKIPPED {
+            self.skipped.remove(0);
+        }
+        self.skipped.push(id);
+    }
+
+    pub fn is_skipped(&self, p: &Proposal) -> bool {
+        self.skipped.contains(&p.id())
+    }
+}
+
 /// What [`Engine::accept`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
@@ -263,6 +335,46 @@ impl<S: Store> Engine<S> {
         let evidence = self.store().evidence()?;
         let verdicts = self.store().verdicts()?;
         Ok(proposals(&evidence, &verdicts, &self.library(), min_users))
+    }
+
+    /// The proposals `session` has not skipped, best first.
+    pub fn to_review(&self, session: &ReviewSession, min_users: u64) -> Result<Vec<Proposal>, StoreError> {
+        let mut all = self.proposals(min_users)?;
+        all.retain(|p| !session.is_skipped(p));
+        Ok(all)
+    }
+
+    /// The proposal named `id` ([`Proposal::id`]) if it is still undecided, skipped or not (its
+    /// card may still be on screen); `None` for a decided, vanished or made-up one.
+    pub fn proposal(&self, id: u64, min_users: u64) -> Result<Option<Proposal>, StoreError> {
+        Ok(self.proposals(min_users)?.into_iter().find(|p| p.id() == id))
+    }
+
+    /// The proposal with titles and sections resolved in the knowledge base in use.
+    pub fn card(&self, p: &Proposal) -> Card {
+        let lib = self.library();
+        let m = lib.matcher();
+        let d = m.decide(&p.question, 12);
+        let named = |id: &str| {
+            let idx = lib.kb().by_id(id);
+            let a = idx.and_then(|i| lib.kb().article(i));
+            let section = idx.and_then(|i| {
+                let hit = d.hits.iter().find(|h| h.article == i)?;
+                a?.sections.get(hit.section?)?.heading.clone()
+            });
+            CardArticle {
+                id: id.to_string(),
+                key: a.map_or_else(String::new, |a| a.key.clone()),
+                title: a.map_or_else(|| id.to_string(), |a| a.title.clone()),
+                section,
+            }
+        };
+        Card {
+            question: p.question.clone(),
+            article: named(&p.article),
+            evidence: p.evidence.clone(),
+            alternatives: p.alternatives.iter().map(|a| named(a)).collect(),
+        }
     }
 
     /// Writes the proposal's question into `article`'s file (the proposed one, or another the

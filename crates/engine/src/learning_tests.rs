@@ -115,7 +115,7 @@ fn none_of_these_notes_the_question_as_unanswered_once() {
     let (_t, _kb, e) = engine_on_copy();
     assert!(matches!(ask(&e, 1, Input::NoneOfThese, T0), Reply::NoSuchChoice), "nothing on screen");
     ask(&e, 1, Input::Question("calves".into()), T0);
-    assert!(matches!(ask(&e, 1, Input::NoneOfThese, T0 + 1), Reply::Unknown { noted: true }));
+    assert!(matches!(ask(&e, 1, Input::NoneOfThese, T0 + 1), Reply::Unknown { noted: true, .. }));
     assert!(matches!(ask(&e, 1, Input::NoneOfThese, T0 + 2), Reply::NoSuchChoice), "once per question shown");
     ask(&e, 1, Input::Question("calves".into()), T0 + 3);
     ask(&e, 1, Input::Question("none of these".into()), T0 + 4);

@@ -18,6 +18,7 @@
 //! - `learning`: signals from users → proposals → reviewed alternate questions in the files;
 //! - `turn`: one input applied to one user's state;
 //! - `replay`: reviewed questions asked of a new knowledge base before it is swapped in;
+//! - `watch`: users waiting for an answer to a question that had none;
 //! - `reply`: what the conversation answers ([`Reply`]);
 //! - [`vocabulary`]: commands, typed words and numbers → [`Input`];
 //! - `state`: what is stored per user, and its versioned encoding;
@@ -40,6 +41,7 @@ mod store;
 pub mod text;
 mod turn;
 pub mod vocabulary;
+mod watch;
 
 #[cfg(test)]
 mod learning_tests;
@@ -47,6 +49,8 @@ mod learning_tests;
 mod semantic_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod watch_tests;
 
 /// Loads a knowledge dir without indexing it, for tools that read articles; front ends open an
 /// [`Engine`] instead.
@@ -64,8 +68,8 @@ pub use backup::{BackupReport, RestoreReport};
 pub use clusters::{cluster_unanswered, Cluster};
 pub use engine::{Engine, Outcome, User};
 pub use learning::{
-    proposals, Accepted, AutoAccepted, Evidence, LearnError, PairEvidence, Proposal, Signal, SignalKind, Verdict,
-    VerdictRecord, REPHRASE_SECS,
+    proposals, Accepted, AutoAccepted, Card, CardArticle, Evidence, LearnError, PairEvidence, Proposal, ReviewSession,
+    Signal, SignalKind, Verdict, VerdictRecord, MIN_USERS, REPHRASE_SECS,
 };
 pub use library::{Library, LoadReport, OpenError};
 pub use replay::{replay, Guard, Now, Regression, ReloadError, ReplayReport, DEFAULT_MAX_BROKEN};
@@ -76,3 +80,4 @@ pub use store::{
     date_of, day_of, now_unix, Damage, DayCounts, QuestionRecord, Stats, Store, StoreError, Unanswered, STATS_DAYS,
 };
 pub use vocabulary::Input;
+pub use watch::{question_id, Answered, Watch, WatchAdded, Watching, MAX_PER_USER as MAX_WATCHES_PER_USER};

@@ -147,6 +147,9 @@ pub enum Reply {
     /// Out of scope: a polite don't-know; `noted` when the question was kept for the authors.
     Unknown {
         noted: bool,
+        /// The question's [`crate::question_id`] when the user may wait for an answer to it
+        /// ("Tell me when there's an answer"): only for a question kept, as the user typed it.
+        watch: Option<u64>,
     },
     Smalltalk {
         kind: Smalltalk,

@@ -67,10 +67,12 @@ pub enum T {
     Signals,
     Evidence,
     Verdicts,
+    /// Users waiting for an answer to a question that had none (see `watch`).
+    Watches,
 }
 
 impl T {
-    pub const ALL: [T; 10] = [
+    pub const ALL: [T; 11] = [
         T::Users,
         T::Counters,
         T::Questions,
@@ -81,6 +83,7 @@ impl T {
         T::Signals,
         T::Evidence,
         T::Verdicts,
+        T::Watches,
     ];
 
     pub fn name(self) -> &'static str {
@@ -95,6 +98,7 @@ impl T {
             T::Signals => "signals",
             T::Evidence => "evidence",
             T::Verdicts => "verdicts",
+            T::Watches => "watches",
         }
     }
 

@@ -33,6 +33,7 @@ use crate::learning::{Evidence, PairEvidence, Signal, SignalKind, VerdictRecord}
 use crate::sled_db::{self, Db, IfDamaged, T};
 use crate::state::UserState;
 use crate::store::{day_of, DayCounts, QuestionRecord, Stats, Store, StoreError, Unanswered, STATS_DAYS};
+use crate::watch::{self, Watch, WatchAdded};
 
 /// Distinct questions tracked in `questions` and in `unanswered`; beyond this the least asked
 /// are dropped.
@@ -298,6 +299,14 @@ impl SledStore {
     }
 }
 
+/// A watch's key: the user first, so /forget finds theirs by prefix.
+fn watch_key(user: i64, question: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&user.to_be_bytes());
+    k[8..].copy_from_slice(&question.to_be_bytes());
+    k
+}
+
 impl Store for SledStore {
     fn load_user(&self, user: i64) -> Result<Option<UserState>, StoreError> {
         let Some(bytes) = self.db.get(T::Users, &user.to_be_bytes())? else {
@@ -328,6 +337,10 @@ impl Store for SledStore {
         for (k, _) in self.db.scan(T::Signals, &user.to_be_bytes())? {
             self.db.remove(T::Signals, &k)?;
             self.signals_len.fetch_sub(1, Ordering::Relaxed);
+        }
+        // /forget: nobody is told about an answer they no longer wait for.
+        for (k, _) in self.db.scan(T::Watches, &user.to_be_bytes())? {
+            self.db.remove(T::Watches, &k)?;
         }
         Ok(existed)
     }
@@ -478,6 +491,29 @@ impl Store for SledStore {
 
     fn remove_verdict(&self, seq: u64) -> Result<bool, StoreError> {
         Ok(self.db.remove(T::Verdicts, &seq.to_be_bytes())?.is_some())
+    }
+
+    fn add_watch(&self, w: &Watch) -> Result<WatchAdded, StoreError> {
+        let key = watch_key(w.user, w.question);
+        if self.db.get(T::Watches, &key)?.is_some() {
+            return Ok(WatchAdded::Already);
+        }
+        if self.db.scan(T::Watches, &w.user.to_be_bytes())?.len() >= watch::MAX_PER_USER
+            || self.db.len(T::Watches) >= watch::MAX_TOTAL
+        {
+            return Ok(WatchAdded::Full);
+        }
+        let bytes = serde_json::to_vec(w).map_err(|e| StoreError::Io(std::io::Error::other(e)))?;
+        self.db.insert(T::Watches, &key, bytes)?;
+        Ok(WatchAdded::Added)
+    }
+
+    fn watches(&self) -> Result<Vec<Watch>, StoreError> {
+        Ok(self.db.scan(T::Watches, b"")?.into_iter().filter_map(|(_, v)| serde_json::from_slice(&v).ok()).collect())
+    }
+
+    fn remove_watch(&self, user: i64, question: u64) -> Result<bool, StoreError> {
+        Ok(self.db.remove(T::Watches, &watch_key(user, question))?.is_some())
     }
 
     fn stats(&self, now: u64, top: usize) -> Result<Stats, StoreError> {

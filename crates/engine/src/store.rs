@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::learning::{PairEvidence, Signal, VerdictRecord};
 use crate::state::UserState;
+use crate::watch::{Watch, WatchAdded};
 
 /// Why the store could not do something. The cause is the error's `source()`: print the chain
 /// (see [`crate::ErrorChain`]).
@@ -170,6 +171,13 @@ pub trait Store: Send + Sync + 'static {
     fn add_verdict(&self, v: &VerdictRecord) -> Result<u64, StoreError>;
     /// Removes the decision `seq`; whether there was one.
     fn remove_verdict(&self, seq: u64) -> Result<bool, StoreError>;
+    /// Keeps `w` until it is answered or the user is forgotten, within the per-user and total
+    /// caps ([`crate::watch::MAX_PER_USER`], [`crate::watch::MAX_TOTAL`]).
+    fn add_watch(&self, w: &Watch) -> Result<WatchAdded, StoreError>;
+    /// Every question users wait for an answer to.
+    fn watches(&self) -> Result<Vec<Watch>, StoreError>;
+    /// Removes `user`'s watch of `question`; whether there was one.
+    fn remove_watch(&self, user: i64, question: u64) -> Result<bool, StoreError>;
     /// Makes everything written so far durable.
     fn flush(&self) -> Result<(), StoreError>;
     /// Bytes on disk, when known.

@@ -236,13 +236,13 @@ fn only_questions_are_noted_and_noted_is_said_only_when_kept() {
         assert!(!matches!(r, Reply::Unknown { .. }), "{typed}: {r:?}");
     }
     assert!(e.store().unanswered(10).unwrap().is_empty(), "{:?}", e.store().unanswered(10));
-    assert!(matches!(ask(&e, 75, Input::Question("how do I bake bread".into())), Reply::Unknown { noted: true }));
+    assert!(matches!(ask(&e, 75, Input::Question("how do I bake bread".into())), Reply::Unknown { noted: true, .. }));
     let throwaway = Options { keeps_questions: false, ..Options::default() };
     let e = Engine::open(&shipped(), SledStore::temporary().unwrap(), throwaway).unwrap().0;
-    assert!(matches!(ask(&e, 75, Input::Question("how do I bake bread".into())), Reply::Unknown { noted: false }));
+    assert!(matches!(ask(&e, 75, Input::Question("how do I bake bread".into())), Reply::Unknown { noted: false, .. }));
     let full = Engine::open(&shipped(), FullDisk(SledStore::temporary().unwrap()), Options::default()).unwrap().0;
     let out = full.handle(&user(1), Input::Question("how do I bake bread".into()), None, 1);
-    assert!(matches!(out.reply, Reply::Unknown { noted: false }), "a failed write is not noted");
+    assert!(matches!(out.reply, Reply::Unknown { noted: false, .. }), "a failed write is not noted");
 }
 
 #[test]
@@ -403,6 +403,15 @@ impl Store for FullDisk {
         Err(StoreError::Io(std::io::Error::from(std::io::ErrorKind::StorageFull)))
     }
     fn remove_verdict(&self, _: u64) -> Result<bool, StoreError> {
+        Err(StoreError::Io(std::io::Error::from(std::io::ErrorKind::StorageFull)))
+    }
+    fn add_watch(&self, _: &crate::watch::Watch) -> Result<crate::watch::WatchAdded, StoreError> {
+        Err(StoreError::Io(std::io::Error::from(std::io::ErrorKind::StorageFull)))
+    }
+    fn watches(&self) -> Result<Vec<crate::watch::Watch>, StoreError> {
+        self.0.watches()
+    }
+    fn remove_watch(&self, _: i64, _: u64) -> Result<bool, StoreError> {
         Err(StoreError::Io(std::io::Error::from(std::io::ErrorKind::StorageFull)))
     }
     fn flush(&self) -> Result<(), StoreError> {

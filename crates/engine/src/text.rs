@@ -55,6 +55,18 @@ pub const PREV_ARTICLE: &str = "Previous article";
 pub const STUB_ONLY: &str = "That is all I have on this topic: the full article is on the site.";
 pub const STUB_ON_SITE: &str = "Read it on the site";
 pub const CLOSEST_FULL: &str = "Articles I have in full that come closest:";
+/// The button under a don't-know that waits for an answer, and what a tap on it says.
+pub const WATCH: &str = "🔔 Tell me when there's an answer";
+pub const WATCH_ADDED: &str = "OK: I'll send you the answer once I have one.";
+pub const WATCH_ALREADY: &str = "You're on the list already: I'll send you the answer once I have one.";
+pub const WATCH_FULL: &str = "You're waiting for several answers already; I'll send those first.";
+pub const WATCH_STALE: &str = "That question is no longer the last one you asked. Ask it again to wait for its answer.";
+
+/// Above an answer sent to a user who waited for it.
+pub fn answer_arrived(question: &str) -> String {
+    format!("🔔 You asked “{question}”, and I have an answer now:")
+}
+
 pub const STUB_END: &str = "There is nothing further on this topic here: the full article is on the site.";
 
 pub fn welcome(bot_name: &str) -> String {

@@ -168,7 +168,7 @@ impl<'a, S: Store> Turn<'a, S> {
                 kind: d.smalltalk.unwrap_or(Smalltalk::Greeting),
                 bot_name: self.kb().site.bot_name.clone(),
             },
-            _ => Reply::Unknown { noted: false },
+            _ => Reply::Unknown { noted: false, watch: None },
         };
         if !self.replay && d.intent != Intent::Smalltalk {
             self.asked(q, &d, &reply);
@@ -176,7 +176,10 @@ impl<'a, S: Store> Turn<'a, S> {
         // A question answered again after a crash was recorded the first time.
         let recorded = self.replay || self.count_question(q, &d, &reply);
         let reply = match reply {
-            Reply::Unknown { .. } => Reply::Unknown { noted: recorded && self.options.keeps_questions },
+            Reply::Unknown { .. } => {
+                let noted = recorded && self.options.keeps_questions;
+                Reply::Unknown { noted, watch: self.watchable(noted) }
+            }
             other => other,
         };
         self.decision = Some(d);
@@ -265,7 +268,14 @@ impl<'a, S: Store> Turn<'a, S> {
         let noted = self.replay || self.signal(&ask, SignalKind::NoneOfThese, None);
         ask.choices = false;
         self.state.asked = Some(ask);
-        Reply::Unknown { noted: noted && self.options.keeps_questions }
+        let noted = noted && self.options.keeps_questions;
+        Reply::Unknown { noted, watch: self.watchable(noted) }
+    }
+
+    /// The id of the last question, when its don't-know may offer to wait for an answer.
+    fn watchable(&self, noted: bool) -> Option<u64> {
+        let last = self.state.asked.as_ref().filter(|a| noted && !self.replay && a.answer.is_none())?;
+        Some(crate::watch::question_id(&last.normalized))
     }
 
     /// The question in the user's history and in the statistics; whether the store took it.

@@ -63,6 +63,11 @@ pub enum AdminCommand {
     Why(String),
     Stats,
     Unanswered,
+    /// The learning loop's proposals, one card at a time; `undo: true` takes the last decision
+    /// back (`/review undo`).
+    Review {
+        undo: bool,
+    },
 }
 
 /// What a command asks for.
@@ -158,6 +163,13 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec("why", &[], "Why a question gets the answer it gets", Audience::Admins, |q| {
         Command::Admin(AdminCommand::Why(q.to_string()))
     }),
+    spec("review", &[], "Review questions to add to articles", Audience::Admins, |arg| {
+        Command::Admin(match arg {
+            "" => AdminCommand::Review { undo: false },
+            a if a.eq_ignore_ascii_case("undo") => AdminCommand::Review { undo: true },
+            _ => AdminCommand::Usage("/review, or /review undo to take back the last decision"),
+        })
+    }),
 ];
 
 /// The command named `name` or one of its words (`/next`), ASCII case ignored.
@@ -216,7 +228,7 @@ mod tests {
         assert_eq!(everyone, ["start", "help", "topics", "more", "reset", "forget"]);
         let admins: Vec<&str> = listed(Audience::Admins).map(|c| c.name).collect();
         assert_eq!(&admins[..everyone.len()], everyone.as_slice());
-        assert_eq!(&admins[everyone.len()..], ["reload", "stats", "unanswered", "why"]);
+        assert_eq!(&admins[everyone.len()..], ["reload", "stats", "unanswered", "why", "review"]);
     }
 
     #[test]
@@ -229,6 +241,9 @@ mod tests {
         assert_eq!(run("reload", ""), Some(Command::Admin(AdminCommand::Reload { force: false })));
         assert_eq!(run("reload", "force"), Some(Command::Admin(AdminCommand::Reload { force: true })));
         assert_eq!(run("why", " knee pain "), Some(Command::Admin(AdminCommand::Why("knee pain".into()))));
+        assert_eq!(run("review", ""), Some(Command::Admin(AdminCommand::Review { undo: false })));
+        assert_eq!(run("review", " UNDO "), Some(Command::Admin(AdminCommand::Review { undo: true })));
+        assert!(matches!(run("review", "all"), Some(Command::Admin(AdminCommand::Usage(_)))));
         assert_eq!(run("next", ""), Some(Command::Conversation(Input::More)), "a command's word works as a name");
         assert_eq!(run("whatever", ""), None);
     }

@@ -349,6 +349,11 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), EditError> {
         return Err(read_only(std::io::Error::from(std::io::ErrorKind::PermissionDenied)));
     }
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    // A dir with every write bit off was made read-only on purpose; root (a container's usual
+    // user) could still write into it, so the bits are checked rather than left to the kernel.
+    if std::fs::metadata(dir).is_ok_and(|m| m.permissions().readonly()) {
+        return Err(read_only(std::io::Error::from(std::io::ErrorKind::PermissionDenied)));
+    }
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
@@ -467,6 +472,24 @@ mod tests {
         let e = add_question(&path, "q").unwrap_err();
         assert!(matches!(e, EditError::ReadOnly { .. }) && e.to_string().contains("read-only"), "{e}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    }
+
+    /// Root writes into a dir whose write bits are off; the bits are honoured anyway.
+    #[test]
+    fn a_read_only_dir_is_refused_clearly_even_for_root() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("articles");
+        std::fs::create_dir(&sub).unwrap();
+        let path = sub.join("a.md");
+        let text = format!("+++\nid = \"a\"\ntitle = \"A\"\n{BODY}");
+        std::fs::write(&path, &text).unwrap();
+        std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let e = add_question(&path, "q").unwrap_err();
+        std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(matches!(e, EditError::ReadOnly { .. }) && e.to_string().contains("nothing was changed"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        assert_eq!(std::fs::read_dir(&sub).unwrap().count(), 1, "no temporary file");
     }
 
     #[test]
