@@ -76,7 +76,10 @@ async fn a_reload_that_loses_a_reviewed_question_is_refused_unless_forced() {
     let out = articlebot(&["check", "--replay", export.to_str().unwrap()], &w, "");
     let shown = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{shown}");
-    assert!(shown.contains("differs: \"calves\" →") && shown.contains("1 not answered as reviewed (100.0 %)"), "{shown}");
+    assert!(
+        shown.contains("differs: \"calves\" →") && shown.contains("1 not answered as reviewed (100.0 %)"),
+        "{shown}"
+    );
     assert!(text(&out.stderr).contains("does not answer 1 of the reviewed questions"), "{}", text(&out.stderr));
 
     // Forced, it is swapped in and the report still lists what changed.

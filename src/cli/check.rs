@@ -45,7 +45,7 @@ fn reviewed(from: &Path) -> Result<Vec<VerdictRecord>, Failure> {
         return Ok(v);
     }
     let text = std::fs::read_to_string(from)
-        .map_err(|e| Failure::caused(&format!("--replay: cannot read {}", from.display()), &e))?;
+        .map_err(|e| Failure::caused(format!("--replay: cannot read {}", from.display()), &e))?;
     #[derive(serde::Deserialize)]
     struct Line {
         question: String,
@@ -83,7 +83,8 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
     let cases = args.replay.as_deref().map(reviewed).transpose()?;
     // The knowledge itself; embedding it is for the commands that answer, and for a replay,
     // which must decide as the bot does.
-    let options = if cases.is_some() { args.model.options() } else { Options { lexical_only: true, ..Options::default() } };
+    let options =
+        if cases.is_some() { args.model.options() } else { Options { lexical_only: true, ..Options::default() } };
     match Library::load(&dir, &options) {
         Ok((library, report)) => {
             for w in &report.warnings {

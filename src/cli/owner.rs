@@ -20,7 +20,7 @@ use crate::owner::{self as tools, socket};
 /// Where an owner command's requests go.
 pub enum Backend {
     /// The database opened here, with a knowledge dir read for article titles if one was given.
-    Store { store: SledStore, kb: Option<KnowledgeBase> },
+    Store { store: SledStore, kb: Option<Box<KnowledgeBase>> },
     /// The database and the knowledge base loaded here (review).
     Engine(Box<Engine<SledStore>>),
     /// The running bot's admin socket.
@@ -44,7 +44,7 @@ impl Backend {
         }
         match SledStore::open(data) {
             Ok(store) => match needs {
-                Needs::Store { titles } => Ok(Backend::Store { store, kb: titles.and_then(read_titles) }),
+                Needs::Store { titles } => Ok(Backend::Store { store, kb: titles.and_then(read_titles).map(Box::new) }),
                 Needs::Engine { knowledge, model } => {
                     Ok(Backend::Engine(Box::new(open_engine(knowledge, store, model.options())?)))
                 }
@@ -68,7 +68,7 @@ impl Backend {
     /// Runs a request and reads its answer as `T`.
     pub fn call<T: DeserializeOwned>(&self, req: &Request) -> Result<T, String> {
         let value = match self {
-            Backend::Store { store, kb } => protocol::handle(&Ctx::store(store, kb.as_ref()), req),
+            Backend::Store { store, kb } => protocol::handle(&Ctx::store(store, kb.as_deref()), req),
             Backend::Engine(e) => protocol::handle(&Ctx::engine(e), req),
             Backend::Socket(path) => socket::call(path, req),
         }?;

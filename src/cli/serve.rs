@@ -66,7 +66,8 @@ pub struct ServeArgs {
 /// "5%" or "5" as the share 0.05; 0 to 100.
 pub fn parse_percent(raw: &str) -> Result<f32, String> {
     let t = raw.trim();
-    let n: f32 = t.strip_suffix('%').unwrap_or(t).trim().parse().map_err(|_| format!("`{raw}` is not a percentage like 5%"))?;
+    let n: f32 =
+        t.strip_suffix('%').unwrap_or(t).trim().parse().map_err(|_| format!("`{raw}` is not a percentage like 5%"))?;
     if !(0.0..=100.0).contains(&n) {
         return Err(format!("`{raw}` is not between 0% and 100%"));
     }

@@ -149,7 +149,7 @@ pub fn png(v: &StatsView) -> Vec<u8> {
             // Today's date and every seventh day's before it; the first day's too, unless
             // it would run into the next label.
             let from_end = days.len() - 1 - i;
-            if from_end % 7 == 0 || (i == 0 && from_end % 7 >= 3) {
+            if from_end.is_multiple_of(7) || (i == 0 && from_end % 7 >= 3) {
                 let date = date_of(d.day * 86_400);
                 let md = &date[5..];
                 let lx = (x + bar / 2).saturating_sub(text_width(md) / 2).min(WIDTH - text_width(md));

@@ -273,6 +273,7 @@ mod tests {
             article: "a".into(),
             verdict,
             at: 1,
+            automatic: false,
         };
         store.add_verdict(&record(0, Verdict::Rejected)).unwrap();
         store.add_verdict(&record(0, Verdict::Added)).unwrap();

@@ -20,19 +20,12 @@ use super::send::Outbox;
 #[derive(Debug)]
 pub enum ReloadOutcome {
     /// Swapped in, with what the reviewed questions get from it.
-    Loaded(LoadReport, ReplayReport),
+    Loaded(Box<LoadReport>, ReplayReport),
     /// The new knowledge base breaks more reviewed questions than allowed: the previous one
     /// keeps serving.
-    Refused {
-        replay: ReplayReport,
-        limit: f32,
-        elapsed: Duration,
-    },
+    Refused { replay: ReplayReport, limit: f32, elapsed: Duration },
     /// Nothing changed: the previous knowledge base keeps serving.
-    Failed {
-        errors: Vec<String>,
-        elapsed: Duration,
-    },
+    Failed { errors: Vec<String>, elapsed: Duration },
 }
 
 pub struct App {
@@ -222,7 +215,7 @@ impl App {
                     report.stats.articles + report.stats.stubs,
                     report.stats.sections,
                 );
-                ReloadOutcome::Loaded(report, replay)
+                ReloadOutcome::Loaded(Box::new(report), replay)
             }
             Ok(Err(ReloadError::Open(OpenError::Knowledge(LoadError::Invalid { errors, .. })))) => {
                 ReloadOutcome::Failed { errors: errors.iter().map(ToString::to_string).collect(), elapsed }

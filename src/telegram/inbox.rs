@@ -223,7 +223,14 @@ mod tests {
     fn app_with(store: articlebot_engine::SledStore) -> Arc<App> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge");
         let (engine, _) = articlebot_engine::Engine::open(&dir, store, Default::default()).unwrap();
-        Arc::new(App::new(engine, Default::default(), "bot".into(), Default::default(), None, articlebot_engine::DEFAULT_MAX_BROKEN))
+        Arc::new(App::new(
+            engine,
+            Default::default(),
+            "bot".into(),
+            Default::default(),
+            None,
+            articlebot_engine::DEFAULT_MAX_BROKEN,
+        ))
     }
 
     const MESSAGE: &str = r#"{"update_id":7,"message":{"message_id":1,"date":1700000000,"chat":{"id":7,"type":"private","first_name":"A"},"from":{"id":7,"is_bot":false,"first_name":"A"},"text":"knee pain"}}"#;

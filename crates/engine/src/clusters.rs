@@ -37,10 +37,12 @@ impl Cluster {
     /// One line for a list: the lead, how often the cluster was asked, and up to `others` of
     /// its other questions.
     pub fn describe(&self, others: usize) -> String {
-        let mut line = format!("{} — asked {}×, last {}", self.lead().example, self.asked, crate::date_of(self.last_asked()));
+        let mut line =
+            format!("{} — asked {}×, last {}", self.lead().example, self.asked, crate::date_of(self.last_asked()));
         let rest = &self.questions[1..];
         if !rest.is_empty() {
-            let shown: Vec<String> = rest.iter().take(others).map(|q| format!("“{}” ({})", q.example, q.count)).collect();
+            let shown: Vec<String> =
+                rest.iter().take(others).map(|q| format!("“{}” ({})", q.example, q.count)).collect();
             line.push_str("; also ");
             line.push_str(&shown.join(", "));
             if rest.len() > others {

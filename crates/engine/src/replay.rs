@@ -186,12 +186,8 @@ mod tests {
     use super::*;
 
     fn report(cases: usize, broken: usize, already: usize) -> ReplayReport {
-        let case = |was_answered| Regression {
-            question: "q".into(),
-            article: "a".into(),
-            now: Now::Suggests,
-            was_answered,
-        };
+        let case =
+            |was_answered| Regression { question: "q".into(), article: "a".into(), now: Now::Suggests, was_answered };
         let differ = (0..broken).map(|_| case(true)).chain((0..already).map(|_| case(false))).collect();
         ReplayReport { cases, against_previous: true, differ }
     }

@@ -153,7 +153,9 @@ pub const COMMANDS: &[CommandSpec] = &[
         Command::Admin(match arg {
             "" => AdminCommand::Reload { force: false },
             a if a.eq_ignore_ascii_case("force") => AdminCommand::Reload { force: true },
-            _ => AdminCommand::Usage("/reload, or /reload force to swap in a knowledge base that breaks questions added by review"),
+            _ => AdminCommand::Usage(
+                "/reload, or /reload force to swap in a knowledge base that breaks questions added by review",
+            ),
         })
     }),
     spec("stats", &[], "Usage statistics", Audience::Admins, |_| Command::Admin(AdminCommand::Stats)),

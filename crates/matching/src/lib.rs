@@ -32,11 +32,11 @@ mod snippet;
 mod vectors;
 
 #[cfg(test)]
+mod explain_tests;
+#[cfg(test)]
 mod fuzz_tests;
 #[cfg(test)]
 mod quality_tests;
-#[cfg(test)]
-mod explain_tests;
 
 use serde::Serialize;
 
@@ -45,8 +45,8 @@ use std::sync::Arc;
 
 pub use articlebot_embed::{Model, ModelError, ModelOptions};
 use articlebot_knowledge::{Article, ArticleIdx, KnowledgeBase};
-use index::Index;
 pub use decision::{Limits, Rule};
+use index::Index;
 pub use index::{Reading, TermId};
 pub use normalize::fold;
 pub use rank::{Candidate, QueryStats};
@@ -363,7 +363,11 @@ impl Matcher {
         use std::fmt::Write;
         let mut s = format!("decision: {}\n", d.why());
         let words: Vec<String> = self.describe_query(query);
-        let _ = writeln!(s, "words: {}", if words.is_empty() { "(none the matcher reads)".into() } else { words.join(" ") });
+        let _ = writeln!(
+            s,
+            "words: {}",
+            if words.is_empty() { "(none the matcher reads)".into() } else { words.join(" ") }
+        );
         for (i, c) in d.features.iter().take(top).enumerate() {
             let a = &self.kb.articles[c.article as usize];
             let unit = self.index.units[c.unit as usize];
@@ -405,8 +409,12 @@ impl Matcher {
     pub fn word_stems(&self, text: &str) -> Vec<String> {
         let mut a = normalize::Analysis::default();
         self.index.normalizer.analyze(&text[..text.floor_char_boundary(rank::MAX_QUERY_BYTES)], &mut a);
-        let mut stems: Vec<String> =
-            a.words.iter().filter(|w| !w.stop).map(|w| self.index.normalizer.stem_word(a.surface(w)).into_owned()).collect();
+        let mut stems: Vec<String> = a
+            .words
+            .iter()
+            .filter(|w| !w.stop)
+            .map(|w| self.index.normalizer.stem_word(a.surface(w)).into_owned())
+            .collect();
         stems.sort_unstable();
         stems.dedup();
         stems
