@@ -22,7 +22,7 @@ pub struct CheckArgs {
     /// Fail (exit 1) on warnings too, such as links to articles that do not exist
     #[arg(long)]
     strict: bool,
-    /// Ask the knowledge dir the questions added by review: a bot's data dir (stopped), or the
+    /// Ask the knowledge dir the questions added by review: a bot's data dir (running or not), or the
     /// JSON lines `articlebot export-learned` writes
     #[arg(long, value_name = "DATA_DIR|FILE")]
     replay: Option<PathBuf>,
