@@ -23,5 +23,6 @@ mod shutdown;
 mod site_import;
 mod storage;
 mod telegram_e2e;
+mod unanswered_groups;
 mod watch_telegram;
 mod webhook_server;

@@ -14,8 +14,6 @@ use articlebot_engine::{now_unix, Engine, ErrorChain, Evidence, KnowledgeBase, P
 
 /// Most unanswered questions one request lists (the store tracks at most 10 000).
 pub const MAX_UNANSWERED: usize = 10_000;
-/// Unanswered questions read for grouping, most asked first.
-const GROUPED_FROM: usize = 500;
 /// Top questions and articles in the statistics (as /stats shows them).
 pub const STATS_TOP: usize = 10;
 
@@ -155,11 +153,7 @@ pub fn handle<S: Store>(ctx: &Ctx<S>, req: &Request) -> Result<Value, String> {
         Request::Unanswered { top } => json(&ctx.store.unanswered((*top).min(MAX_UNANSWERED)).map_err(store_error)?),
         Request::UnansweredGroups { top } => {
             let engine = ctx.engine.ok_or_else(|| "grouping needs the knowledge base loaded".to_string())?;
-            // Grouping reads more than it shows: a group's questions may each be asked less.
-            let list = ctx.store.unanswered(GROUPED_FROM).map_err(store_error)?;
-            let mut groups = articlebot_engine::cluster_unanswered(list, &engine.library());
-            groups.truncate(*top);
-            json(&groups)
+            json(&engine.unanswered_groups(*top).map_err(store_error)?)
         }
         Request::ExportLearned {} => json(&learned(ctx.store)?),
         Request::Proposals { min_users } => {

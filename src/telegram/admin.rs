@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use articlebot_engine::vocabulary::AdminCommand;
-use articlebot_engine::Cluster;
+use articlebot_engine::{Cluster, ErrorChain, VerdictRecord};
 use teloxide::prelude::*;
 
 use super::api::CallError;
@@ -14,7 +14,7 @@ use super::app::{App, ReloadOutcome};
 use super::inbox::handled;
 use super::render::{escape, report, Rendered};
 use super::send::{deliver, send_photo, Dest, MAX_CAPTION};
-use super::{metrics, review, HandlerResult};
+use super::{groups, metrics, review, HandlerResult};
 use crate::owner::{self, protocol};
 
 pub const NOT_ALLOWED: &str = "Sorry, this command is for admins only.";
@@ -75,11 +75,13 @@ pub async fn run(bot: Bot, app: Arc<App>, msg: Message, upd: Update, cmd: AdminC
                 // Through the owner protocol, as `articlebot unanswered`: one listing for both.
                 let req = protocol::Request::UnansweredGroups { top: 20 };
                 let list = tokio::task::spawn_blocking(move || {
-                    protocol::handle(&protocol::Ctx::engine(&app2.engine), &req)
-                        .and_then(protocol::read::<Vec<Cluster>>)
+                    let groups = protocol::handle(&protocol::Ctx::engine(&app2.engine), &req)
+                        .and_then(protocol::read::<Vec<Cluster>>)?;
+                    let to_write = app2.engine.to_write().map_err(|e| ErrorChain(&e).to_string())?;
+                    Ok::<_, String>((groups, to_write))
                 });
                 match list.await? {
-                    Ok(list) => unanswered_report(&list),
+                    Ok((groups, to_write)) => unanswered_report(&groups, &to_write),
                     Err(e) => report("Unanswered questions are not available", &[e]),
                 }
             }
@@ -184,7 +186,20 @@ async fn send_stats(
     }
 }
 
-fn unanswered_report(groups: &[Cluster]) -> Rendered {
-    let (title, lines) = owner::cluster_lines(groups);
-    report(title, &lines)
+/// To-do questions listed under /unanswered; the count says how many more there are.
+const TO_WRITE_SHOWN: usize = 10;
+
+/// The groups, with a 📝 button for each of the first few (their cards: add all to an article,
+/// or to the to-do list), and the to-do list under them.
+fn unanswered_report(groups: &[Cluster], to_write: &[VerdictRecord]) -> Rendered {
+    let (title, mut lines) = owner::cluster_lines(groups);
+    if !to_write.is_empty() {
+        lines.push(String::new());
+        lines.push(format!("To write ({}), newest last:", to_write.len()));
+        let from = to_write.len().saturating_sub(TO_WRITE_SHOWN);
+        lines.extend(to_write[from..].iter().map(|v| format!("✍ {}", v.question)));
+    }
+    let mut r = report(title, &lines);
+    r.keyboard = groups::list_keyboard(groups);
+    r
 }

@@ -6,7 +6,8 @@
 //! section (edits the message), `t:<page>` topic list page, `f:<key>:<section|->:<u|d>` feedback,
 //! `z` "None of these" under did-you-mean choices (about the choices on screen, so it names nothing),
 //! `w:<id>` wait for an answer to the question `<id>` (its hash), `r:<a|x|s>:<id>` add, reject or skip on a review card and `r:o:<id>:<key>` add to another
-//! article, where `<id>` is the proposal's [`articlebot_engine::Proposal::id`] in 16 hex digits:
+//! article, `g:<o|w>:<id>` open or mark to write a group of unanswered questions and `g:a:<id>:<key>`
+//! add its questions to an article, where `<id>` is the proposal's [`articlebot_engine::Proposal::id`] in 16 hex digits:
 //! the question itself never travels in a button, and a tap is checked against the proposals
 //! still undecided (and the sender against the admins) before anything is done.
 
@@ -41,6 +42,11 @@ pub enum Action {
         id: u64,
         op: ReviewOp,
     },
+    /// A button of /unanswered: a group of alike questions, by [`articlebot_engine::group_id`].
+    Group {
+        id: u64,
+        op: GroupOp,
+    },
     /// "Tell me when there's an answer" under a don't-know, naming the question by its
     /// [`articlebot_engine::question_id`].
     Watch {
@@ -56,6 +62,17 @@ pub enum ReviewOp {
     AddTo(String),
     Reject,
     Skip,
+}
+
+/// An admin's button on the unanswered list or a group's card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupOp {
+    /// Show the group's card.
+    Open,
+    /// Add all its questions to this article (by short key; one the card offered).
+    AddTo(String),
+    /// Put it on the to-do list: an article to write.
+    ToWrite,
 }
 
 /// Why callback data was refused.
@@ -84,6 +101,11 @@ impl Action {
             }
             Action::NoneOfThese => format!("{VERSION}:z"),
             Action::Watch { question } => format!("{VERSION}:w:{question:016x}"),
+            Action::Group { id, op } => match op {
+                GroupOp::Open => format!("{VERSION}:g:o:{id:016x}"),
+                GroupOp::AddTo(key) => format!("{VERSION}:g:a:{id:016x}:{key}"),
+                GroupOp::ToWrite => format!("{VERSION}:g:w:{id:016x}"),
+            },
             Action::Review { id, op } => match op {
                 ReviewOp::Add => format!("{VERSION}:r:a:{id:016x}"),
                 ReviewOp::AddTo(key) => format!("{VERSION}:r:o:{id:016x}:{key}"),
@@ -110,6 +132,9 @@ impl Action {
             ("t", [page]) => Action::Topics { page: number(page)? },
             ("z", []) => Action::NoneOfThese,
             ("w", [id]) => Action::Watch { question: proposal_id(id)? },
+            ("g", ["o", id]) => Action::Group { id: proposal_id(id)?, op: GroupOp::Open },
+            ("g", ["w", id]) => Action::Group { id: proposal_id(id)?, op: GroupOp::ToWrite },
+            ("g", ["a", id, key]) => Action::Group { id: proposal_id(id)?, op: GroupOp::AddTo(key_of(key)?) },
             ("r", ["a", id]) => Action::Review { id: proposal_id(id)?, op: ReviewOp::Add },
             ("r", ["x", id]) => Action::Review { id: proposal_id(id)?, op: ReviewOp::Reject },
             ("r", ["s", id]) => Action::Review { id: proposal_id(id)?, op: ReviewOp::Skip },
@@ -179,6 +204,9 @@ mod tests {
             Action::Review { id: 0, op: ReviewOp::AddTo(key.clone()) },
             Action::Review { id: 0x0123_4567_89ab_cdef, op: ReviewOp::Reject },
             Action::Review { id: 7, op: ReviewOp::Skip },
+            Action::Group { id: u64::MAX, op: GroupOp::Open },
+            Action::Group { id: 1, op: GroupOp::AddTo(key.clone()) },
+            Action::Group { id: 2, op: GroupOp::ToWrite },
             Action::Watch { question: 0xfedc_ba98_7654_3210 },
         ] {
             let data = a.encode();

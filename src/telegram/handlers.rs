@@ -154,6 +154,7 @@ async fn on_callback(bot: Bot, q: CallbackQuery, action: Action, upd: Update, ap
         let (input, edit) = match action {
             // Not a conversation step: an admin's decision, checked and carried out by `review`.
             Action::Review { id, op } => return super::review::tap(&bot, &app, &q, id, op).await,
+            Action::Group { id, op } => return super::groups::tap(&bot, &app, &q, id, op).await,
             Action::Watch { question } => return watch_tap(&bot, &app, &q, question).await,
             Action::Open { key, section } => (Input::Open { key, section }, None),
             Action::Next { key, section } => (Input::Open { key, section: Some(section) }, message),

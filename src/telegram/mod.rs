@@ -12,7 +12,8 @@
 //! - `app`: what the handlers share ([`app::App`]), and the knowledge reload;
 //! - `handlers`: the dptree tree, gates as branches, one endpoint per kind of update;
 //! - `command`: messages read as commands and questions;
-//! - `admin`: /reload, /stats, /unanswered, /review; `review`: review cards and their buttons;
+//! - `admin`: /reload, /stats, /unanswered, /why, /review; `review`: review cards and their buttons;
+//!   `groups`: the unanswered groups' cards (add all to an article, or to the to-do list);
 //! - `send`: replies sent within Telegram's limits, retried;
 //! - `render`: replies as HTML and inline keyboards; `callback`: button payloads;
 //! - `inbox`: every update kept on disk before it is confirmed to Telegram, until handled, and
@@ -24,6 +25,7 @@ mod api;
 mod app;
 mod callback;
 mod command;
+mod groups;
 mod handlers;
 mod inbox;
 mod limits;

@@ -54,6 +54,7 @@ pub async fn undo(bot: &Bot, app: &Arc<App>, msg: &Message) -> HandlerResult {
                 let line = match v.verdict {
                     Verdict::Added => format!("↩ Undone: {:?} is no longer a question of “{title}”.", v.question),
                     Verdict::Rejected => format!("↩ Undone: {:?} may be proposed for “{title}” again.", v.question),
+                    Verdict::ToWrite => format!("↩ Undone: {:?} is off the to-do list again.", v.question),
                 };
                 (report("Review", &[line, "Send /review to go on.".into()]), v.verdict == Verdict::Added)
             }

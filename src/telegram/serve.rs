@@ -600,10 +600,15 @@ fn start_admin_socket(data: &std::path::Path, app: &Arc<App>) -> Option<crate::o
     let handler: socket::Handler = Arc::new(move |req| {
         let answer = protocol::handle(&protocol::Ctx::engine(&app.engine), req);
         if matches!(req, protocol::Request::Accept { .. } | protocol::Request::Undo {}) {
-            // The engine reloaded itself (not through `App::reload`): the gauges follow.
+            // The engine reloaded itself (not through `App::reload`): the gauges follow, and
+            // those waiting for a question the knowledge base answers now are told (this runs
+            // on the runtime's blocking pool, where tasks can be spawned).
             let lib = app.engine.library();
             let stats = lib.kb().stats();
             metrics::set_knowledge(lib.generation, stats.articles + stats.stubs, stats.sections);
+            if answer.is_ok() {
+                app.notify_answered();
+            }
         }
         answer
     });

@@ -2,8 +2,14 @@
 //! "bread baking" are one thing to write, and an admin reading the list wants the most asked
 //! *thing* first, not the same question three times.
 
+use std::collections::HashSet;
+
+use articlebot_knowledge::{add_question, clean_question};
+
+use crate::engine::Engine;
+use crate::learning::{LearnError, Verdict, VerdictRecord};
 use crate::library::Library;
-use crate::store::Unanswered;
+use crate::store::{Store, StoreError, Unanswered};
 
 /// Two questions sharing this share of their word stems (Jaccard) ask the same.
 const SAME_WORDS: f32 = 0.5;
@@ -125,6 +131,125 @@ pub fn cluster_unanswered(mut list: Vec<Unanswered>, lib: &Library) -> Vec<Clust
     }
     clusters.sort_by(|a, b| b.asked.cmp(&a.asked).then(b.last_asked().cmp(&a.last_asked())));
     clusters
+}
+
+/// Unanswered questions read for grouping, most asked first.
+pub const GROUPED_FROM: usize = 500;
+
+/// A group's id in buttons: a hash of its lead's normalised text (FNV-1a), so that a tap names
+/// the group without carrying user text, and is found again among the groups of the moment.
+pub fn group_id(c: &Cluster) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in c.lead().normalized.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+/// What [`Engine::attach_group`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachedGroup {
+    /// Questions written into the article file (others were there already).
+    pub written: usize,
+    pub questions: usize,
+    /// Of them, those the reloaded knowledge base answers with the article.
+    pub answered_now: usize,
+}
+
+impl<S: Store> Engine<S> {
+    /// The unanswered questions grouped, without those decided since: added to an article (by
+    /// review or a group) or marked to write.
+    pub fn unanswered_groups(&self, top: usize) -> Result<Vec<Cluster>, StoreError> {
+        let decided: HashSet<String> = self
+            .store()
+            .verdicts()?
+            .into_iter()
+            .filter(|v| matches!(v.verdict, Verdict::Added | Verdict::ToWrite))
+            .map(|v| v.normalized)
+            .collect();
+        let mut list = self.store().unanswered(GROUPED_FROM)?;
+        list.retain(|u| !decided.contains(&u.normalized));
+        let mut groups = cluster_unanswered(list, &self.library());
+        groups.truncate(top);
+        Ok(groups)
+    }
+
+    /// The group `id` among the current ones, `None` when it is gone (decided, or regrouped).
+    pub fn unanswered_group(&self, id: u64) -> Result<Option<Cluster>, StoreError> {
+        Ok(self.unanswered_groups(usize::MAX)?.into_iter().find(|c| group_id(c) == id))
+    }
+
+    /// The articles a group's questions most likely belong to: the matcher's best for its lead.
+    pub fn group_choices(&self, c: &Cluster, max: usize) -> Vec<String> {
+        let lib = self.library();
+        let m = lib.matcher();
+        let mut ids: Vec<String> = Vec::new();
+        for h in m.decide(&c.lead().example, max * 2).hits {
+            let id = &m.article(&h).id;
+            if !ids.contains(id) {
+                ids.push(id.clone());
+            }
+        }
+        ids.truncate(max);
+        ids
+    }
+
+    /// Adds every question of the group to `article`'s `questions`, as review's ✅ does for one
+    /// (each recorded, a regression case, undoable one at a time), then reloads once.
+    pub fn attach_group(&self, c: &Cluster, article: &str, now: u64) -> Result<AttachedGroup, LearnError> {
+        let lib = self.library();
+        let idx = lib.kb().by_id(article).ok_or_else(|| LearnError::NoArticle(article.to_string()))?;
+        let file = lib.kb().articles[idx as usize].source.clone();
+        let mut written = 0;
+        for q in &c.questions {
+            if add_question(&file, &q.example)? {
+                written += 1;
+            }
+            let record = VerdictRecord {
+                seq: 0,
+                normalized: q.normalized.clone(),
+                question: clean_question(&q.example),
+                article: article.to_string(),
+                verdict: Verdict::Added,
+                at: now,
+                automatic: false,
+            };
+            self.store().add_verdict(&record)?;
+        }
+        self.store().flush()?;
+        tracing::info!(article, questions = c.questions.len(), written, "unanswered: group added to an article");
+        self.reload().map_err(|source| LearnError::Reload { file: file.clone(), source })?;
+        let answered_now = c.questions.iter().filter(|q| self.answers(&q.example, article)).count();
+        Ok(AttachedGroup { written, questions: c.questions.len(), answered_now })
+    }
+
+    /// Puts the group on the to-do list ("write an article"): out of the unanswered list, each
+    /// of its questions undoable with review's undo.
+    pub fn mark_to_write(&self, c: &Cluster, now: u64) -> Result<(), LearnError> {
+        for q in &c.questions {
+            let record = VerdictRecord {
+                seq: 0,
+                normalized: q.normalized.clone(),
+                question: clean_question(&q.example),
+                article: String::new(),
+                verdict: Verdict::ToWrite,
+                at: now,
+                automatic: false,
+            };
+            self.store().add_verdict(&record)?;
+        }
+        self.store().flush()?;
+        tracing::info!(questions = c.questions.len(), "unanswered: group marked to write");
+        Ok(())
+    }
+
+    /// The to-do list: questions marked "write an article", oldest first.
+    pub fn to_write(&self) -> Result<Vec<VerdictRecord>, StoreError> {
+        let mut v: Vec<VerdictRecord> =
+            self.store().verdicts()?.into_iter().filter(|v| v.verdict == Verdict::ToWrite).collect();
+        v.sort_by_key(|v| v.seq);
+        Ok(v)
+    }
 }
 
 #[cfg(test)]

@@ -142,6 +142,9 @@ pub enum Verdict {
     Added,
     /// Never proposed again.
     Rejected,
+    /// An unanswered question an admin marked "write an article" (`article` is empty): kept as
+    /// the to-do list, and out of the unanswered list.
+    ToWrite,
 }
 
 /// A decision as stored; `seq` orders them (undo takes the highest).

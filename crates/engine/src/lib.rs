@@ -65,7 +65,7 @@ pub use articlebot_matching::{
     ModelOptions, QueryStats, SemanticReport, Smalltalk, Snippet,
 };
 pub use backup::{BackupReport, RestoreReport};
-pub use clusters::{cluster_unanswered, Cluster};
+pub use clusters::{cluster_unanswered, group_id, AttachedGroup, Cluster, GROUPED_FROM};
 pub use engine::{Engine, Outcome, User};
 pub use learning::{
     proposals, Accepted, AutoAccepted, Card, CardArticle, Evidence, LearnError, PairEvidence, Proposal, ReviewSession,
