@@ -2,28 +2,7 @@
 //! pick a did-you-mean choice or tap "None of these"; the owner reviews in the console with the
 //! bot stopped (`tests/owner.rs` reviews with it running); the next user asking gets the article.
 
-use std::process::{Command, Output, Stdio};
-
-use crate::bot_harness::{bot_bin, World, ADMIN, WAIT};
-
-fn run(args: &[&str], w: &World, stdin: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(bot_bin())
-        .args(args)
-        .arg("--data")
-        .arg(&w.opts.data)
-        .env("ARTICLEBOT_KNOWLEDGE", &w.opts.knowledge)
-        .env_remove("ARTICLEBOT_MODEL")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("articlebot runs");
-    // A command that stops early (the database in use) reads none of it.
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
-}
+use crate::bot_harness::{World, ADMIN, WAIT};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -64,7 +43,7 @@ async fn picks_reviewed_in_the_console_answer_the_next_user() {
 
     let bot = w.bot.take().unwrap();
     assert!(bot.terminate().success());
-    let out = run(&["review"], &w, "a\n");
+    let out = w.owner_command(&["review"], "a\n");
     let shown = text(&out.stdout);
     assert!(out.status.success(), "{shown}\n{}", text(&out.stderr));
     assert!(shown.contains("Question: \"calves\""), "{shown}");
@@ -76,7 +55,7 @@ async fn picks_reviewed_in_the_console_answer_the_next_user() {
         .find(|p| std::fs::read_to_string(p).unwrap().contains("questions = [\"calves\"]"))
         .expect("the question is in one article file");
 
-    let out = run(&["export-learned"], &w, "");
+    let out = w.owner_command(&["export-learned"], "");
     assert!(out.status.success(), "{}", text(&out.stderr));
     let lines: Vec<serde_json::Value> =
         text(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
@@ -92,7 +71,7 @@ async fn picks_reviewed_in_the_console_answer_the_next_user() {
 
     // Undo in the console takes it back out.
     w.bot.take().unwrap().terminate();
-    let out = run(&["review"], &w, "u\nq\n");
+    let out = w.owner_command(&["review"], "u\nq\n");
     assert!(text(&out.stdout).contains("Undone: \"calves\""), "{}", text(&out.stdout));
     let shipped =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge/articles").join(file.file_name().unwrap());
@@ -176,13 +155,13 @@ async fn two_users_picks_add_the_question_by_themselves_and_review_undoes_it() {
     assert!(leaked.is_empty(), "no user text in the bot's info logs: {leaked:?}");
 
     assert!(w.bot.take().unwrap().terminate().success());
-    let out = run(&["export-learned"], &w, "");
+    let out = w.owner_command(&["export-learned"], "");
     assert!(out.status.success(), "{}", text(&out.stderr));
     let lines: Vec<serde_json::Value> =
         text(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!((&lines[0]["question"], &lines[0]["automatic"]), (&"calves".into(), &true.into()));
-    let out = run(&["review"], &w, "u\nq\n");
+    let out = w.owner_command(&["review"], "u\nq\n");
     let shown = text(&out.stdout);
     assert!(shown.contains("Added automatically (1)"), "{shown}");
     assert!(shown.contains("Undone: \"calves\"") && shown.contains("(added automatically)"), "{shown}");

@@ -5,29 +5,11 @@
 
 use std::io::{Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use articlebot_testkit::ReplyKind;
 
-use crate::bot_harness::{bot_bin, World, ADMIN, WAIT};
-
-fn run(args: &[&str], w: &World, stdin: &str) -> Output {
-    let mut child = Command::new(bot_bin())
-        .args(args)
-        .arg("--data")
-        .arg(&w.opts.data)
-        .env("ARTICLEBOT_KNOWLEDGE", &w.opts.knowledge)
-        .env_remove("ARTICLEBOT_MODEL")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("articlebot runs");
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
-}
+use crate::bot_harness::{World, ADMIN, WAIT};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -35,7 +17,7 @@ fn text(b: &[u8]) -> String {
 
 /// Runs an owner command that must succeed; its stdout.
 fn ok(args: &[&str], w: &World) -> String {
-    let out = run(args, w, "");
+    let out = w.owner_command(args, "");
     assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
     text(&out.stdout)
 }
@@ -145,7 +127,7 @@ async fn owner_commands_work_while_the_bot_serves_and_print_the_same_once_it_sto
     assert_eq!(ok(&["export-learned"], &w), "", "nothing reviewed yet");
 
     // Review through the socket: the running bot writes the question and reloads itself.
-    let out = run(&["review"], &w, "a\n");
+    let out = w.owner_command(&["review"], "a\n");
     let review = text(&out.stdout);
     assert!(out.status.success(), "{review}\n{}", text(&out.stderr));
     assert!(review.contains("Question: \"calves\""), "{review}");
@@ -158,11 +140,11 @@ async fn owner_commands_work_while_the_bot_serves_and_print_the_same_once_it_sto
     assert_eq!(line["question"], "calves");
 
     // An undo through the socket takes it back out, in the running bot too.
-    let out = run(&["review"], &w, "u\nq\n");
+    let out = w.owner_command(&["review"], "u\nq\n");
     assert!(text(&out.stdout).contains("Undone: \"calves\""), "{}", text(&out.stdout));
     let r = w.fake.send_text_and_wait(3005, 3005, "calves", WAIT).await.unwrap();
     assert!(r.plain.starts_with("I'm not sure I understood"), "not answered outright any more: {}", r.plain);
-    let out = run(&["review"], &w, "a\n");
+    let out = w.owner_command(&["review"], "a\n");
     assert!(text(&out.stdout).contains("now: yes."), "{}", text(&out.stdout));
 
     let through_socket: Vec<String> = READERS.iter().map(|args| ok(args, &w)).collect();
@@ -202,26 +184,26 @@ async fn a_stale_or_foreign_socket_is_one_clear_error_and_a_killed_bots_socket_i
     // The database locked by something else while the killed bot's file is still there.
     {
         let _lock = articlebot_engine::SledStore::open(&w.opts.data).expect("the database opens");
-        let out = run(&["stats"], &w, "");
+        let out = w.owner_command(&["stats"], "");
         let err = text(&out.stderr);
         assert!(!out.status.success());
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.starts_with("error: nothing answers on the admin socket") && err.contains("stale"), "{err}");
 
         let garbage = fake_socket(&sock, b"HTTP/1.1 400 Bad Request\r\n\r\n");
-        let out = run(&["unanswered", "--csv"], &w, "");
+        let out = w.owner_command(&["unanswered", "--csv"], "");
         let err = text(&out.stderr);
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.starts_with("error: the admin socket") && err.contains("not articlebot's"), "{err}");
         garbage.join().unwrap();
 
         let refusal = fake_socket(&sock, b"{\"error\":\"no such thing\"}\n");
-        let out = run(&["export-learned"], &w, "");
+        let out = w.owner_command(&["export-learned"], "");
         assert_eq!(text(&out.stderr), "error: no such thing\n");
         refusal.join().unwrap();
 
         std::fs::remove_file(&sock).unwrap();
-        let out = run(&["stats"], &w, "");
+        let out = w.owner_command(&["stats"], "");
         let err = text(&out.stderr);
         assert!(err.contains("is in use (is the bot running?)") && err.contains("no admin socket"), "{err}");
     }
@@ -252,7 +234,7 @@ async fn a_stale_or_foreign_socket_is_one_clear_error_and_a_killed_bots_socket_i
     // At most four requests at a time: a fifth is told so at once, not queued.
     let held: Vec<_> = (0..4).map(|_| std::os::unix::net::UnixStream::connect(&sock).unwrap()).collect();
     std::thread::sleep(Duration::from_millis(200));
-    let out = run(&["stats"], &w, "");
+    let out = w.owner_command(&["stats"], "");
     let err = text(&out.stderr);
     assert_eq!(err, "error: the bot is busy with 4 owner requests; try again\n");
     drop(held);

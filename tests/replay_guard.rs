@@ -5,23 +5,6 @@ use std::process::Command;
 
 use crate::bot_harness::{bot_bin, World, ADMIN, WAIT};
 
-fn articlebot(args: &[&str], w: &World, stdin: &str) -> std::process::Output {
-    use std::io::Write;
-    use std::process::Stdio;
-    let mut child = Command::new(bot_bin())
-        .args(args)
-        .env("ARTICLEBOT_KNOWLEDGE", &w.opts.knowledge)
-        .env_remove("ARTICLEBOT_MODEL")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("articlebot runs");
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
-}
-
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -40,9 +23,9 @@ async fn a_reload_that_loses_a_reviewed_question_is_refused_unless_forced() {
         w.fake.nth_reply(user, 1, WAIT).await.unwrap();
     }
     w.bot.take().unwrap().terminate();
-    let out = articlebot(&["review", "--data", &data], &w, "a\n");
+    let out = w.command(&["review", "--data", &data], "a\n");
     assert!(text(&out.stdout).contains("Added \"calves\""), "{}{}", text(&out.stdout), text(&out.stderr));
-    let out = articlebot(&["export-learned", "--data", &data], &w, "");
+    let out = w.command(&["export-learned", "--data", &data], "");
     let export = w.opts.data.parent().unwrap().join("learned.jsonl");
     std::fs::write(&export, &out.stdout).unwrap();
     let file = std::fs::read_dir(w.opts.knowledge.join("articles"))
@@ -53,7 +36,7 @@ async fn a_reload_that_loses_a_reviewed_question_is_refused_unless_forced() {
 
     // check --replay, from the data dir and from the export: all answered as reviewed.
     for from in [data.as_str(), export.to_str().unwrap()] {
-        let out = articlebot(&["check", "--replay", from], &w, "");
+        let out = w.command(&["check", "--replay", from], "");
         let shown = text(&out.stdout);
         assert!(out.status.success(), "{shown}{}", text(&out.stderr));
         assert!(shown.contains("replay: 1 reviewed question: all answered as reviewed"), "{shown}");
@@ -75,7 +58,7 @@ async fn a_reload_that_loses_a_reviewed_question_is_refused_unless_forced() {
     // check --replay says the same of the edited dir, and fails; with the bot running it reads
     // the reviewed questions through the bot's admin socket.
     for from in [export.to_str().unwrap(), data.as_str()] {
-        let out = articlebot(&["check", "--replay", from], &w, "");
+        let out = w.command(&["check", "--replay", from], "");
         let shown = text(&out.stdout);
         assert_eq!(out.status.code(), Some(1), "{shown}");
         assert!(

@@ -192,6 +192,33 @@ pub struct World {
 }
 
 impl World {
+    /// Runs `articlebot ARGS` on this world's knowledge dir (no model, warnings only), `stdin`
+    /// written to it, as an owner at a console would.
+    pub fn command(&self, args: &[&str], stdin: &str) -> std::process::Output {
+        use std::io::Write;
+        let mut child = Command::new(bot_bin())
+            .args(args)
+            .env("ARTICLEBOT_KNOWLEDGE", &self.opts.knowledge)
+            .env_remove("ARTICLEBOT_MODEL")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("articlebot runs");
+        // A command that stops early (the database in use) reads none of it.
+        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+        child.wait_with_output().unwrap()
+    }
+
+    /// [`World::command`] with this world's `--data` dir after the arguments: the owner tools.
+    pub fn owner_command(&self, args: &[&str], stdin: &str) -> std::process::Output {
+        let data = self.opts.data.display().to_string();
+        let mut all = args.to_vec();
+        all.extend(["--data", data.as_str()]);
+        self.command(&all, stdin)
+    }
+
     pub async fn new() -> World {
         Self::with_args(&[]).await
     }
