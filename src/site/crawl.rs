@@ -77,8 +77,8 @@ pub struct Crawler {
     client: reqwest::Client,
     robots_client: reqwest::Client,
     opts: Politeness,
-    /// Per host: when its next request may start.
-    slots: Mutex<HashMap<String, Instant>>,
+    /// Per host: when its last request went.
+    last_sent: Mutex<HashMap<String, Instant>>,
     /// Per host: its robots.txt rules, fetched once.
     robots: tokio::sync::Mutex<HashMap<String, Arc<Robots>>>,
     bytes: AtomicU64,
@@ -110,24 +110,32 @@ impl Crawler {
             client,
             robots_client,
             opts,
-            slots: Mutex::new(HashMap::new()),
+            last_sent: Mutex::new(HashMap::new()),
             robots: tokio::sync::Mutex::new(HashMap::new()),
             bytes: AtomicU64::new(0),
         })
     }
 
-    /// Waits for the host's next slot: requests to one host are `1/rate` apart (or robots.txt's
-    /// Crawl-delay, when longer).
+    /// Waits for the host's turn: a request to one host goes `1/rate` after the previous one
+    /// went (or robots.txt's Crawl-delay, when longer). Counted from when a request really went,
+    /// not from a slot reserved in advance, so a request a busy machine woke late does not bring
+    /// the next one closer to it.
     async fn wait_turn(&self, host: &str, delay: Duration) {
         let interval = Duration::from_secs_f64(1.0 / self.opts.rate.max(1e-3)).max(delay);
-        let start = {
-            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            let now = Instant::now();
-            let slot = slots.get(host).copied().filter(|s| *s > now).unwrap_or(now);
-            slots.insert(host.to_string(), slot + interval);
-            slot
-        };
-        tokio::time::sleep_until(start.into()).await;
+        loop {
+            let turn = {
+                let mut last = self.last_sent.lock().unwrap_or_else(|p| p.into_inner());
+                let now = Instant::now();
+                match last.get(host).map(|&went| went + interval) {
+                    Some(turn) if turn > now => turn,
+                    _ => {
+                        last.insert(host.to_string(), now);
+                        return;
+                    }
+                }
+            };
+            tokio::time::sleep_until(turn.into()).await;
+        }
     }
 
     async fn robots_for(&self, url: &Url) -> Arc<Robots> {
