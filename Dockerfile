@@ -19,7 +19,7 @@ COPY crates/testkit/Cargo.toml crates/testkit/
 COPY crates/bench/Cargo.toml crates/bench/
 RUN for c in knowledge embed matching engine testkit bench; do mkdir -p crates/$c/src && touch crates/$c/src/lib.rs; done \
     && mkdir -p crates/bench/benches src tests \
-    && for b in engine load state_growth import_site learning_replay; do echo 'fn main() {}' > crates/bench/benches/$b.rs; done \
+    && for b in engine load state_growth import_site learning_replay semantic_scan; do echo 'fn main() {}' > crates/bench/benches/$b.rs; done \
     && echo 'fn main() {}' > src/main.rs && touch tests/tests.rs \
     && cargo build --release --locked -p articlebot \
     && rm -rf src crates/*/src

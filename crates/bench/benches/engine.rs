@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use articlebot_bench::corpus::{Corpus, Kind, Query, KINDS, QUERY_STREAM, WARM_UP_STREAM};
 use articlebot_bench::measure::{ms, Latency, Memory};
-use articlebot_engine::{Decision, Hit, Intent, KbStats, Matcher, Snippet};
+use articlebot_engine::{Decision, Hit, Intent, KbStats, Matcher, Scan, Snippet};
 use articlebot_knowledge::Fnv1a;
 use clap::Parser;
 use serde_json::json;
@@ -70,6 +70,9 @@ struct BenchArgs {
     /// sizes whose real embedding takes an hour (answers found then mean nothing)
     #[arg(long, requires = "model")]
     stand_in_vectors: bool,
+    /// With --model: score every unit exactly, without the first pass (for before/after figures)
+    #[arg(long, requires = "model")]
+    exact_scan: bool,
 }
 
 /// The semantic stage's figures.
@@ -139,7 +142,8 @@ fn run(args: BenchArgs) -> Result<(), Failure> {
             Some((std::sync::Arc::new(model), cache))
         }
     };
-    let mut report = measure(dir.path(), &corpus, &queries, &warm_up, semantic)?;
+    let scan = if args.exact_scan { Scan::Exact } else { Scan::Auto };
+    let mut report = measure(dir.path(), &corpus, &queries, &warm_up, semantic, scan)?;
     if let Some(s) = report.semantic.as_mut() {
         s.stand_ins = args.stand_in_vectors;
     }
@@ -286,6 +290,7 @@ fn measure(
     queries: &[Query],
     warm_up: &[Query],
     semantic: SemanticSetup,
+    scan: Scan,
 ) -> Result<Report, Failure> {
     Memory::reset_peak();
     let before_load = Memory::now();
@@ -322,6 +327,7 @@ fn measure(
     }
     let after_index = Memory::now();
     let size = matcher.index_size();
+    matcher.set_scan(scan);
 
     for q in warm_up {
         black_box(ask(&matcher, &q.text));

@@ -62,7 +62,7 @@ pub use articlebot_knowledge::{
 };
 pub use articlebot_matching::{
     fill_cache_with_stand_ins, fold, Candidate, Decision, Hit, IndexSize, Intent, Matcher, Model, ModelError,
-    ModelOptions, QueryStats, SemanticReport, Smalltalk, Snippet,
+    ModelOptions, QueryStats, Scan, SemanticReport, Smalltalk, Snippet, FIRST_PASS_ABOVE,
 };
 pub use backup::{BackupReport, RestoreReport};
 pub use clusters::{cluster_unanswered, group_id, AttachedGroup, Cluster, GROUPED_FROM};

@@ -122,14 +122,18 @@ pub enum IfDamaged {
 /// damage.
 pub fn db_err(e: sled::Error) -> StoreError {
     match e {
-        // sled takes an exclusive file lock on open; another process holding it is WouldBlock.
-        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => {
-            StoreError::Locked(io)
-        }
+        sled::Error::Io(io) if lock_held(&io) => StoreError::Locked(io),
         sled::Error::Io(io) => StoreError::Io(io),
         e @ sled::Error::Corruption { .. } => StoreError::Corrupt(e),
         other => StoreError::Db(other),
     }
+}
+
+/// Whether sled could not take its file lock: another process (or, for a moment, a database
+/// this process just closed) holds it.
+fn lock_held(io: &std::io::Error) -> bool {
+    // sled takes an exclusive file lock on open; someone else holding it is WouldBlock.
+    io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock")
 }
 
 fn config(dir: &Path) -> sled::Config {
@@ -201,8 +205,22 @@ fn quietly<R>(f: impl FnOnce() -> R) -> Result<R, String> {
 
 /// sled opened at `dir`, its panics caught. An I/O error (a lock, permissions) is an error;
 /// anything else sled reports is damage.
+/// How long an open waits for sled's file lock. A database this process closed a moment ago
+/// holds it until sled's background threads let go (a restore, a recovery, a test reopening);
+/// another process holding it holds it for good, and is reported after this wait.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
 fn open_sled(dir: &Path) -> Result<Open, Opened> {
-    match quietly(|| config(dir).open().and_then(Open::new)) {
+    let started = Instant::now();
+    let opened = loop {
+        match quietly(|| config(dir).open().and_then(Open::new)) {
+            Ok(Err(sled::Error::Io(io))) if lock_held(&io) && started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => break other,
+        }
+    };
+    match opened {
         Ok(Ok(open)) => Ok(open),
         Ok(Err(e @ sled::Error::Io(_))) => Err(Opened::Failed(db_err(e))),
         Ok(Err(e)) => Err(Opened::Damaged(Damage::Unopenable(e), None)),

@@ -5,13 +5,11 @@
 //! bread" is near some section of a fitness site; an answer needs words of the question found in
 //! the article or a similarity that only a paraphrase reaches.
 
-use std::cmp::Ordering;
-
 use articlebot_knowledge::ArticleIdx;
 
 use crate::index::{Index, NO_SECTION};
 use crate::rank::{by_score, Candidate, Scratch};
-use crate::semantic::{ArticleSimilarity, Semantic};
+use crate::semantic::Semantic;
 
 /// Articles the semantic stage adds to the lexical candidates.
 const SEMANTIC_SHORTLIST: usize = 20;
@@ -87,20 +85,13 @@ pub(crate) fn parts(index: &Index, c: &Candidate) -> (f32, f32) {
 /// relevance (best first) and lets the semantic stage help choose the shown section.
 pub(crate) fn fuse(index: &Index, semantic: &Semantic, q: &[f32], s: &mut Scratch) {
     let q_scale = Semantic::quantize_query(q, &mut s.query_codes);
-    semantic.similarities(&s.query_codes, q_scale, &mut s.similarities);
-    let sims = &mut s.similarities;
     for c in &mut s.candidates {
-        if let Some(a) = sims.get(c.article as usize) {
-            (c.semantic, c.semantic_title, c.semantic_body) = (a.best, a.title, a.body);
-        }
+        let a = semantic.vectors().similarity(&s.query_codes, q_scale, c.article);
+        (c.semantic, c.semantic_title, c.semantic_body) = (a.best, a.title, a.body);
     }
-    // The best articles by similarity that the lexical ranking did not propose.
-    let k = SEMANTIC_SHORTLIST.min(sims.len());
-    if k > 0 {
-        sims.select_nth_unstable_by(k - 1, by_similarity);
-        sims[..k].sort_unstable_by(by_similarity);
-    }
-    for a in sims.iter().take(k) {
+    // The nearest articles that the lexical ranking did not propose.
+    semantic.vectors().nearest(q, &s.query_codes, q_scale, SEMANTIC_SHORTLIST, &mut s.scan, &mut s.similarities);
+    for a in &s.similarities {
         if !s.candidates.iter().any(|c| c.article == a.article) {
             let mut c = Candidate::semantic_only(a.article, unit_of(index, a.article, a.section), a.best);
             (c.semantic_title, c.semantic_body) = (a.title, a.body);
@@ -114,10 +105,6 @@ pub(crate) fn fuse(index: &Index, semantic: &Semantic, q: &[f32], s: &mut Scratc
     for c in s.candidates.iter_mut().take(SECTION_CHOICES) {
         choose_section(index, semantic, &s.query_codes, q_scale, c, &mut s.section_similarities);
     }
-}
-
-fn by_similarity(x: &ArticleSimilarity, y: &ArticleSimilarity) -> Ordering {
-    y.best.total_cmp(&x.best).then(x.article.cmp(&y.article))
 }
 
 /// The lexical unit of an article's section (its first unit for a stub or no section).
@@ -136,7 +123,7 @@ fn unit_of(index: &Index, article: ArticleIdx, section: u32) -> u32 {
 /// is about the article as a whole: it keeps the lexical choice (the lead, for title words).
 fn choose_section(index: &Index, semantic: &Semantic, q: &[i8], q_scale: f32, c: &mut Candidate, buf: &mut Vec<f32>) {
     buf.clear();
-    semantic.section_similarities(q, q_scale, c.article, buf);
+    semantic.vectors().section_similarities(q, q_scale, c.article, buf);
     let Some((best, &best_sim)) = buf.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0))) else {
         return;
     };

@@ -51,7 +51,7 @@ pub use index::{Reading, TermId};
 pub use normalize::fold;
 pub use rank::{Candidate, QueryStats};
 use semantic::Semantic;
-pub use semantic::{fill_cache_with_stand_ins, SemanticReport};
+pub use semantic::{fill_cache_with_stand_ins, Scan, SemanticReport, FIRST_PASS_ABOVE};
 pub use smalltalk::Smalltalk;
 pub use snippet::Snippet;
 
@@ -236,6 +236,14 @@ impl Matcher {
         let index = Index::build(&kb);
         release_freed_memory();
         Ok((Matcher { kb, index, semantic: Some(semantic) }, report))
+    }
+
+    /// How the semantic stage finds the units nearest to a question (the default suits every
+    /// size; the others are for measuring).
+    pub fn set_scan(&mut self, scan: Scan) {
+        if let Some(semantic) = &mut self.semantic {
+            semantic.set_scan(scan);
+        }
     }
 
     /// The sentence model, when matching is hybrid.

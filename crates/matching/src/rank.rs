@@ -215,9 +215,10 @@ pub struct Scratch {
     articles: Vec<ArticleIdx>,
     shortlist: BinaryHeap<Shortlisted>,
     pub candidates: Vec<Candidate>,
-    /// The semantic stage's buffers: every article's similarity, the question's codes, one
-    /// article's section similarities.
+    /// The semantic stage's buffers: the nearest articles, the scan's own, the question's
+    /// codes, one article's section similarities.
     pub(crate) similarities: Vec<crate::semantic::ArticleSimilarity>,
+    pub(crate) scan: crate::semantic::ScanScratch,
     pub(crate) query_codes: Vec<i8>,
     pub(crate) section_similarities: Vec<f32>,
     pub content_words: usize,
