@@ -119,22 +119,31 @@ impl Crawler {
     /// Waits for the host's turn: a request to one host goes `1/rate` after the previous one
     /// went (or robots.txt's Crawl-delay, when longer). Counted from when a request really went,
     /// not from a slot reserved in advance, so a request a busy machine woke late does not bring
-    /// the next one closer to it.
+    /// the next one closer to it. A wake within the timer's own lateness counts as on time, so
+    /// that a high `--rate` is not slowed by the timer's millisecond on every request.
     async fn wait_turn(&self, host: &str, delay: Duration) {
         let interval = Duration::from_secs_f64(1.0 / self.opts.rate.max(1e-3)).max(delay);
+        let mut turn = None;
         loop {
-            let turn = {
+            let next = {
                 let mut last = self.last_sent.lock().unwrap_or_else(|p| p.into_inner());
                 let now = Instant::now();
                 match last.get(host).map(|&went| went + interval) {
-                    Some(turn) if turn > now => turn,
-                    _ => {
+                    Some(next) if next > now => next,
+                    Some(next) => {
+                        // Waited for this turn and woke just after it: the turn is when it went.
+                        let went = if turn == Some(next) && now - next <= TIMER_LATENESS { next } else { now };
+                        last.insert(host.to_string(), went);
+                        return;
+                    }
+                    None => {
                         last.insert(host.to_string(), now);
                         return;
                     }
                 }
             };
-            tokio::time::sleep_until(turn.into()).await;
+            turn = Some(next);
+            tokio::time::sleep_until(next.into()).await;
         }
     }
 
@@ -406,6 +415,9 @@ fn same_site(a: &Url, b: &Url) -> bool {
     let host = |u: &Url| u.host_str().map(|h| h.trim_start_matches("www.").to_ascii_lowercase());
     host(a) == host(b) && (a.port_or_known_default() == b.port_or_known_default() || a.scheme() != b.scheme())
 }
+
+/// How late a timer may wake with nothing wrong: tokio's timer counts whole milliseconds.
+const TIMER_LATENESS: Duration = Duration::from_millis(2);
 
 /// The host a rate applies to (with its port: two servers on one machine are two hosts).
 fn rate_key(u: &Url) -> String {
