@@ -197,24 +197,13 @@ impl<S: Store> Engine<S> {
     /// Adds every question of the group to `article`'s `questions`, as review's ✅ does for one
     /// (each recorded, a regression case, undoable one at a time), then reloads once.
     pub fn attach_group(&self, c: &Cluster, article: &str, now: u64) -> Result<AttachedGroup, LearnError> {
-        let lib = self.library();
-        let idx = lib.kb().by_id(article).ok_or_else(|| LearnError::NoArticle(article.to_string()))?;
-        let file = lib.kb().articles[idx as usize].source.clone();
+        let file = self.source_of(article)?;
         let mut written = 0;
         for q in &c.questions {
             if add_question(&file, &q.example)? {
                 written += 1;
             }
-            let record = VerdictRecord {
-                seq: 0,
-                normalized: q.normalized.clone(),
-                question: clean_question(&q.example),
-                article: article.to_string(),
-                verdict: Verdict::Added,
-                at: now,
-                automatic: false,
-            };
-            self.store().add_verdict(&record)?;
+            self.store().add_verdict(&VerdictRecord::added(&q.normalized, &q.example, article, now, false))?;
         }
         self.store().flush()?;
         tracing::info!(article, questions = c.questions.len(), written, "unanswered: group added to an article");

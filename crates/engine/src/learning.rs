@@ -163,6 +163,21 @@ pub struct VerdictRecord {
     pub automatic: bool,
 }
 
+impl VerdictRecord {
+    /// "`question` was added to `article`" (its `seq` is given when it is kept).
+    pub(crate) fn added(normalized: &str, question: &str, article: &str, at: u64, automatic: bool) -> Self {
+        VerdictRecord {
+            seq: 0,
+            normalized: normalized.to_string(),
+            question: clean_question(question),
+            article: article.to_string(),
+            verdict: Verdict::Added,
+            at,
+            automatic,
+        }
+    }
+}
+
 /// "Add `question` as an alternate question of `article`", with why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Proposal {
@@ -386,20 +401,17 @@ impl<S: Store> Engine<S> {
         self.accept_as(p, article, now, false)
     }
 
-    fn accept_as(&self, p: &Proposal, article: &str, now: u64, automatic: bool) -> Result<Accepted, LearnError> {
+    /// The file `article` was loaded from.
+    pub(crate) fn source_of(&self, article: &str) -> Result<std::path::PathBuf, LearnError> {
         let lib = self.library();
         let idx = lib.kb().by_id(article).ok_or_else(|| LearnError::NoArticle(article.to_string()))?;
-        let file = lib.kb().articles[idx as usize].source.clone();
+        Ok(lib.kb().articles[idx as usize].source.clone())
+    }
+
+    fn accept_as(&self, p: &Proposal, article: &str, now: u64, automatic: bool) -> Result<Accepted, LearnError> {
+        let file = self.source_of(article)?;
         let written = add_question(&file, &p.question)?;
-        let record = VerdictRecord {
-            seq: 0,
-            normalized: p.normalized.clone(),
-            question: clean_question(&p.question),
-            article: article.to_string(),
-            verdict: Verdict::Added,
-            at: now,
-            automatic,
-        };
+        let record = VerdictRecord::added(&p.normalized, &p.question, article, now, automatic);
         if let Err(e) = self.store().add_verdict(&record).and_then(|_| self.store().flush()) {
             // Without the record the question could not be undone: take it back out.
             if written {
