@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 use articlebot_knowledge::Fnv1a;
 use serde::{Deserialize, Serialize};
 
-use crate::sled_db::{self, Db, T};
+use crate::kv::KeyValue;
+use crate::sled_db::{self, T};
 use crate::store::StoreError;
 
 /// The format written now; restore reads this one.
@@ -113,11 +114,12 @@ fn json<T: Serialize>(v: &T) -> String {
 }
 
 /// Writes the backup of `db` to `out`.
-pub fn write(db: &Db, out: &mut dyn Write) -> Result<BackupReport, StoreError> {
+pub fn write<K: KeyValue + ?Sized>(db: &K, out: &mut dyn Write) -> Result<BackupReport, StoreError> {
     let mut h = Fnv1a::new();
     put(out, &mut h, &json(&Header { articlebot_backup: FORMAT, created: crate::store::now_unix() }))?;
-    let trees =
-        db.export(|tree, k, v| put(out, &mut h, &json(&Entry { tree: tree.to_string(), key: hex(k), value: hex(v) })))?;
+    let trees = db.export(&mut |tree, k, v| {
+        put(out, &mut h, &json(&Entry { tree: tree.to_string(), key: hex(k), value: hex(v) }))
+    })?;
     // An empty tree has no line to count when the backup is read back: it is not listed.
     let trees: Vec<(String, u64)> = trees.into_iter().filter(|(_, n)| *n > 0).collect();
     let end = End { end: trees.iter().cloned().collect(), checksum: format!("{:016x}", h.finish()) };
@@ -128,9 +130,10 @@ pub fn write(db: &Db, out: &mut dyn Write) -> Result<BackupReport, StoreError> {
     Ok(BackupReport { trees })
 }
 
-/// Reads the backup at `path`, handing each entry to `each`; checks the header, every line,
-/// the counts and the checksum. With `each` doing nothing, this is the check before a restore.
-fn read(
+/// Reads the backup at `path`, handing each entry (table name, key, value) to `each`; checks the
+/// header, every line, the counts and the checksum, so an error can come after entries were
+/// handed out. With `each` doing nothing, this is the check before a restore.
+pub fn read(
     path: &Path,
     mut each: impl FnMut(&str, Vec<u8>, Vec<u8>) -> Result<(), StoreError>,
 ) -> Result<BackupReport, StoreError> {

@@ -22,14 +22,18 @@
 //! - `reply`: what the conversation answers ([`Reply`]);
 //! - [`vocabulary`]: commands, typed words and numbers → [`Input`];
 //! - `state`: what is stored per user, and its versioned encoding;
-//! - `store`, `sled_store`: the [`Store`] trait and its sled implementation;
+//! - `store`, `sled_store`: the [`Store`] trait and [`KvStore`], the store over key-value tables;
+//! - `kv`: those tables ([`Tree`]) and what a backend of them does ([`KeyValue`]);
 //! - `sled_db`: sled underneath, opened with its damage looked for, kept usable on a full disk;
 //! - `backup`: backups of the database and their restore;
 //! - [`text`]: the wording every front end shares.
 
 mod backup;
 mod clusters;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod engine;
+mod kv;
 mod learning;
 mod library;
 mod replay;
@@ -64,9 +68,10 @@ pub use articlebot_matching::{
     fill_cache_with_stand_ins, fold, Candidate, Decision, Hit, IndexSize, Intent, Matcher, Model, ModelError,
     ModelOptions, QueryStats, Scan, SemanticReport, Smalltalk, Snippet, FIRST_PASS_ABOVE,
 };
-pub use backup::{BackupReport, RestoreReport};
+pub use backup::{read as read_backup, write as write_backup, BackupReport, RestoreReport};
 pub use clusters::{cluster_unanswered, group_id, AttachedGroup, Cluster, GROUPED_FROM};
 pub use engine::{Engine, Outcome, User};
+pub use kv::{EachEntry, Entries, KeyValue, Tree};
 pub use learning::{
     proposals, Accepted, AutoAccepted, Card, CardArticle, Evidence, LearnError, PairEvidence, Proposal, ReviewSession,
     Signal, SignalKind, Verdict, VerdictRecord, MIN_USERS, REPHRASE_SECS,
@@ -75,7 +80,7 @@ pub use library::{Library, LoadReport, OpenError};
 pub use replay::{replay, Guard, Now, Regression, ReloadError, ReplayReport, DEFAULT_MAX_BROKEN};
 pub use reply::{AnswerView, Choice, EmbedProgress, Link, Options, Reply, TopicRef};
 pub use sled_db::IfDamaged;
-pub use sled_store::SledStore;
+pub use sled_store::{KvStore, SledStore};
 pub use store::{
     date_of, day_of, now_unix, Damage, DayCounts, QuestionRecord, Stats, Store, StoreError, Unanswered, STATS_DAYS,
 };

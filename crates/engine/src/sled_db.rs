@@ -52,60 +52,7 @@ const PROBE_BYTES: usize = 1024 * 1024;
 /// The marker file, beside sled's own files (`conf`, `db`, `snap.*`, `blobs/`).
 pub const MARKER: &str = "articlebot.marker";
 
-/// The trees, by their names on disk. Anything that names a tree goes through this list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum T {
-    Users,
-    Counters,
-    Questions,
-    Unanswered,
-    Feedback,
-    Inbox,
-    /// The database's identity (`id`), and `incomplete` while a restore or repair is under way.
-    Meta,
-    /// What the learning loop was told (see `sled_store`).
-    Signals,
-    Evidence,
-    Verdicts,
-    /// Users waiting for an answer to a question that had none (see `watch`).
-    Watches,
-}
-
-impl T {
-    pub const ALL: [T; 11] = [
-        T::Users,
-        T::Counters,
-        T::Questions,
-        T::Unanswered,
-        T::Feedback,
-        T::Inbox,
-        T::Meta,
-        T::Signals,
-        T::Evidence,
-        T::Verdicts,
-        T::Watches,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            T::Users => "users",
-            T::Counters => "counters",
-            T::Questions => "questions",
-            T::Unanswered => "unanswered",
-            T::Feedback => "feedback",
-            T::Inbox => "inbox",
-            T::Meta => "meta",
-            T::Signals => "signals",
-            T::Evidence => "evidence",
-            T::Verdicts => "verdicts",
-            T::Watches => "watches",
-        }
-    }
-
-    pub fn named(name: &str) -> Option<T> {
-        T::ALL.into_iter().find(|t| t.name() == name)
-    }
-}
+pub use crate::kv::Tree as T;
 
 /// What to do when the database turns out to be damaged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -1037,6 +984,51 @@ impl Db {
             counts.push((name, n));
         }
         Ok(counts)
+    }
+}
+
+/// sled as a [`crate::kv::KeyValue`] backend: the inherent methods above, which also keep writes
+/// in memory while the disk is full.
+impl crate::kv::KeyValue for Db {
+    type Bytes = IVec;
+
+    fn get(&self, t: T, key: &[u8]) -> Result<Option<IVec>, StoreError> {
+        Db::get(self, t, key)
+    }
+
+    fn insert(&self, t: T, key: &[u8], value: Vec<u8>) -> Result<(), StoreError> {
+        Db::insert(self, t, key, value)
+    }
+
+    fn remove(&self, t: T, key: &[u8]) -> Result<Option<IVec>, StoreError> {
+        Db::remove(self, t, key)
+    }
+
+    fn update<F>(&self, t: T, key: &[u8], f: F) -> Result<Option<IVec>, StoreError>
+    where
+        F: FnMut(Option<&[u8]>) -> Option<Vec<u8>>,
+    {
+        Db::update(self, t, key, f)
+    }
+
+    fn scan(&self, t: T, prefix: &[u8]) -> Result<Vec<(IVec, IVec)>, StoreError> {
+        Db::scan(self, t, prefix)
+    }
+
+    fn len(&self, t: T) -> Result<usize, StoreError> {
+        Ok(Db::len(self, t))
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        Db::flush(self)
+    }
+
+    fn size_on_disk(&self) -> Option<u64> {
+        Db::size_on_disk(self)
+    }
+
+    fn export(&self, each: crate::kv::EachEntry<'_>) -> Result<Vec<(String, u64)>, StoreError> {
+        Db::export(self, each)
     }
 }
 

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use articlebot_matching::Intent;
 
 use crate::backup::{self, BackupReport, RestoreReport};
+use crate::kv::KeyValue;
 use crate::learning::{Evidence, PairEvidence, Signal, SignalKind, VerdictRecord};
 use crate::sled_db::{self, Db, IfDamaged, T};
 use crate::state::UserState;
@@ -56,8 +57,10 @@ struct PopularSnapshot {
     articles: Vec<(String, u64)>,
 }
 
-pub struct SledStore {
-    db: Arc<Db>,
+/// The conversation store over key-value tables ([`KeyValue`]): the layout above, on sled
+/// ([`SledStore`]) or on a database server.
+pub struct KvStore<K: KeyValue> {
+    db: Arc<K>,
     /// Approximate entry counts of the capped trees, so pruning needs no full scan per write.
     questions_len: AtomicU64,
     unanswered_len: AtomicU64,
@@ -66,9 +69,12 @@ pub struct SledStore {
     popular: Mutex<Option<PopularSnapshot>>,
 }
 
-impl std::fmt::Debug for SledStore {
+/// The store in a sled database on disk (or a temporary one for `articlebot chat`).
+pub type SledStore = KvStore<Db>;
+
+impl<K: KeyValue> std::fmt::Debug for KvStore<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SledStore").finish_non_exhaustive()
+        f.debug_struct("KvStore").finish_non_exhaustive()
     }
 }
 
@@ -95,7 +101,7 @@ fn read_u64(v: Option<&[u8]>) -> u64 {
     v.and_then(|b| b.try_into().ok()).map_or(0, u64::from_be_bytes)
 }
 
-impl SledStore {
+impl KvStore<Db> {
     /// Opens (creating) the database in `dir`. Fails clearly when the dir is read-only, not a
     /// directory, in use by another running instance, or holds a damaged database
     /// ([`StoreError::Damaged`]; nothing is changed then).
@@ -106,27 +112,19 @@ impl SledStore {
     /// [`open`](Self::open), choosing what happens to a damaged database.
     pub fn open_with(dir: &Path, if_damaged: IfDamaged) -> Result<Self, StoreError> {
         let open = sled_db::open_checked(dir, if_damaged)?;
-        Ok(Self::with_db(Db::new(open, Some(dir.to_path_buf()))))
+        Self::with_tables(Db::new(open, Some(dir.to_path_buf())))
     }
 
     /// A database that lives in a temporary file and is removed on drop.
     pub fn temporary() -> Result<Self, StoreError> {
-        Ok(Self::with_db(Db::new(sled_db::temporary()?, None)))
-    }
-
-    fn with_db(db: Arc<Db>) -> Self {
-        let questions_len = AtomicU64::new(db.len(T::Questions) as u64);
-        let unanswered_len = AtomicU64::new(db.len(T::Unanswered) as u64);
-        let signals_len = AtomicU64::new(db.len(T::Signals) as u64);
-        let evidence_len = AtomicU64::new(db.len(T::Evidence) as u64);
-        SledStore { db, questions_len, unanswered_len, signals_len, evidence_len, popular: Mutex::new(None) }
+        Self::with_tables(Db::new(sled_db::temporary()?, None))
     }
 
     /// Writes a backup of everything stored to `out` (the format is `backup`'s). It is one
     /// moment's state: writes wait while it is taken. `articlebot backup` takes it with the bot
     /// stopped, since sled lets one process at a time open a database.
     pub fn backup(&self, out: &mut dyn std::io::Write) -> Result<BackupReport, StoreError> {
-        backup::write(&self.db, out)
+        backup::write(&*self.db, out)
     }
 
     /// Restores the backup file `from` into the database dir `dir`, which no process may have
@@ -140,6 +138,27 @@ impl SledStore {
     /// until it has room again).
     pub fn writable(&self) -> bool {
         self.db.writable()
+    }
+
+    /// Makes everything written so far durable without blocking the async runtime.
+    pub async fn flush_async(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await
+    }
+}
+
+impl<K: KeyValue> KvStore<K> {
+    /// The store over `db`'s tables.
+    pub fn with_tables(db: Arc<K>) -> Result<Self, StoreError> {
+        let questions_len = AtomicU64::new(db.len(T::Questions)? as u64);
+        let unanswered_len = AtomicU64::new(db.len(T::Unanswered)? as u64);
+        let signals_len = AtomicU64::new(db.len(T::Signals)? as u64);
+        let evidence_len = AtomicU64::new(db.len(T::Evidence)? as u64);
+        Ok(KvStore { db, questions_len, unanswered_len, signals_len, evidence_len, popular: Mutex::new(None) })
+    }
+
+    /// The tables underneath.
+    pub fn tables(&self) -> &K {
+        &self.db
     }
 
     /// The most answered articles, reading only the `article:` counters.
@@ -188,7 +207,7 @@ impl SledStore {
         if len.load(Ordering::Relaxed) <= MAX_TRACKED {
             return Ok(());
         }
-        let mut all: Vec<(u64, u64, sled::IVec)> = self
+        let mut all: Vec<(u64, u64, K::Bytes)> = self
             .db
             .scan(tree, b"")?
             .into_iter()
@@ -224,7 +243,7 @@ impl SledStore {
         if self.signals_len.load(Ordering::Relaxed) <= MAX_SIGNALS {
             return Ok(());
         }
-        let mut all: Vec<(u64, sled::IVec)> =
+        let mut all: Vec<(u64, K::Bytes)> =
             self.db.scan(T::Signals, b"")?.into_iter().map(|(k, v)| (signal_at(&v), k)).collect();
         all.sort_unstable_by_key(|(at, _)| *at);
         let drop = all.len().saturating_sub((MAX_SIGNALS * 4 / 5) as usize);
@@ -240,7 +259,7 @@ impl SledStore {
         if self.evidence_len.load(Ordering::Relaxed) <= MAX_TRACKED {
             return Ok(());
         }
-        let mut all: Vec<(u64, u64, sled::IVec)> = self
+        let mut all: Vec<(u64, u64, K::Bytes)> = self
             .db
             .scan(T::Evidence, b"")?
             .into_iter()
@@ -273,10 +292,10 @@ impl SledStore {
 
 /// The inbox of received updates (see the module doc). Front ends put an update before
 /// handling it and take it out when done; whatever is left after a crash is handled again.
-impl SledStore {
-    /// Keeps a received update; durable once `flush_async` returns.
+impl<K: KeyValue> KvStore<K> {
+    /// Keeps a received update; durable once the store is flushed.
     pub fn inbox_put(&self, update_id: u32, update: &[u8]) -> Result<(), StoreError> {
-        self.db.insert(T::Inbox, &update_id.to_be_bytes(), update)
+        self.db.insert(T::Inbox, &update_id.to_be_bytes(), update.to_vec())
     }
 
     pub fn inbox_done(&self, update_id: u32) -> Result<(), StoreError> {
@@ -289,13 +308,8 @@ impl SledStore {
             .db
             .scan(T::Inbox, b"")?
             .into_iter()
-            .map(|(k, v)| (k.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(0), v.to_vec()))
+            .map(|(k, v)| (<[u8; 4]>::try_from(&k[..]).map(u32::from_be_bytes).unwrap_or(0), v.to_vec()))
             .collect())
-    }
-
-    /// Makes everything written so far durable without blocking the async runtime.
-    pub async fn flush_async(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await
     }
 }
 
@@ -307,7 +321,7 @@ fn watch_key(user: i64, question: u64) -> [u8; 16] {
     k
 }
 
-impl Store for SledStore {
+impl<K: KeyValue> Store for KvStore<K> {
     fn load_user(&self, user: i64) -> Result<Option<UserState>, StoreError> {
         let Some(bytes) = self.db.get(T::Users, &user.to_be_bytes())? else {
             return Ok(None);
@@ -499,7 +513,7 @@ impl Store for SledStore {
             return Ok(WatchAdded::Already);
         }
         if self.db.scan(T::Watches, &w.user.to_be_bytes())?.len() >= watch::MAX_PER_USER
-            || self.db.len(T::Watches) >= watch::MAX_TOTAL
+            || self.db.len(T::Watches)? >= watch::MAX_TOTAL
         {
             return Ok(WatchAdded::Full);
         }
@@ -599,6 +613,13 @@ mod tests {
     fn q<'a>(n: &'a str, intent: &str, at: u64) -> QuestionRecord<'a> {
         let intent = *Intent::ALL.iter().find(|i| i.as_str() == intent).expect("an intent's name");
         QuestionRecord { normalized: n, example: n, intent, article: (intent == Intent::Answer).then_some("a"), at }
+    }
+
+    #[test]
+    fn sled_passes_the_store_conformance_checks() {
+        let root = tempfile::tempdir().unwrap();
+        let open = |n: usize| SledStore::open(&root.path().join(n.to_string())).unwrap();
+        crate::conformance::all(&open);
     }
 
     #[test]

@@ -53,6 +53,17 @@ pub enum StoreError {
     /// The database is being opened again after it could not be written; try again shortly.
     #[error("the database is being reopened")]
     Reopening,
+    /// The database server cannot be reached, or the connection to it broke: nothing was
+    /// changed by this call (or, for a write whose answer was lost, it may have been); calls are
+    /// tried again with backoff.
+    #[error("the database server cannot be reached")]
+    Unreachable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database server refused or failed a statement.
+    #[error("the database server failed")]
+    Server(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database's tables were made by a newer articlebot; this one does not touch them.
+    #[error("the database's schema is version {found}, newer than this articlebot's {known}: upgrade articlebot")]
+    NewerSchema { found: i32, known: i32 },
     /// A backup file that is not one, or is damaged or cut short; nothing was restored.
     #[error("{path}: not a complete articlebot backup (line {line}: {reason}); nothing was restored", path = .path.display())]
     BadBackup { path: std::path::PathBuf, line: usize, reason: String },

@@ -80,6 +80,11 @@
 //!   and [`Counters`];
 //! - `model`: where the semantic tests find their sentence-embedding model
 //!   ([`require_test_model`]).
+//!
+//! And one public module: [`postgres`], a real PostgreSQL server on 127.0.0.1 for the tests of
+//! the PostgreSQL-backed store ([`postgres::TestPostgres`], a private cluster a test may stop,
+//! restart or `kill -9`; [`postgres::shared_server`] / [`postgres::fresh_database`], a fresh
+//! database per test on one server per test process or the one `ARTICLEBOT_TEST_POSTGRES` names).
 
 mod body;
 mod fake_telegram;
@@ -89,6 +94,7 @@ mod html;
 mod http;
 mod methods;
 mod model;
+pub mod postgres;
 mod records;
 mod state;
 mod updates;

@@ -1,0 +1,426 @@
+//! [`PgTables`]: the engine's tables in PostgreSQL's `kv` table.
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use articlebot_engine::{EachEntry, KeyValue, StoreError, Tree};
+use postgres::{Client, NoTls, Statement};
+
+use crate::backoff::Backoff;
+use crate::schema;
+
+/// Connections kept open when idle; more are opened while more threads need one at once.
+const IDLE_CONNECTIONS: usize = 8;
+/// How long a connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many times an `update` that lost a race to insert the same new key is tried again.
+const UPDATE_TRIES: usize = 8;
+
+/// Tables whose writes are statistics: committed without waiting for the server's disk.
+fn is_statistics(t: Tree) -> bool {
+    matches!(t, Tree::Counters | Tree::Questions | Tree::Unanswered | Tree::Feedback)
+}
+
+/// A server's error as the store's: a connection that broke or could not be made is
+/// [`StoreError::Unreachable`], anything else [`StoreError::Server`].
+pub(crate) fn server_error(e: postgres::Error) -> StoreError {
+    // Class 08: connection exceptions; 57P01..57P03: the server is shutting down, crashed or
+    // starting; 53300: too many connections.
+    let going_away =
+        e.code().map(|c| c.code()).is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300");
+    if e.is_closed() || going_away || (e.as_db_error().is_none() && e.code().is_none()) {
+        StoreError::Unreachable(Box::new(e))
+    } else {
+        StoreError::Server(Box::new(e))
+    }
+}
+
+/// `url` with its password replaced, for logs and messages.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+    let Some((user_info, host)) = authority.rsplit_once('@') else { return url.to_string() };
+    let user = user_info.split(':').next().unwrap_or("");
+    let hidden = if user_info.contains(':') { format!("{user}:***") } else { user.to_string() };
+    let path = if rest.contains('/') { format!("/{path}") } else { String::new() };
+    // A password may also come as a query parameter.
+    let path = match path.find("password=") {
+        Some(i) => format!("{}password=***", &path[..i]),
+        None => path,
+    };
+    format!("{scheme}://{hidden}@{host}{path}")
+}
+
+/// The statements every connection prepares once.
+struct Statements {
+    get: Statement,
+    get_for_update: Statement,
+    upsert: Statement,
+    insert_new: Statement,
+    set: Statement,
+    delete: Statement,
+    scan_from: Statement,
+    scan_range: Statement,
+    count: Statement,
+}
+
+/// A connection and its statements.
+struct Conn {
+    client: Client,
+    st: Statements,
+}
+
+impl Conn {
+    fn new(mut client: Client) -> Result<Conn, postgres::Error> {
+        let mut prepare = |sql: &str| client.prepare(sql);
+        let st = Statements {
+            get: prepare("SELECT value FROM kv WHERE tree = $1 AND key = $2")?,
+            get_for_update: prepare("SELECT value FROM kv WHERE tree = $1 AND key = $2 FOR UPDATE")?,
+            upsert: prepare(
+                "INSERT INTO kv (tree, key, value) VALUES ($1, $2, $3)
+                 ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value",
+            )?,
+            insert_new: prepare("INSERT INTO kv (tree, key, value) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")?,
+            set: prepare("UPDATE kv SET value = $3 WHERE tree = $1 AND key = $2")?,
+            delete: prepare("DELETE FROM kv WHERE tree = $1 AND key = $2 RETURNING value")?,
+            scan_from: prepare("SELECT key, value FROM kv WHERE tree = $1 AND key >= $2 ORDER BY key")?,
+            scan_range: prepare("SELECT key, value FROM kv WHERE tree = $1 AND key >= $2 AND key < $3 ORDER BY key")?,
+            count: prepare("SELECT count(*) FROM kv WHERE tree = $1")?,
+        };
+        Ok(Conn { client, st })
+    }
+}
+
+/// Connections to one server with one setting of `synchronous_commit`.
+struct Pool {
+    config: postgres::Config,
+    idle: Mutex<Vec<Conn>>,
+}
+
+impl Pool {
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Conn>> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The engine's tables on a PostgreSQL server, shared by every replica connected to it.
+pub struct PgTables {
+    /// Writes that wait for the server's disk (users, the inbox, what the learning loop keeps).
+    durable: Pool,
+    /// Statistics: their sessions commit without waiting (`synchronous_commit = off`).
+    statistics: Pool,
+    /// The URL without its password.
+    shown: String,
+    backoff: Backoff,
+    /// A statistics write was committed without waiting for the disk since the last write that
+    /// waited (which makes everything before it durable too).
+    unsynced: AtomicBool,
+}
+
+impl std::fmt::Debug for PgTables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgTables").field("server", &self.shown).finish_non_exhaustive()
+    }
+}
+
+/// The pool for writes to (or reads of) `t`.
+fn pool_for(tables: &PgTables, t: Tree) -> &Pool {
+    if is_statistics(t) {
+        &tables.statistics
+    } else {
+        &tables.durable
+    }
+}
+
+impl PgTables {
+    /// Connects to `url` and brings its schema to this build's version. Fails when the URL is
+    /// not one, the server cannot be reached, or its schema is newer than this build.
+    pub fn connect(url: &str) -> Result<PgTables, StoreError> {
+        let mut config = postgres::Config::from_str(url).map_err(|e| StoreError::Server(Box::new(e)))?;
+        config.connect_timeout(CONNECT_TIMEOUT).keepalives(true).keepalives_idle(Duration::from_secs(30));
+        if config.get_application_name().is_none() {
+            config.application_name("articlebot");
+        }
+        let mut statistics = config.clone();
+        let options = statistics.get_options().map(|o| format!("{o} ")).unwrap_or_default();
+        statistics.options(&format!("{options}-c synchronous_commit=off"));
+        let tables = PgTables {
+            durable: Pool { config, idle: Mutex::new(Vec::new()) },
+            statistics: Pool { config: statistics, idle: Mutex::new(Vec::new()) },
+            shown: redact(url),
+            backoff: Backoff::default(),
+            unsynced: AtomicBool::new(false),
+        };
+        let mut client = tables.durable.config.connect(NoTls).map_err(server_error)?;
+        schema::migrate(&mut client)?;
+        tables.durable.idle().push(Conn::new(client).map_err(server_error)?);
+        Ok(tables)
+    }
+
+    /// The server, without its password.
+    pub fn server(&self) -> &str {
+        &self.shown
+    }
+
+    /// The schema version of the server's tables.
+    pub fn schema_version(&self) -> Result<i32, StoreError> {
+        self.with(&self.durable, |c| Ok(schema::version(&mut c.client)))?
+    }
+
+    /// An idle connection of `pool`, or a new one (none while the backoff says wait).
+    fn take(&self, pool: &Pool) -> Result<Conn, StoreError> {
+        if let Some(c) = pool.idle().pop() {
+            return Ok(c);
+        }
+        if !self.backoff.may_try() {
+            return Err(StoreError::Unreachable("still unreachable; trying again shortly".into()));
+        }
+        match pool.config.connect(NoTls).and_then(Conn::new) {
+            Ok(c) => {
+                if self.backoff.worked() {
+                    tracing::info!(server = %self.shown, "the database server is reachable again");
+                }
+                Ok(c)
+            }
+            Err(e) => {
+                let e = server_error(e);
+                if self.backoff.failed() {
+                    tracing::error!(
+                        server = %self.shown,
+                        error = %articlebot_engine::ErrorChain(&e),
+                        "the database server cannot be reached; trying again with backoff"
+                    );
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `f` on a connection of `pool`. A connection that broke is dropped with the idle
+    /// ones (they went to the same server); a working one goes back.
+    fn with<R>(&self, pool: &Pool, f: impl FnOnce(&mut Conn) -> Result<R, postgres::Error>) -> Result<R, StoreError> {
+        let mut conn = self.take(pool)?;
+        let result = f(&mut conn);
+        let broken = match &result {
+            Ok(_) => false,
+            Err(e) => e.is_closed() || conn.client.is_closed() || conn.client.is_valid(Duration::from_secs(2)).is_err(),
+        };
+        if broken {
+            self.durable.idle().clear();
+            self.statistics.idle().clear();
+        } else {
+            let mut idle = pool.idle();
+            if idle.len() < IDLE_CONNECTIONS {
+                idle.push(conn);
+            }
+        }
+        result.map_err(server_error)
+    }
+
+    fn wrote(&self, t: Tree) {
+        self.unsynced.store(is_statistics(t), Ordering::Release);
+    }
+
+    /// Restores the backup at `from` into the server's tables, replacing what they hold, in one
+    /// transaction: the whole backup is checked first, and a failure changes nothing.
+    pub fn restore(&self, from: &std::path::Path) -> Result<articlebot_engine::BackupReport, StoreError> {
+        articlebot_engine::read_backup(from, |_, _, _| Ok(()))?;
+        let mut conn = self.take(&self.durable)?;
+        let restored = (|| {
+            let Conn { client, st } = &mut conn;
+            let mut tx = client.transaction().map_err(server_error)?;
+            tx.execute("DELETE FROM kv WHERE tree <> $1", &[&Tree::Meta.name()]).map_err(server_error)?;
+            let report = articlebot_engine::read_backup(from, |tree, k, v| {
+                tx.execute(&st.upsert, &[&tree, &k, &v]).map(|_| ()).map_err(server_error)
+            })?;
+            tx.commit().map_err(server_error)?;
+            Ok(report)
+        })();
+        if restored.is_ok() || !conn.client.is_closed() {
+            self.durable.idle().push(conn);
+        }
+        restored
+    }
+}
+
+/// The first key after every key that starts with `prefix`, if there is one.
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+impl KeyValue for PgTables {
+    type Bytes = Vec<u8>;
+
+    fn get(&self, t: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with(pool_for(self, t), |c| Ok(c.client.query_opt(&c.st.get, &[&t.name(), &key])?.map(|r| r.get(0))))
+    }
+
+    fn insert(&self, t: Tree, key: &[u8], value: Vec<u8>) -> Result<(), StoreError> {
+        self.with(pool_for(self, t), |c| c.client.execute(&c.st.upsert, &[&t.name(), &key, &value]))?;
+        self.wrote(t);
+        Ok(())
+    }
+
+    fn remove(&self, t: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let old = self
+            .with(pool_for(self, t), |c| Ok(c.client.query_opt(&c.st.delete, &[&t.name(), &key])?.map(|r| r.get(0))))?;
+        self.wrote(t);
+        Ok(old)
+    }
+
+    fn update<F>(&self, t: Tree, key: &[u8], mut f: F) -> Result<Option<Vec<u8>>, StoreError>
+    where
+        F: FnMut(Option<&[u8]>) -> Option<Vec<u8>>,
+    {
+        let name = t.name();
+        for _ in 0..UPDATE_TRIES {
+            // `None`: another writer inserted the same new key meanwhile; read it again.
+            let done = self.with(pool_for(self, t), |c| {
+                let Conn { client, st } = c;
+                let mut tx = client.transaction()?;
+                let old: Option<Vec<u8>> = tx.query_opt(&st.get_for_update, &[&name, &key])?.map(|r| r.get(0));
+                let new = f(old.as_deref());
+                match (&old, &new) {
+                    (None, None) => {}
+                    (Some(_), None) => {
+                        tx.execute(&st.delete, &[&name, &key])?;
+                    }
+                    (Some(_), Some(v)) => {
+                        tx.execute(&st.set, &[&name, &key, v])?;
+                    }
+                    (None, Some(v)) => {
+                        if tx.execute(&st.insert_new, &[&name, &key, v])? == 0 {
+                            tx.rollback()?;
+                            return Ok(None);
+                        }
+                    }
+                }
+                tx.commit()?;
+                Ok(Some(new))
+            })?;
+            if let Some(new) = done {
+                self.wrote(t);
+                return Ok(new);
+            }
+        }
+        Err(StoreError::Server(format!("an update of `{name}` lost {UPDATE_TRIES} races in a row").into()))
+    }
+
+    fn scan(&self, t: Tree, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let end = prefix_end(prefix);
+        self.with(pool_for(self, t), |c| {
+            let rows = match &end {
+                Some(end) => c.client.query(&c.st.scan_range, &[&t.name(), &prefix, end])?,
+                None => c.client.query(&c.st.scan_from, &[&t.name(), &prefix])?,
+            };
+            Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
+    fn len(&self, t: Tree) -> Result<usize, StoreError> {
+        self.with(pool_for(self, t), |c| Ok(c.client.query_one(&c.st.count, &[&t.name()])?.get::<_, i64>(0) as usize))
+    }
+
+    /// Statistics committed without waiting are made durable by one write that waits: the
+    /// server's log is written in order.
+    fn flush(&self) -> Result<(), StoreError> {
+        if !self.unsynced.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let flushed = self
+            .with(&self.durable, |c| c.client.execute(&c.st.upsert, &[&Tree::Meta.name(), &&b"flush"[..], &&b""[..]]));
+        if flushed.is_err() {
+            self.unsynced.store(true, Ordering::Release);
+        }
+        flushed.map(|_| ())
+    }
+
+    fn size_on_disk(&self) -> Option<u64> {
+        self.with(&self.durable, |c| c.client.query_one("SELECT pg_total_relation_size('kv')", &[]))
+            .ok()
+            .map(|r| r.get::<_, i64>(0).max(0) as u64)
+    }
+
+    fn export(&self, each: EachEntry<'_>) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut io_error = None;
+        let counts = self.with(&self.durable, |c| {
+            let mut tx = c
+                .client
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?;
+            // The engine's tables in its order (as sled's backups list them), then any a newer
+            // version made.
+            let mut trees: Vec<String> =
+                Tree::ALL.iter().filter(|t| **t != Tree::Meta).map(|t| t.name().to_string()).collect();
+            for row in tx.query("SELECT DISTINCT tree FROM kv ORDER BY tree", &[])? {
+                let tree: String = row.get(0);
+                if Tree::named(&tree).is_none() {
+                    trees.push(tree);
+                }
+            }
+            let stmt = tx.prepare("SELECT key, value FROM kv WHERE tree = $1 ORDER BY key")?;
+            let mut counts: Vec<(String, u64)> = Vec::new();
+            'trees: for tree in trees {
+                let portal = tx.bind(&stmt, &[&tree])?;
+                let mut n = 0;
+                loop {
+                    let rows = tx.query_portal(&portal, 1000)?;
+                    if rows.is_empty() {
+                        break;
+                    }
+                    for r in rows {
+                        if let Err(e) = each(&tree, r.get(0), r.get(1)) {
+                            io_error = Some(e);
+                            break 'trees;
+                        }
+                        n += 1;
+                    }
+                }
+                counts.push((tree, n));
+            }
+            tx.commit()?;
+            Ok(counts)
+        })?;
+        match io_error {
+            Some(e) => Err(StoreError::Io(e)),
+            None => Ok(counts),
+        }
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(redact("postgres://bot:s3cret@db:5432/articlebot"), "postgres://bot:***@db:5432/articlebot");
+        assert_eq!(redact("postgres://bot@db/articlebot"), "postgres://bot@db/articlebot");
+        assert_eq!(redact("postgres://bot:p@ss@db"), "postgres://bot:***@db");
+        assert_eq!(redact("postgres://bot@db/x?password=s3cret"), "postgres://bot@db/x?password=***");
+        assert!(!redact("postgresql://u:pw@h:1/d?sslmode=disable").contains("pw"));
+    }
+
+    #[test]
+    fn prefix_ends() {
+        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_end(b"\xff\xff"), None);
+        assert_eq!(prefix_end(b""), None);
+    }
+}
