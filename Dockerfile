@@ -15,9 +15,10 @@ COPY crates/knowledge/Cargo.toml crates/knowledge/
 COPY crates/matching/Cargo.toml crates/matching/
 COPY crates/embed/Cargo.toml crates/embed/
 COPY crates/engine/Cargo.toml crates/engine/
+COPY crates/postgres/Cargo.toml crates/postgres/
 COPY crates/testkit/Cargo.toml crates/testkit/
 COPY crates/bench/Cargo.toml crates/bench/
-RUN for c in knowledge embed matching engine testkit bench; do mkdir -p crates/$c/src && touch crates/$c/src/lib.rs; done \
+RUN for c in knowledge embed matching engine postgres testkit bench; do mkdir -p crates/$c/src && touch crates/$c/src/lib.rs; done \
     && mkdir -p crates/bench/benches src tests \
     && for b in engine load state_growth import_site learning_replay semantic_scan; do echo 'fn main() {}' > crates/bench/benches/$b.rs; done \
     && echo 'fn main() {}' > src/main.rs && touch tests/tests.rs \

@@ -14,7 +14,7 @@ const KILLS: usize = 20;
 const DEADLINE: Duration = Duration::from_secs(30);
 
 /// The section a reply shows ("(3/5)" → 3), or 0 for the end of the article.
-fn section_of(text: &str) -> Option<u32> {
+pub(crate) fn section_of(text: &str) -> Option<u32> {
     if text.contains("end of the article") {
         return Some(0);
     }
@@ -24,14 +24,14 @@ fn section_of(text: &str) -> Option<u32> {
 }
 
 /// What a reader saw: the sections shown, and how many replies had to wait for a restart.
-struct Read {
-    shown: Vec<u32>,
-    waited_for_restart: usize,
+pub(crate) struct Read {
+    pub shown: Vec<u32>,
+    pub waited_for_restart: usize,
 }
 
 /// One user reads the article with /more, starting over after its end, pausing between steps
 /// like a reader so that the kills land in the middle of conversations.
-async fn reader(fake: Arc<FakeTelegram>, user: i64) -> Result<Read, String> {
+pub(crate) async fn reader(fake: Arc<FakeTelegram>, user: i64) -> Result<Read, String> {
     let mut shown = Vec::new();
     let mut waited_for_restart = 0;
     let mut next = "/start what-causes-knee-pain-when-running";

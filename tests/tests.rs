@@ -15,6 +15,7 @@ mod learning;
 mod limits;
 mod model_pull;
 mod owner;
+mod postgres_store;
 mod replay_guard;
 mod review_telegram;
 mod semantic;

@@ -1,22 +1,30 @@
 //! `articlebot backup --data DIR --out FILE` and `articlebot restore FILE --data DIR`: the
 //! database (every user's conversation and the statistics) to a file and back. sled lets one
 //! process at a time open a database, so both run with the bot stopped; a running bot's dir is
-//! refused with that said.
+//! refused with that said. With `--store URL` they work on the PostgreSQL server instead: a
+//! backup is one moment's state taken while the replicas run, a restore replaces the tables in
+//! one transaction (stop the replicas first: what they write meanwhile is replaced). The file is
+//! the same either way, so a backup of one store restores into the other. `articlebot migrate`
+//! brings a store's schema to this build's.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use articlebot_engine::{ErrorChain, SledStore, StoreError};
+use articlebot_engine::{ErrorChain, IfDamaged, SledStore, StoreError};
 
 use super::Failure;
+use crate::store::{DataStore, Location};
 
 #[derive(Args, Debug)]
 pub struct BackupArgs {
     /// Sled database dir to back up
     #[arg(long, env = "ARTICLEBOT_DATA", default_value = "data", value_name = "DIR")]
     data: PathBuf,
+    /// The bot's PostgreSQL server (`serve --store`), instead of the sled dir
+    #[arg(long, env = "ARTICLEBOT_STORE", value_name = "URL", hide_env_values = true)]
+    store: Option<String>,
     /// File to write the backup to (replaced whole, never left half-written)
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
@@ -30,6 +38,52 @@ pub struct RestoreArgs {
     /// Sled database dir to restore into; a database already there is moved aside, not deleted
     #[arg(long, env = "ARTICLEBOT_DATA", default_value = "data", value_name = "DIR")]
     data: PathBuf,
+    /// The bot's PostgreSQL server (`serve --store`), instead of the sled dir
+    #[arg(long, env = "ARTICLEBOT_STORE", value_name = "URL", hide_env_values = true)]
+    store: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct MigrateArgs {
+    /// Sled database dir to check
+    #[arg(long, env = "ARTICLEBOT_DATA", default_value = "data", value_name = "DIR")]
+    data: PathBuf,
+    /// The bot's PostgreSQL server (`serve --store`), instead of the sled dir
+    #[arg(long, env = "ARTICLEBOT_STORE", value_name = "URL", hide_env_values = true)]
+    store: Option<String>,
+}
+
+/// PostgreSQL: applies the migrations this build has and the server has not (replicas starting
+/// at the same time wait for each other). sled has no schema: it is opened and checked, and its
+/// records are upgraded as they are read.
+pub fn run_migrate(args: MigrateArgs) -> Result<(), Failure> {
+    let at = Location::from_args(args.store.as_deref(), &args.data);
+    match &at {
+        Location::Postgres(url) => {
+            let tables = articlebot_postgres::PgTables::connect(url)
+                .map_err(|e| Failure::caused(format!("cannot migrate {}", at.shown()), &e))?;
+            match tables.migrated() {
+                [] => {
+                    println!("{}: schema at version {}, nothing to do", at.shown(), articlebot_postgres::SCHEMA_VERSION)
+                }
+                applied => println!(
+                    "{}: applied {} migration(s) ({}); schema at version {}",
+                    at.shown(),
+                    applied.len(),
+                    applied.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", "),
+                    articlebot_postgres::SCHEMA_VERSION
+                ),
+            }
+        }
+        Location::Sled(dir) => {
+            if !dir.join("db").exists() {
+                return Err(Failure::usage(format!("{} holds no articlebot database", dir.display())));
+            }
+            SledStore::open(dir).map_err(|e| open_failure(dir, &e))?;
+            println!("{}: sled has no schema to migrate; the database opens and is not damaged", dir.display());
+        }
+    }
+    Ok(())
 }
 
 /// The error line for a database that cannot be opened: a running bot is named as such.
@@ -44,11 +98,18 @@ pub(super) fn open_failure(dir: &Path, e: &StoreError) -> Failure {
 }
 
 pub fn run_backup(args: BackupArgs) -> Result<(), Failure> {
-    // An empty or missing dir would be made into a new database, and backed up as nothing.
-    if !args.data.join("db").exists() {
-        return Err(Failure::usage(format!("{} holds no articlebot database", args.data.display())));
-    }
-    let store = SledStore::open(&args.data).map_err(|e| open_failure(&args.data, &e))?;
+    let at = Location::from_args(args.store.as_deref(), &args.data);
+    let store = match &at {
+        Location::Sled(dir) => {
+            // An empty or missing dir would be made into a new database, and backed up as nothing.
+            if !dir.join("db").exists() {
+                return Err(Failure::usage(format!("{} holds no articlebot database", dir.display())));
+            }
+            DataStore::Sled(SledStore::open(dir).map_err(|e| open_failure(dir, &e))?)
+        }
+        Location::Postgres(_) => DataStore::open(&at, IfDamaged::Refuse)
+            .map_err(|e| Failure::caused(format!("cannot open the database {}", at.shown()), &e))?,
+    };
     let tmp = temporary_beside(&args.out);
     let written = (|| -> Result<_, StoreError> {
         let file = std::fs::File::create(&tmp)?;
@@ -69,11 +130,21 @@ pub fn run_backup(args: BackupArgs) -> Result<(), Failure> {
         let _ = std::fs::remove_file(&tmp);
         Failure::caused(format!("cannot write the backup {}", args.out.display()), &e)
     })?;
-    println!("backed up {report} from {} to {}", args.data.display(), args.out.display());
+    println!("backed up {report} from {} to {}", at.shown(), args.out.display());
     Ok(())
 }
 
 pub fn run_restore(args: RestoreArgs) -> Result<(), Failure> {
+    if let Location::Postgres(url) = Location::from_args(args.store.as_deref(), &args.data) {
+        let at = Location::Postgres(url.clone());
+        let restored =
+            articlebot_postgres::PgTables::connect(&url).and_then(|t| t.restore(&args.file)).map_err(|e| match &e {
+                StoreError::BadBackup { .. } => Failure::usage(ErrorChain(&e).to_string()),
+                _ => Failure::caused(format!("cannot restore into {}", at.shown()), &e),
+            })?;
+        println!("restored {restored} into {}", at.shown());
+        return Ok(());
+    }
     let report = SledStore::restore(&args.file, &args.data).map_err(|e| match &e {
         StoreError::Locked(_) => open_failure(&args.data, &e),
         StoreError::BadBackup { .. } => Failure::usage(ErrorChain(&e).to_string()),

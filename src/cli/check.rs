@@ -22,9 +22,9 @@ pub struct CheckArgs {
     /// Fail (exit 1) on warnings too, such as links to articles that do not exist
     #[arg(long)]
     strict: bool,
-    /// Ask the knowledge dir the questions added by review: a bot's data dir (running or not), or the
-    /// JSON lines `articlebot export-learned` writes
-    #[arg(long, value_name = "DATA_DIR|FILE")]
+    /// Ask the knowledge dir the questions added by review: a bot's data dir (running or not), its
+    /// PostgreSQL server's URL, or the JSON lines `articlebot export-learned` writes
+    #[arg(long, value_name = "DATA_DIR|URL|FILE")]
     replay: Option<PathBuf>,
     /// With --replay: fail (exit 1) when more than this share of them are not answered as reviewed
     #[arg(long, value_name = "PERCENT", default_value = "5%", value_parser = super::serve::parse_percent)]
@@ -36,9 +36,11 @@ pub struct CheckArgs {
 
 /// The reviewed questions in a data dir or an export of them.
 fn reviewed(from: &Path) -> Result<Vec<VerdictRecord>, Failure> {
-    if from.is_dir() {
+    let url = from.to_str().filter(|s| articlebot_postgres::is_url(s));
+    if from.is_dir() || url.is_some() {
         // The running bot's own answer through its admin socket, else the database itself.
-        let backend = super::owner::Backend::connect(from, super::owner::Needs::Store { titles: None })?;
+        let at = crate::store::Location::from_args(url, from);
+        let backend = super::owner::Backend::connect(&at, super::owner::Needs::Store { titles: None })?;
         let v: Vec<VerdictRecord> = backend
             .call(&crate::owner::protocol::Request::ExportLearned {})
             .map_err(|e| Failure::usage(format!("--replay: {e}")))?;

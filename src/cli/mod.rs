@@ -43,10 +43,12 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Get a sentence model for semantic matching (`model pull [NAME] --out DIR`)
     Model(pull::ModelArgs),
-    /// Write a backup of the database (with the bot stopped)
+    /// Write a backup of the database (sled: with the bot stopped; PostgreSQL: while it runs)
     Backup(backup::BackupArgs),
-    /// Restore a backup into a database dir (with the bot stopped)
+    /// Restore a backup into a database dir or PostgreSQL server (with the bot stopped)
     Restore(backup::RestoreArgs),
+    /// Bring the database's schema to this articlebot's version (serve does it too at start)
+    Migrate(backup::MigrateArgs),
     /// Review what users taught: add questions to articles, one card at a time (bot running or not)
     Review(review::ReviewArgs),
     /// Print the questions added by review as JSON lines (bot running or not)
@@ -178,6 +180,7 @@ pub fn main() -> ExitCode {
         Command::Model(a) => pull::run(a),
         Command::Backup(a) => backup::run_backup(a),
         Command::Restore(a) => backup::run_restore(a),
+        Command::Migrate(a) => backup::run_migrate(a),
         Command::Review(a) => review::run_review(a),
         Command::ExportLearned(a) => review::run_export(a),
         Command::Stats(a) => owner::run_stats(a),

@@ -1,7 +1,8 @@
 //! `articlebot stats --data DIR` and `articlebot unanswered --data DIR`, and the way every owner
 //! command reaches the database ([`Backend`]): opened here when the bot is stopped, else through
-//! the running bot's admin socket (`DATA/admin.sock`), since sled lets one process open it. The
-//! requests and the printing are the same both ways (`crate::owner`), so is the output.
+//! the running bot's admin socket (`DATA/admin.sock`), since sled lets one process open it; a
+//! PostgreSQL store (`--store URL`) is always opened here, as the replicas share it. The requests
+//! and the printing are the same every way (`crate::owner`), so is the output.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,20 +10,21 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde::de::DeserializeOwned;
 
-use articlebot_engine::{Cluster, Engine, KnowledgeBase, SledStore, StoreError, Unanswered};
+use articlebot_engine::{Cluster, Engine, IfDamaged, KnowledgeBase, SledStore, StoreError, Unanswered};
 
 use super::backup::open_failure;
 use super::model::ModelArgs;
 use super::{open_engine, Failure, KnowledgeArg};
 use crate::owner::protocol::{self, Ctx, Request, StatsView};
 use crate::owner::{self as tools, socket};
+use crate::store::{DataStore, Location};
 
 /// Where an owner command's requests go.
 pub enum Backend {
     /// The database opened here, with a knowledge dir read for article titles if one was given.
-    Store { store: SledStore, kb: Option<Box<KnowledgeBase>> },
+    Store { store: DataStore, kb: Option<Box<KnowledgeBase>> },
     /// The database and the knowledge base loaded here (review).
-    Engine(Box<Engine<SledStore>>),
+    Engine(Box<Engine<DataStore>>),
     /// The running bot's admin socket.
     Socket(PathBuf),
 }
@@ -36,19 +38,23 @@ pub enum Needs<'a> {
 }
 
 impl Backend {
-    /// The database of `data`: opened if it is free, else the running bot's socket.
-    pub fn connect(data: &Path, needs: Needs) -> Result<Backend, Failure> {
+    /// The database at `at`: a PostgreSQL server is opened (replicas share it); a sled dir is
+    /// opened if it is free, else asked through the running bot's socket.
+    pub fn connect(at: &Location, needs: Needs) -> Result<Backend, Failure> {
+        let data = match at {
+            Location::Postgres(_) => {
+                let store = DataStore::open(at, IfDamaged::Refuse)
+                    .map_err(|e| Failure::caused(format!("cannot open the database {}", at.shown()), &e))?;
+                return Backend::over(store, needs);
+            }
+            Location::Sled(dir) => dir.as_path(),
+        };
         // A missing dir would be made into a new, empty database: say so instead.
         if !data.join("db").exists() {
             return Err(Failure::usage(format!("{} holds no articlebot database", data.display())));
         }
         match SledStore::open(data) {
-            Ok(store) => match needs {
-                Needs::Store { titles } => Ok(Backend::Store { store, kb: titles.and_then(read_titles).map(Box::new) }),
-                Needs::Engine { knowledge, model } => {
-                    Ok(Backend::Engine(Box::new(open_engine(knowledge, store, model.options())?)))
-                }
-            },
+            Ok(store) => Backend::over(DataStore::Sled(store), needs),
             Err(StoreError::Locked(_)) => {
                 let path = socket::path_in(data);
                 if std::fs::symlink_metadata(&path).is_err() {
@@ -62,6 +68,16 @@ impl Backend {
                 Ok(Backend::Socket(path))
             }
             Err(e) => Err(open_failure(data, &e)),
+        }
+    }
+
+    /// The tools over a store opened here.
+    fn over(store: DataStore, needs: Needs) -> Result<Backend, Failure> {
+        match needs {
+            Needs::Store { titles } => Ok(Backend::Store { store, kb: titles.and_then(read_titles).map(Box::new) }),
+            Needs::Engine { knowledge, model } => {
+                Ok(Backend::Engine(Box::new(open_engine(knowledge, store, model.options())?)))
+            }
         }
     }
 
@@ -92,6 +108,9 @@ pub struct StatsArgs {
     /// Sled database dir of the bot (running or not)
     #[arg(long, env = "ARTICLEBOT_DATA", default_value = "data", value_name = "DIR")]
     data: PathBuf,
+    /// The bot's PostgreSQL server (`serve --store`), instead of the sled dir
+    #[arg(long, env = "ARTICLEBOT_STORE", value_name = "URL", hide_env_values = true)]
+    store: Option<String>,
     /// Knowledge dir, for article titles when the bot is stopped (a running bot uses its own)
     #[arg(long, env = "ARTICLEBOT_KNOWLEDGE", value_name = "DIR")]
     knowledge: Option<PathBuf>,
@@ -108,6 +127,9 @@ pub struct UnansweredArgs {
     /// Sled database dir of the bot (running or not)
     #[arg(long, env = "ARTICLEBOT_DATA", default_value = "data", value_name = "DIR")]
     data: PathBuf,
+    /// The bot's PostgreSQL server (`serve --store`), instead of the sled dir
+    #[arg(long, env = "ARTICLEBOT_STORE", value_name = "URL", hide_env_values = true)]
+    store: Option<String>,
     /// Print a JSON array
     #[arg(long, conflicts_with = "csv")]
     json: bool,
@@ -142,7 +164,10 @@ fn print(text: &str) -> Result<(), Failure> {
 }
 
 pub fn run_stats(args: StatsArgs) -> Result<(), Failure> {
-    let backend = Backend::connect(&args.data, Needs::Store { titles: args.knowledge.as_deref() })?;
+    let backend = Backend::connect(
+        &Location::from_args(args.store.as_deref(), &args.data),
+        Needs::Store { titles: args.knowledge.as_deref() },
+    )?;
     let view: StatsView = backend.call(&Request::Stats {}).map_err(Failure::usage)?;
     if let Some(file) = &args.png {
         write_whole(file, &tools::chart::png(&view))?;
@@ -159,13 +184,14 @@ pub fn run_unanswered(args: UnansweredArgs) -> Result<(), Failure> {
     if !args.json && !args.csv {
         // For people: alike questions together, which takes the matcher.
         let needs = Needs::Engine { knowledge: &args.knowledge, model: &args.model };
-        let backend = Backend::connect(&args.data, needs)?;
+        let backend = Backend::connect(&Location::from_args(args.store.as_deref(), &args.data), needs)?;
         let groups: Vec<Cluster> =
             backend.call(&Request::UnansweredGroups { top: args.top }).map_err(Failure::usage)?;
         let (title, lines) = tools::cluster_lines(&groups);
         return print(&tools::plain(title, &lines));
     }
-    let backend = Backend::connect(&args.data, Needs::Store { titles: None })?;
+    let backend =
+        Backend::connect(&Location::from_args(args.store.as_deref(), &args.data), Needs::Store { titles: None })?;
     let list: Vec<Unanswered> = backend.call(&Request::Unanswered { top: args.top }).map_err(Failure::usage)?;
     if args.json {
         let text = serde_json::to_string_pretty(&list).map_err(|e| Failure::caused("unanswered", &e))?;

@@ -18,12 +18,16 @@ use super::model::ModelArgs;
 use super::owner::{Backend, Needs};
 use super::{Failure, KnowledgeArg};
 use crate::owner::protocol::{AcceptedView, ProposalView, Request};
+use crate::store::Location;
 
 #[derive(Args, Debug)]
 pub struct ReviewArgs {
     /// Sled database dir of the bot (running or not)
     #[arg(long, env = "ARTICLEBOT_DATA", default_value = "data", value_name = "DIR")]
     data: PathBuf,
+    /// The bot's PostgreSQL server (`serve --store`), instead of the sled dir
+    #[arg(long, env = "ARTICLEBOT_STORE", value_name = "URL", hide_env_values = true)]
+    store: Option<String>,
     // With the bot running, the bot's own knowledge base is used.
     #[command(flatten)]
     knowledge: KnowledgeArg,
@@ -39,6 +43,9 @@ pub struct ExportArgs {
     /// Sled database dir of the bot (running or not)
     #[arg(long, env = "ARTICLEBOT_DATA", default_value = "data", value_name = "DIR")]
     data: PathBuf,
+    /// The bot's PostgreSQL server (`serve --store`), instead of the sled dir
+    #[arg(long, env = "ARTICLEBOT_STORE", value_name = "URL", hide_env_values = true)]
+    store: Option<String>,
 }
 
 fn card(p: &ProposalView, left: usize) -> String {
@@ -65,7 +72,10 @@ fn card(p: &ProposalView, left: usize) -> String {
 }
 
 pub fn run_review(args: ReviewArgs) -> Result<(), Failure> {
-    let backend = Backend::connect(&args.data, Needs::Engine { knowledge: &args.knowledge, model: &args.model })?;
+    let backend = Backend::connect(
+        &Location::from_args(args.store.as_deref(), &args.data),
+        Needs::Engine { knowledge: &args.knowledge, model: &args.model },
+    )?;
     if let Backend::Socket(path) = &backend {
         // Said because --knowledge is not what is reviewed then: the bot's own knowledge dir is.
         eprintln!("The bot is running: reviewing through it ({}), on its knowledge dir.", path.display());
@@ -159,7 +169,8 @@ fn undo(backend: &Backend) {
 
 /// One line per question added, by review or automatically (`"automatic": true`), oldest first.
 pub fn run_export(args: ExportArgs) -> Result<(), Failure> {
-    let backend = Backend::connect(&args.data, Needs::Store { titles: None })?;
+    let backend =
+        Backend::connect(&Location::from_args(args.store.as_deref(), &args.data), Needs::Store { titles: None })?;
     let verdicts: Vec<VerdictRecord> = backend.call(&Request::ExportLearned {}).map_err(Failure::usage)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for v in verdicts {

@@ -11,15 +11,21 @@ use articlebot_engine::ErrorChain;
 
 use super::model::ModelArgs;
 use super::{Failure, KnowledgeArg};
+use crate::store::Location;
 use crate::telegram::{self, FloodLimits, ServeConfig, ServeError};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     #[command(flatten)]
     knowledge: KnowledgeArg,
-    /// Sled database dir for conversations and statistics
+    /// Dir of the sled database for conversations and statistics (the default store), and of
+    /// the admin socket
     #[arg(long, env = "ARTICLEBOT_DATA", default_value = "data", value_name = "DIR")]
     data: PathBuf,
+    /// Keep conversations and statistics on this PostgreSQL server instead of sled, e.g.
+    /// postgres://articlebot:PASSWORD@db/articlebot: several replicas can then serve one bot
+    #[arg(long, env = "ARTICLEBOT_STORE", value_name = "URL", hide_env_values = true)]
+    store: Option<String>,
     /// Numeric Telegram user ids of admins, comma-separated
     #[arg(long, env = "ARTICLEBOT_ADMINS", value_delimiter = ',', value_name = "IDS")]
     admins: Vec<String>,
@@ -129,6 +135,7 @@ fn config(args: ServeArgs) -> Result<ServeConfig, Failure> {
         token: token.trim().to_string(),
         api_url: args.api_url,
         knowledge: args.knowledge.dir,
+        store: Location::from_args(args.store.as_deref(), &args.data),
         data: args.data,
         admins: admins(&args.admins)?,
         webhook_url: args.webhook_url,

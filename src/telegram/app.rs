@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 
 use articlebot_engine::{
     now_unix, Engine, ErrorChain, Guard, LoadError, LoadReport, OpenError, ReloadError, ReplayReport, ReviewSession,
-    SledStore, Store, MIN_USERS,
+    Store, MIN_USERS,
 };
 
 use super::inbox::Seen;
 use super::limits::{FloodControl, FloodLimits, RateLimiter, SendLimits};
 use super::metrics;
 use super::send::Outbox;
+use crate::store::DataStore;
 
 /// Result of a knowledge reload.
 #[derive(Debug)]
@@ -29,7 +30,7 @@ pub enum ReloadOutcome {
 }
 
 pub struct App {
-    pub engine: Engine<SledStore>,
+    pub engine: Engine<DataStore>,
     /// Shared with the tasks that send a chat's edits (`send`).
     pub limiter: Arc<RateLimiter>,
     /// Edits waiting per chat, coalesced (`send`).
@@ -59,7 +60,7 @@ pub struct App {
 
 impl App {
     pub fn new(
-        engine: Engine<SledStore>,
+        engine: Engine<DataStore>,
         admins: HashSet<i64>,
         bot_username: String,
         flood: FloodLimits,

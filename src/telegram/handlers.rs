@@ -248,19 +248,32 @@ async fn on_inline(bot: Bot, q: InlineQuery, upd: Update, app: Arc<App>) -> Hand
 }
 
 /// Runs the conversation for one input and makes the new state durable before anything is sent.
+/// On a database server that cannot be reached nothing is answered: the input is tried again
+/// with backoff until the server is back (the chat's later updates wait behind it), since an
+/// answer from a state that could not be read or kept would be the wrong one.
 async fn handle(app: &Arc<App>, user: User, input: Input, update: u64) -> Result<Outcome, tokio::task::JoinError> {
-    let app = app.clone();
-    tokio::task::spawn_blocking(move || {
-        let outcome = app.engine.handle(&user, input, Some(update), now_unix());
-        if !matches!(outcome.reply, Reply::Duplicate) {
-            if let Err(e) = app.engine.store().flush() {
-                tracing::warn!(error = %ErrorChain(&e), "could not flush the database; answering anyway");
-                metrics::count_error("storage");
+    let mut wait = super::StoreBackoff::default();
+    loop {
+        let (app2, user, input) = (app.clone(), user.clone(), input.clone());
+        let outcome = tokio::task::spawn_blocking(move || {
+            let outcome = app2.engine.handle(&user, input, Some(update), now_unix());
+            if !matches!(outcome.reply, Reply::Duplicate) && outcome.stored.is_ok() {
+                if let Err(e) = app2.engine.store().flush() {
+                    tracing::warn!(error = %ErrorChain(&e), "could not flush the database; answering anyway");
+                    metrics::count_error("storage");
+                }
+            }
+            outcome
+        })
+        .await?;
+        match &outcome.stored {
+            Err(e) if app.engine.store().is_shared() && e.is_transient() => wait.failed("an update", e).await,
+            _ => {
+                wait.recovered("updates");
+                return Ok(outcome);
             }
         }
-        outcome
-    })
-    .await
+    }
 }
 
 async fn mark_replied(app: &Arc<App>, user: i64, update: u64) {

@@ -77,8 +77,10 @@ pub fn replay(app: &App) -> Vec<Update> {
 }
 
 /// Puts updates in the inbox and waits until they are on disk (one flush for all of them);
-/// returns those to handle: not replayed at start, not already queued. A storage failure is
-/// logged and the updates handled anyway: answering matters more than surviving a crash.
+/// returns those to handle: not replayed at start, not already queued. On sled a storage failure
+/// is logged and the updates handled anyway: answering matters more than surviving a crash. On a
+/// database server that cannot be reached this waits (with backoff) until they are kept: the
+/// other replicas cannot answer either, and Telegram holds what comes meanwhile.
 pub async fn keep(app: &App, updates: Vec<Update>) -> Vec<Update> {
     let fresh: Vec<Update> = {
         let mut seen = seen(app);
@@ -89,23 +91,45 @@ pub async fn keep(app: &App, updates: Vec<Update>) -> Vec<Update> {
         return fresh;
     }
     let store = app.engine.store();
-    let mut stored: Result<(), String> = Ok(());
-    for u in &fresh {
-        let put = serde_json::to_vec(u)
-            .map_err(|e| format!("cannot serialize an update: {}", e.classify_name()))
-            .and_then(|bytes| store.inbox_put(u.id.0, &bytes).map_err(|e| e.to_string()));
-        if let Err(e) = put {
-            stored = Err(e);
+    let mut wait = super::StoreBackoff::default();
+    loop {
+        let mut stored: Result<(), StoreFailure> = Ok(());
+        for u in &fresh {
+            let put = match serde_json::to_vec(u) {
+                Ok(bytes) => store.inbox_put(u.id.0, &bytes).map_err(StoreFailure::Store),
+                Err(e) => Err(StoreFailure::Encode(e.classify_name())),
+            };
+            if let Err(e) = put {
+                stored = Err(e);
+            }
+        }
+        if let Err(e) = store.flush_async().await {
+            stored = Err(StoreFailure::Store(e));
+        }
+        match stored {
+            Ok(()) => {
+                wait.recovered("the inbox");
+                return fresh;
+            }
+            Err(StoreFailure::Store(e)) if store.is_shared() && e.is_transient() => {
+                wait.failed("the inbox", &e).await;
+            }
+            Err(e) => {
+                metrics::count_error("storage");
+                tracing::warn!(error = %e, updates = fresh.len(), "cannot keep updates in the inbox; handling them anyway");
+                return fresh;
+            }
         }
     }
-    if let Err(e) = store.flush_async().await {
-        stored = Err(e.to_string());
-    }
-    if let Err(e) = stored {
-        metrics::count_error("storage");
-        tracing::warn!(error = %e, updates = fresh.len(), "cannot keep updates in the inbox; handling them anyway");
-    }
-    fresh
+}
+
+/// Why updates could not be kept.
+#[derive(Debug, thiserror::Error)]
+enum StoreFailure {
+    #[error("cannot serialize an update: {0}")]
+    Encode(&'static str),
+    #[error("{}", articlebot_engine::ErrorChain(.0))]
+    Store(articlebot_engine::StoreError),
 }
 
 /// serde_json's error class as a word (its message may quote the data).
@@ -221,6 +245,7 @@ mod tests {
     use super::*;
 
     fn app_with(store: articlebot_engine::SledStore) -> Arc<App> {
+        let store = crate::store::DataStore::Sled(store);
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge");
         let (engine, _) = articlebot_engine::Engine::open(&dir, store, Default::default()).unwrap();
         Arc::new(App::new(

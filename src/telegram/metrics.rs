@@ -20,6 +20,8 @@ struct Registry {
     kb_articles: AtomicU64,
     kb_sections: AtomicU64,
     db_bytes: AtomicU64,
+    /// 1 while calls to the database fail because it cannot be reached.
+    store_down: AtomicU64,
 }
 
 static REGISTRY: Registry = Registry {
@@ -32,6 +34,7 @@ static REGISTRY: Registry = Registry {
     kb_articles: AtomicU64::new(0),
     kb_sections: AtomicU64::new(0),
     db_bytes: AtomicU64::new(0),
+    store_down: AtomicU64::new(0),
 };
 
 fn bump(map: &Mutex<BTreeMap<String, u64>>, key: &str) {
@@ -73,6 +76,10 @@ pub fn set_knowledge(generation: u64, articles: usize, sections: usize) {
     REGISTRY.kb_sections.store(sections as u64, Ordering::Relaxed);
 }
 
+pub fn set_store_down(down: bool) {
+    REGISTRY.store_down.store(u64::from(down), Ordering::Relaxed);
+}
+
 pub fn set_db_bytes(bytes: u64) {
     REGISTRY.db_bytes.store(bytes, Ordering::Relaxed);
 }
@@ -112,7 +119,8 @@ pub fn render() -> String {
         ("articlebot_knowledge_version", "Knowledge base generation (increases on reload).", &REGISTRY.kb_generation),
         ("articlebot_knowledge_articles", "Articles and stubs loaded.", &REGISTRY.kb_articles),
         ("articlebot_knowledge_sections", "Sections loaded.", &REGISTRY.kb_sections),
-        ("articlebot_database_bytes", "Size of the sled database on disk.", &REGISTRY.db_bytes),
+        ("articlebot_database_bytes", "Size of the database on disk.", &REGISTRY.db_bytes),
+        ("articlebot_database_unreachable", "1 while the database server cannot be reached.", &REGISTRY.store_down),
     ] {
         out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}\n", v.load(Ordering::Relaxed)));
     }

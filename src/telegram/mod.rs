@@ -38,6 +38,36 @@ mod serve;
 mod webhook;
 mod wire;
 
+/// Waits between attempts while the database server cannot be reached: 100 ms, doubling up to
+/// 5 s. The first failure and the recovery are logged and shown in the metrics.
+#[derive(Debug, Default)]
+struct StoreBackoff {
+    wait: Option<std::time::Duration>,
+}
+
+impl StoreBackoff {
+    async fn failed(&mut self, what: &str, e: &articlebot_engine::StoreError) {
+        let wait = match self.wait {
+            None => {
+                tracing::warn!(error = %articlebot_engine::ErrorChain(e), "{what} waits for the database server");
+                metrics::set_store_down(true);
+                std::time::Duration::from_millis(100)
+            }
+            Some(w) => (w * 2).min(std::time::Duration::from_secs(5)),
+        };
+        metrics::count_error("storage_unreachable");
+        self.wait = Some(wait);
+        tokio::time::sleep(wait).await;
+    }
+
+    fn recovered(&mut self, what: &str) {
+        if self.wait.take().is_some() {
+            metrics::set_store_down(false);
+            tracing::info!("the database server is back: {what} go on");
+        }
+    }
+}
+
 pub use limits::FloodLimits;
 pub use serve::{run, ServeConfig, ServeError};
 

@@ -12,9 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use articlebot_engine::vocabulary::{self, Audience};
-use articlebot_engine::{
-    EmbedProgress, Engine, ErrorChain, IfDamaged, Library, OpenError, Options, SledStore, Store, StoreError,
-};
+use articlebot_engine::{EmbedProgress, Engine, ErrorChain, IfDamaged, Library, OpenError, Options, Store, StoreError};
 use teloxide::payloads::{SetMyCommands, SetMyCommandsSetters};
 use teloxide::prelude::*;
 use teloxide::types::{BotCommand, BotCommandScope, Recipient};
@@ -26,6 +24,7 @@ use super::app::App;
 use super::inbox::{self, AllowedHint};
 use super::limits::{FloodLimits, SendLimits};
 use super::{handlers, metrics, poll, webhook};
+use crate::store::{DataStore, Location};
 
 /// How `serve` runs.
 #[derive(Clone)]
@@ -33,6 +32,9 @@ pub struct ServeConfig {
     pub token: String,
     pub api_url: Option<String>,
     pub knowledge: PathBuf,
+    /// Where conversations and statistics are kept.
+    pub store: Location,
+    /// The dir of the admin socket (and of the sled database, when that is the store).
     pub data: PathBuf,
     pub admins: Vec<i64>,
     pub webhook_url: Option<String>,
@@ -61,6 +63,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("token", &"<hidden>")
             .field("api_url", &self.api_url)
             .field("knowledge", &self.knowledge)
+            .field("store", &self.store.shown())
             .field("data", &self.data)
             .field("admins", &self.admins)
             .field("webhook_url", &self.webhook_url)
@@ -94,9 +97,9 @@ pub enum ServeError {
     /// model cannot be used.
     #[error("{}", ErrorChain(.0).to_string().replace('\n', "; "))]
     Knowledge(OpenError),
-    #[error("cannot open the database {}{}", dir.display(), permission_hint(source))]
+    #[error("cannot open the database {at}{}", permission_hint(source))]
     Database {
-        dir: PathBuf,
+        at: String,
         #[source]
         source: StoreError,
     },
@@ -402,7 +405,7 @@ async fn register_commands(bot: &Bot, admins: &HashSet<i64>) {
 }
 
 /// Loads the knowledge base and opens the database: the start-up checks that fail fast.
-fn prepare(config: &ServeConfig) -> Result<Engine<SledStore>, ServeError> {
+fn prepare(config: &ServeConfig) -> Result<Engine<DataStore>, ServeError> {
     let options = Options {
         model: config.model.clone(),
         model_threads: config.model_threads,
@@ -412,8 +415,11 @@ fn prepare(config: &ServeConfig) -> Result<Engine<SledStore>, ServeError> {
     };
     let (library, report) = Library::load(&config.knowledge, &options).map_err(ServeError::Knowledge)?;
     let if_damaged = if config.accept_data_loss { IfDamaged::KeepWhatCanBeRead } else { IfDamaged::Refuse };
-    let store = SledStore::open_with(&config.data, if_damaged)
-        .map_err(|source| ServeError::Database { dir: config.data.clone(), source })?;
+    let store = DataStore::open(&config.store, if_damaged)
+        .map_err(|source| ServeError::Database { at: config.store.shown(), source })?;
+    if let DataStore::Postgres(_) = &store {
+        tracing::info!(server = %config.store.shown(), "conversations and statistics on PostgreSQL");
+    }
     let engine = Engine::with_library(library, store, options);
     for w in &report.warnings {
         tracing::warn!("{w}");
@@ -596,6 +602,10 @@ async fn serve_metrics(listener: tokio::net::TcpListener) {
 /// the way): the owner's commands then say that the database is in use.
 fn start_admin_socket(data: &std::path::Path, app: &Arc<App>) -> Option<crate::owner::socket::AdminSocket> {
     use crate::owner::{protocol, socket};
+    // With the store on a server the dir holds only the socket, and may not exist yet.
+    if let Err(e) = std::fs::create_dir_all(data) {
+        tracing::warn!(dir = %data.display(), error = %e, "cannot create the data dir for the admin socket");
+    }
     let app = app.clone();
     let handler: socket::Handler = Arc::new(move |req| {
         let answer = protocol::handle(&protocol::Ctx::engine(&app.engine), req);
@@ -643,12 +653,12 @@ mod permission_tests {
     #[test]
     fn a_database_dir_the_bot_may_not_write_says_what_to_do() {
         let denied = StoreError::Io(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
-        let e = ServeError::Database { dir: PathBuf::from("/data"), source: denied };
+        let e = ServeError::Database { at: "/data".into(), source: denied };
         let line = ErrorChain(&e).to_string();
         assert!(line.starts_with("cannot open the database /data (the bot's user may not write there"), "{line}");
         assert!(line.contains("chown -R 10001") && line.contains("named volume"), "{line}");
         let locked = StoreError::Locked(std::io::Error::from(std::io::ErrorKind::WouldBlock));
-        let line = ErrorChain(&ServeError::Database { dir: PathBuf::from("/data"), source: locked }).to_string();
+        let line = ErrorChain(&ServeError::Database { at: "/data".into(), source: locked }).to_string();
         assert!(!line.contains("chown") && !line.contains("Os {"), "{line}");
     }
 }

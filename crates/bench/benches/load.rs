@@ -10,6 +10,7 @@
 //! cargo bench -p articlebot-bench --bench load -- --users 100 --questions 5 --rate-limit   # Telegram's limits on
 //! cargo bench -p articlebot-bench --bench load -- --users 50 --questions 20 --kill 20      # kill -9 under load
 //! cargo bench -p articlebot-bench --bench load -- --users 200 --offered-rate 500 --seconds 10   # below saturation
+//! cargo bench -p articlebot-bench --bench load -- --users 1000 --questions 5 --store postgres://...   # on PostgreSQL
 //! ```
 //!
 //! Every wait is bounded: a reply not seen within `--deadline` seconds counts as lost.
@@ -35,6 +36,8 @@ struct Args {
     think: Duration,
     bin: PathBuf,
     knowledge: PathBuf,
+    /// The bot's PostgreSQL store (`serve --store`), instead of sled in a temp dir.
+    store: Option<String>,
     json: bool,
 }
 
@@ -53,6 +56,7 @@ fn parse_args() -> Args {
         think: Duration::ZERO,
         bin: default_bin,
         knowledge: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../knowledge"),
+        store: None,
         json: false,
     };
     let mut it = std::env::args().skip(1);
@@ -69,6 +73,7 @@ fn parse_args() -> Args {
             "--think" => a.think = Duration::from_millis(value().parse().unwrap_or_else(|_| die("--think MS"))),
             "--bin" => a.bin = PathBuf::from(value()),
             "--knowledge" => a.knowledge = PathBuf::from(value()),
+            "--store" => a.store = Some(value()),
             "--json" => a.json = true,
             // Added by `cargo bench`.
             "--bench" => {}
@@ -245,6 +250,9 @@ impl Bot {
             );
         if !a.rate_limit {
             cmd.arg("--no-rate-limit");
+        }
+        if let Some(url) = &a.store {
+            cmd.args(["--store", url]);
         }
         Bot { child: cmd.spawn().unwrap_or_else(|e| die(&format!("cannot start {}: {e}", a.bin.display()))) }
     }

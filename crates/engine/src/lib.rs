@@ -81,6 +81,7 @@ pub use replay::{replay, Guard, Now, Regression, ReloadError, ReplayReport, DEFA
 pub use reply::{AnswerView, Choice, EmbedProgress, Link, Options, Reply, TopicRef};
 pub use sled_db::IfDamaged;
 pub use sled_store::{KvStore, SledStore};
+pub use state::UserState;
 pub use store::{
     date_of, day_of, now_unix, Damage, DayCounts, QuestionRecord, Stats, Store, StoreError, Unanswered, STATS_DAYS,
 };

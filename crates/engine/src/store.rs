@@ -69,6 +69,14 @@ pub enum StoreError {
     BadBackup { path: std::path::PathBuf, line: usize, reason: String },
 }
 
+impl StoreError {
+    /// Whether trying again later may work: the database server is away, or the database is
+    /// being reopened.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unreachable(_) | StoreError::Reopening)
+    }
+}
+
 /// What is wrong with a damaged database (the cause of [`StoreError::Damaged`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Damage {

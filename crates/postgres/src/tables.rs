@@ -99,6 +99,18 @@ struct Pool {
     idle: Mutex<Vec<Conn>>,
 }
 
+/// A connection says goodbye to its server on its own small runtime, which cannot start on a
+/// thread that drives an async runtime (the store may be dropped on one as a bot stops): the
+/// last connections go on a thread of their own.
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut *self.idle());
+        if !idle.is_empty() {
+            let _ = std::thread::spawn(move || drop(idle)).join();
+        }
+    }
+}
+
 impl Pool {
     fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Conn>> {
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
@@ -117,6 +129,8 @@ pub struct PgTables {
     /// A statistics write was committed without waiting for the disk since the last write that
     /// waited (which makes everything before it durable too).
     unsynced: AtomicBool,
+    /// The migrations this connect applied.
+    migrated: Vec<i32>,
 }
 
 impl std::fmt::Debug for PgTables {
@@ -152,11 +166,18 @@ impl PgTables {
             shown: redact(url),
             backoff: Backoff::default(),
             unsynced: AtomicBool::new(false),
+            migrated: Vec::new(),
         };
+        let mut tables = tables;
         let mut client = tables.durable.config.connect(NoTls).map_err(server_error)?;
-        schema::migrate(&mut client)?;
+        tables.migrated = schema::migrate(&mut client)?;
         tables.durable.idle().push(Conn::new(client).map_err(server_error)?);
         Ok(tables)
+    }
+
+    /// The schema versions this connect applied (none: it was up to date).
+    pub fn migrated(&self) -> &[i32] {
+        &self.migrated
     }
 
     /// The server, without its password.
