@@ -104,6 +104,36 @@ mod tests {
     }
 
     #[test]
+    fn many_threads_share_a_bounded_pool() {
+        let url = fresh_database().unwrap();
+        let s = super::open(&url).unwrap();
+        let db = url.rsplit('/').next().unwrap().to_string();
+        let most = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for t in 0..40i64 {
+                let s = &s;
+                scope.spawn(move || {
+                    for i in 0..20 {
+                        s.save_user(t * 100 + i, &Default::default(), true).unwrap();
+                    }
+                });
+            }
+            let (most, db, url) = (&most, &db, &url);
+            scope.spawn(move || {
+                for _ in 0..20 {
+                    let sql = format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}' AND application_name = 'articlebot'");
+                    let n: usize = articlebot_testkit::postgres::psql(url, &sql).unwrap().trim().parse().unwrap();
+                    most.fetch_max(n, std::sync::atomic::Ordering::Relaxed);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+            });
+        });
+        assert_eq!(s.stats(0, 1).unwrap().users, 800, "every write made it");
+        let most = most.into_inner();
+        assert!(most > 1 && most <= super::tables::MAX_CONNECTIONS, "{most} connections open at once");
+    }
+
+    #[test]
     fn migrations_apply_once_and_a_newer_schema_is_refused() {
         let url = fresh_database().unwrap();
         let first = super::PgTables::connect(&url).unwrap();

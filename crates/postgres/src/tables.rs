@@ -11,8 +11,16 @@ use postgres::{Client, NoTls, Statement};
 use crate::backoff::Backoff;
 use crate::schema;
 
-/// Connections kept open when idle; more are opened while more threads need one at once.
-const IDLE_CONNECTIONS: usize = 8;
+/// The most connections a process opens for writes that wait for the disk, and for statistics:
+/// 24 in all, so that three replicas stay within PostgreSQL's default 100. More threads than
+/// that wait for one (opening a connection per call instead cost 6 ms an update).
+const DURABLE_CONNECTIONS: usize = 16;
+const STATISTICS_CONNECTIONS: usize = 8;
+/// Both, for tests.
+#[cfg(test)]
+pub(crate) const MAX_CONNECTIONS: usize = DURABLE_CONNECTIONS + STATISTICS_CONNECTIONS;
+/// How long a call waits for a connection of a full pool.
+const POOL_WAIT: Duration = Duration::from_secs(10);
 /// How long a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How many times an `update` that lost a race to insert the same new key is tried again.
@@ -93,10 +101,25 @@ impl Conn {
     }
 }
 
-/// Connections to one server with one setting of `synchronous_commit`.
+/// Connections to one server with one setting of `synchronous_commit`, at most `max` open.
 struct Pool {
     config: postgres::Config,
-    idle: Mutex<Vec<Conn>>,
+    max: usize,
+    state: Mutex<PoolState>,
+    freed: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct PoolState {
+    idle: Vec<Conn>,
+    /// Connections open or being opened, idle ones included.
+    open: usize,
+}
+
+/// What a caller gets from the pool: a connection, or the right to open one.
+enum Checkout {
+    Idle(Box<Conn>),
+    Open,
 }
 
 /// A connection says goodbye to its server on its own small runtime, which cannot start on a
@@ -104,7 +127,7 @@ struct Pool {
 /// last connections go on a thread of their own.
 impl Drop for Pool {
     fn drop(&mut self) {
-        let idle = std::mem::take(&mut *self.idle());
+        let idle = std::mem::take(&mut self.lock().idle);
         if !idle.is_empty() {
             let _ = std::thread::spawn(move || drop(idle)).join();
         }
@@ -112,8 +135,54 @@ impl Drop for Pool {
 }
 
 impl Pool {
-    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Conn>> {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    fn new(config: postgres::Config, max: usize) -> Pool {
+        Pool { config, max, state: Mutex::default(), freed: std::sync::Condvar::new() }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An idle connection, else the right to open one while fewer than `max` are open, else
+    /// waits (up to [`POOL_WAIT`]) for one to come back.
+    fn checkout(&self) -> Option<Checkout> {
+        let deadline = std::time::Instant::now() + POOL_WAIT;
+        let mut state = self.lock();
+        loop {
+            if let Some(c) = state.idle.pop() {
+                return Some(Checkout::Idle(Box::new(c)));
+            }
+            if state.open < self.max {
+                state.open += 1;
+                return Some(Checkout::Open);
+            }
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            state = self.freed.wait_timeout(state, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
+    fn checkin(&self, conn: Conn) {
+        self.lock().idle.push(conn);
+        self.freed.notify_one();
+    }
+
+    /// A connection (or the right to open one) given up.
+    fn release(&self) {
+        let mut state = self.lock();
+        state.open = state.open.saturating_sub(1);
+        drop(state);
+        self.freed.notify_one();
+    }
+
+    /// Closes the idle connections (the server went away: they are broken too).
+    fn discard_idle(&self) {
+        let idle = {
+            let mut state = self.lock();
+            state.open = state.open.saturating_sub(state.idle.len());
+            std::mem::take(&mut state.idle)
+        };
+        drop(idle);
+        self.freed.notify_all();
     }
 }
 
@@ -161,8 +230,8 @@ impl PgTables {
         let options = statistics.get_options().map(|o| format!("{o} ")).unwrap_or_default();
         statistics.options(&format!("{options}-c synchronous_commit=off"));
         let tables = PgTables {
-            durable: Pool { config, idle: Mutex::new(Vec::new()) },
-            statistics: Pool { config: statistics, idle: Mutex::new(Vec::new()) },
+            durable: Pool::new(config, DURABLE_CONNECTIONS),
+            statistics: Pool::new(statistics, STATISTICS_CONNECTIONS),
             shown: redact(url),
             backoff: Backoff::default(),
             unsynced: AtomicBool::new(false),
@@ -171,7 +240,9 @@ impl PgTables {
         let mut tables = tables;
         let mut client = tables.durable.config.connect(NoTls).map_err(server_error)?;
         tables.migrated = schema::migrate(&mut client)?;
-        tables.durable.idle().push(Conn::new(client).map_err(server_error)?);
+        let first = Conn::new(client).map_err(server_error)?;
+        tables.durable.lock().open += 1;
+        tables.durable.checkin(first);
         Ok(tables)
     }
 
@@ -192,10 +263,17 @@ impl PgTables {
 
     /// An idle connection of `pool`, or a new one (none while the backoff says wait).
     fn take(&self, pool: &Pool) -> Result<Conn, StoreError> {
-        if let Some(c) = pool.idle().pop() {
-            return Ok(c);
+        match pool.checkout() {
+            Some(Checkout::Idle(c)) => return Ok(*c),
+            Some(Checkout::Open) => {}
+            None => {
+                return Err(StoreError::Server(
+                    format!("all {} connections to the database server stayed busy for {POOL_WAIT:?}", pool.max).into(),
+                ))
+            }
         }
         if !self.backoff.may_try() {
+            pool.release();
             return Err(StoreError::Unreachable("still unreachable; trying again shortly".into()));
         }
         match pool.config.connect(NoTls).and_then(Conn::new) {
@@ -206,6 +284,7 @@ impl PgTables {
                 Ok(c)
             }
             Err(e) => {
+                pool.release();
                 let e = server_error(e);
                 if self.backoff.failed() {
                     tracing::error!(
@@ -229,13 +308,12 @@ impl PgTables {
             Err(e) => e.is_closed() || conn.client.is_closed() || conn.client.is_valid(Duration::from_secs(2)).is_err(),
         };
         if broken {
-            self.durable.idle().clear();
-            self.statistics.idle().clear();
+            drop(conn);
+            pool.release();
+            self.durable.discard_idle();
+            self.statistics.discard_idle();
         } else {
-            let mut idle = pool.idle();
-            if idle.len() < IDLE_CONNECTIONS {
-                idle.push(conn);
-            }
+            pool.checkin(conn);
         }
         result.map_err(server_error)
     }
@@ -260,7 +338,10 @@ impl PgTables {
             Ok(report)
         })();
         if restored.is_ok() || !conn.client.is_closed() {
-            self.durable.idle().push(conn);
+            self.durable.checkin(conn);
+        } else {
+            drop(conn);
+            self.durable.release();
         }
         restored
     }
