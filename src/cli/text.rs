@@ -177,6 +177,7 @@ pub fn render(reply: &Reply, style: Style, hints: bool) -> String {
         Reply::NoMoreChoices => text::NO_MORE_CHOICES.into(),
         Reply::NothingToRate => text::NOTHING_TO_RATE.into(),
         Reply::Gone => text::GONE.into(),
+        Reply::Unavailable => text::UNAVAILABLE.into(),
         Reply::NoSuchChoice => text::NO_SUCH_CHOICE.into(),
         Reply::Reset => text::RESET.into(),
         Reply::Forgotten { existed } => text::forgotten(*existed).into(),

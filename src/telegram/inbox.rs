@@ -90,6 +90,10 @@ pub async fn keep(app: &App, updates: Vec<Update>) -> Vec<Update> {
     if fresh.is_empty() {
         return fresh;
     }
+    // Should this future be dropped before they are kept (a webhook request Telegram gave up on
+    // while the server was away), the ids must not stay queued: Telegram's next delivery of the
+    // same updates would be taken for a copy and confirmed without ever being kept.
+    let mut queued = Queued { app, ids: fresh.iter().map(|u| u.id.0).collect() };
     let store = app.engine.store();
     let mut wait = super::StoreBackoff::default();
     loop {
@@ -109,6 +113,7 @@ pub async fn keep(app: &App, updates: Vec<Update>) -> Vec<Update> {
         match stored {
             Ok(()) => {
                 wait.recovered("the inbox");
+                queued.ids.clear();
                 return fresh;
             }
             Err(StoreFailure::Store(e)) if store.is_shared() && e.is_transient() => {
@@ -117,7 +122,25 @@ pub async fn keep(app: &App, updates: Vec<Update>) -> Vec<Update> {
             Err(e) => {
                 metrics::count_error("storage");
                 tracing::warn!(error = %e, updates = fresh.len(), "cannot keep updates in the inbox; handling them anyway");
+                queued.ids.clear();
                 return fresh;
+            }
+        }
+    }
+}
+
+/// Ids marked queued by [`keep`], unmarked on drop unless `keep` handed them on.
+struct Queued<'a> {
+    app: &'a App,
+    ids: Vec<u32>,
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        if !self.ids.is_empty() {
+            let mut seen = seen(self.app);
+            for id in &self.ids {
+                seen.queued.remove(id);
             }
         }
     }

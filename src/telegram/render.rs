@@ -226,6 +226,7 @@ pub fn render(reply: &Reply, bot_username: &str) -> Option<Rendered> {
         Reply::NoMoreChoices => plain(text::NO_MORE_CHOICES),
         Reply::NothingToRate => plain(text::NOTHING_TO_RATE),
         Reply::Gone => plain(text::GONE),
+        Reply::Unavailable => plain(text::UNAVAILABLE),
         Reply::NoSuchChoice => plain(text::NO_SUCH_CHOICE),
         Reply::Reset => plain(text::RESET),
         Reply::Forgotten { existed } => plain(text::forgotten(*existed)),

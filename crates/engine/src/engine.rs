@@ -153,6 +153,18 @@ impl<S: Store> Engine<S> {
         let (mut state, is_new) = match self.store.load_user(user.id) {
             Ok(Some(s)) => (s, false),
             Ok(None) => (UserState::new(now), true),
+            // A database server away or busy: nothing is done (no statistics, no learning), so
+            // that trying the input again later applies it once.
+            Err(e @ (StoreError::Unreachable(_) | StoreError::Busy(_))) => {
+                return Outcome {
+                    reply: Reply::Unavailable,
+                    stored: Err(e),
+                    decision: None,
+                    article: None,
+                    elapsed: started.elapsed(),
+                    learning_due: false,
+                };
+            }
             Err(e) => {
                 stored = Err(e);
                 (UserState::new(now), false)

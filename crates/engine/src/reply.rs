@@ -202,6 +202,9 @@ pub enum Reply {
     Empty,
     /// An update already answered (delivered again after a restart): send nothing.
     Duplicate,
+    /// The user's state could not be read (the database server is away or busy): nothing was
+    /// done. A front end on a shared store tries the input again later instead of sending this.
+    Unavailable,
 }
 
 impl AnswerView {
@@ -236,6 +239,7 @@ impl Reply {
             Reply::TextOnly => "not_text",
             Reply::Empty => "empty",
             Reply::Duplicate => "duplicate",
+            Reply::Unavailable => "unavailable",
         }
     }
 }

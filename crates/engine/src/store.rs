@@ -58,6 +58,10 @@ pub enum StoreError {
     /// tried again with backoff.
     #[error("the database server cannot be reached")]
     Unreachable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database server could not do it now (it is read-only during a failover, out of disk
+    /// or connections, or the call lost a race or waited too long); trying again later may work.
+    #[error("the database server is busy")]
+    Busy(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The database server refused or failed a statement.
     #[error("the database server failed")]
     Server(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -70,10 +74,10 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether trying again later may work: the database server is away, or the database is
-    /// being reopened.
+    /// Whether trying again later may work: the database server is away or busy, or the
+    /// database is being reopened.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Unreachable(_) | StoreError::Reopening)
+        matches!(self, StoreError::Unreachable(_) | StoreError::Busy(_) | StoreError::Reopening)
     }
 }
 

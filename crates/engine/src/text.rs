@@ -39,6 +39,7 @@ pub const NOTHING_TO_CONTINUE: &str = "There is nothing to continue yet. Ask me 
 pub const NOTHING_BEFORE: &str = "There is nothing to go back to. Ask me a question, or send /topics.";
 pub const NO_MORE_CHOICES: &str = "That's all of them. Pick one by its number, or ask me in other words.";
 pub const NOTHING_TO_RATE: &str = "There is no answer to rate yet. Ask me a question first.";
+pub const UNAVAILABLE: &str = "Sorry, I can't reach my notes right now. Please try again in a minute.";
 pub const GONE: &str = "Sorry, that topic is no longer available. Ask me again in your own words.";
 pub const NO_SUCH_CHOICE: &str = "There is no such choice. Ask me a question, or send /topics.";
 pub const RESET: &str = "Done: I've forgotten where we were. Ask me anything.";

@@ -28,9 +28,13 @@ pub fn open(url: &str) -> Result<PgStore, articlebot_engine::StoreError> {
     PgStore::with_tables(std::sync::Arc::new(PgTables::connect(url)?))
 }
 
-/// Whether `s` names a PostgreSQL server rather than a directory.
+/// Whether `s` names a PostgreSQL server rather than a directory: a `postgres://` URL or a
+/// `key=value` connection string (`host=db user=bot dbname=articlebot`).
 pub fn is_url(s: &str) -> bool {
-    s.starts_with("postgres://") || s.starts_with("postgresql://")
+    let conninfo = s
+        .split_whitespace()
+        .any(|p| p.split_once('=').is_some_and(|(k, _)| matches!(k, "host" | "hostaddr" | "dbname" | "user" | "port")));
+    s.starts_with("postgres://") || s.starts_with("postgresql://") || conninfo
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! [`PgTables`]: the engine's tables in PostgreSQL's `kv` table.
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -34,31 +34,55 @@ fn is_statistics(t: Tree) -> bool {
 /// A server's error as the store's: a connection that broke or could not be made is
 /// [`StoreError::Unreachable`], anything else [`StoreError::Server`].
 pub(crate) fn server_error(e: postgres::Error) -> StoreError {
+    let code = e.code().map(|c| c.code().to_string()).unwrap_or_default();
     // Class 08: connection exceptions; 57P01..57P03: the server is shutting down, crashed or
-    // starting; 53300: too many connections.
-    let going_away =
-        e.code().map(|c| c.code()).is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300");
+    // starting.
+    let going_away = code.starts_with("08") || code.starts_with("57P");
+    // Read-only (a standby after a failover), a serialization failure or deadlock, a statement
+    // timeout, lock not available, out of disk, memory or connections.
+    let busy = matches!(code.as_str(), "25006" | "40001" | "40P01" | "57014" | "55P03" | "53100" | "53200" | "53300");
     if e.is_closed() || going_away || (e.as_db_error().is_none() && e.code().is_none()) {
         StoreError::Unreachable(Box::new(e))
+    } else if busy {
+        StoreError::Busy(Box::new(e))
     } else {
         StoreError::Server(Box::new(e))
     }
 }
 
-/// `url` with its password replaced, for logs and messages.
+/// `url` with its password replaced, for logs and messages: a URL's password (everything
+/// between the user's `:` and the last `@`, whatever characters it holds) and any
+/// `password=` parameter, of a URL or of a `key=value` connection string.
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
-    let Some((user_info, host)) = authority.rsplit_once('@') else { return url.to_string() };
-    let user = user_info.split(':').next().unwrap_or("");
-    let hidden = if user_info.contains(':') { format!("{user}:***") } else { user.to_string() };
-    let path = if rest.contains('/') { format!("/{path}") } else { String::new() };
-    // A password may also come as a query parameter.
-    let path = match path.find("password=") {
-        Some(i) => format!("{}password=***", &path[..i]),
-        None => path,
-    };
-    format!("{scheme}://{hidden}@{host}{path}")
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (main, query) = rest.split_once('?').map_or((rest, None), |(m, q)| (m, Some(q)));
+            let main = match main.rfind('@') {
+                Some(at) => match main[..at].split_once(':') {
+                    Some((user, _)) => format!("{user}:***{}", &main[at..]),
+                    None => main.to_string(),
+                },
+                None => main.to_string(),
+            };
+            match query {
+                Some(q) => format!("{scheme}://{main}?{}", mask_password_params(q, '&')),
+                None => format!("{scheme}://{main}"),
+            }
+        }
+        None => mask_password_params(url, ' '),
+    }
+}
+
+/// `password=...` parameters (separated by `sep`) with their values replaced.
+fn mask_password_params(params: &str, sep: char) -> String {
+    params
+        .split(sep)
+        .map(|p| match p.split_once('=') {
+            Some((k, _)) if k.trim().eq_ignore_ascii_case("password") => format!("{k}=***"),
+            _ => p.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(&sep.to_string())
 }
 
 /// The statements every connection prepares once.
@@ -195,9 +219,12 @@ pub struct PgTables {
     /// The URL without its password.
     shown: String,
     backoff: Backoff,
-    /// A statistics write was committed without waiting for the disk since the last write that
-    /// waited (which makes everything before it durable too).
-    unsynced: AtomicBool,
+    /// Statistics writes committed without waiting for the disk, counted.
+    statistics_written: AtomicU64,
+    /// How many of them are known durable: a write that waited and changed something, begun
+    /// after they were committed, was committed after them in the server's log, which is
+    /// written in order, so it made them durable too.
+    statistics_synced: AtomicU64,
     /// The migrations this connect applied.
     migrated: Vec<i32>,
 }
@@ -227,6 +254,9 @@ impl PgTables {
             config.application_name("articlebot");
         }
         let mut statistics = config.clone();
+        // Whatever the server's or the role's default: these writes wait for the disk.
+        let options = config.get_options().map(|o| format!("{o} ")).unwrap_or_default();
+        config.options(&format!("{options}-c synchronous_commit=on"));
         let options = statistics.get_options().map(|o| format!("{o} ")).unwrap_or_default();
         statistics.options(&format!("{options}-c synchronous_commit=off"));
         let tables = PgTables {
@@ -234,7 +264,8 @@ impl PgTables {
             statistics: Pool::new(statistics, STATISTICS_CONNECTIONS),
             shown: redact(url),
             backoff: Backoff::default(),
-            unsynced: AtomicBool::new(false),
+            statistics_written: AtomicU64::new(0),
+            statistics_synced: AtomicU64::new(0),
             migrated: Vec::new(),
         };
         let mut tables = tables;
@@ -258,7 +289,15 @@ impl PgTables {
 
     /// The schema version of the server's tables.
     pub fn schema_version(&self) -> Result<i32, StoreError> {
-        self.with(&self.durable, |c| Ok(schema::version(&mut c.client)))?
+        let mut conn = self.take(&self.durable)?;
+        let version = schema::version(&mut conn.client);
+        if conn.client.is_closed() {
+            drop(conn);
+            self.durable.release();
+        } else {
+            self.durable.checkin(conn);
+        }
+        version
     }
 
     /// An idle connection of `pool`, or a new one (none while the backoff says wait).
@@ -267,7 +306,7 @@ impl PgTables {
             Some(Checkout::Idle(c)) => return Ok(*c),
             Some(Checkout::Open) => {}
             None => {
-                return Err(StoreError::Server(
+                return Err(StoreError::Busy(
                     format!("all {} connections to the database server stayed busy for {POOL_WAIT:?}", pool.max).into(),
                 ))
             }
@@ -286,6 +325,10 @@ impl PgTables {
             Err(e) => {
                 pool.release();
                 let e = server_error(e);
+                // A refusal (a wrong password, no such database) is said as it is, every time.
+                if !e.is_transient() {
+                    return Err(e);
+                }
                 if self.backoff.failed() {
                     tracing::error!(
                         server = %self.shown,
@@ -302,7 +345,15 @@ impl PgTables {
     /// ones (they went to the same server); a working one goes back.
     fn with<R>(&self, pool: &Pool, f: impl FnOnce(&mut Conn) -> Result<R, postgres::Error>) -> Result<R, StoreError> {
         let mut conn = self.take(pool)?;
-        let result = f(&mut conn);
+        // A panic in `f` must not cost the pool its slot.
+        let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut conn))) {
+            Ok(r) => r,
+            Err(panic) => {
+                drop(conn);
+                pool.release();
+                std::panic::resume_unwind(panic);
+            }
+        };
         let broken = match &result {
             Ok(_) => false,
             Err(e) => e.is_closed() || conn.client.is_closed() || conn.client.is_valid(Duration::from_secs(2)).is_err(),
@@ -318,8 +369,22 @@ impl PgTables {
         result.map_err(server_error)
     }
 
-    fn wrote(&self, t: Tree) {
-        self.unsynced.store(is_statistics(t), Ordering::Release);
+    /// Statistics written so far, read before a write begins.
+    fn written_before(&self) -> u64 {
+        self.statistics_written.load(Ordering::Acquire)
+    }
+
+    /// A write to `t` was committed; `before` is [`Self::written_before`] from before it began,
+    /// `changed` whether it wrote anything (one that wrote nothing commits nothing to the log).
+    fn wrote(&self, t: Tree, before: u64, changed: bool) {
+        if !changed {
+            return;
+        }
+        if is_statistics(t) {
+            self.statistics_written.fetch_add(1, Ordering::AcqRel);
+        } else {
+            self.statistics_synced.fetch_max(before, Ordering::AcqRel);
+        }
     }
 
     /// Restores the backup at `from` into the server's tables, replacing what they hold, in one
@@ -367,15 +432,17 @@ impl KeyValue for PgTables {
     }
 
     fn insert(&self, t: Tree, key: &[u8], value: Vec<u8>) -> Result<(), StoreError> {
+        let before = self.written_before();
         self.with(pool_for(self, t), |c| c.client.execute(&c.st.upsert, &[&t.name(), &key, &value]))?;
-        self.wrote(t);
+        self.wrote(t, before, true);
         Ok(())
     }
 
     fn remove(&self, t: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let before = self.written_before();
         let old = self
             .with(pool_for(self, t), |c| Ok(c.client.query_opt(&c.st.delete, &[&t.name(), &key])?.map(|r| r.get(0))))?;
-        self.wrote(t);
+        self.wrote(t, before, old.is_some());
         Ok(old)
     }
 
@@ -385,12 +452,14 @@ impl KeyValue for PgTables {
     {
         let name = t.name();
         for _ in 0..UPDATE_TRIES {
+            let before = self.written_before();
             // `None`: another writer inserted the same new key meanwhile; read it again.
             let done = self.with(pool_for(self, t), |c| {
                 let Conn { client, st } = c;
                 let mut tx = client.transaction()?;
                 let old: Option<Vec<u8>> = tx.query_opt(&st.get_for_update, &[&name, &key])?.map(|r| r.get(0));
                 let new = f(old.as_deref());
+                let changed = old.is_some() || new.is_some();
                 match (&old, &new) {
                     (None, None) => {}
                     (Some(_), None) => {
@@ -407,14 +476,14 @@ impl KeyValue for PgTables {
                     }
                 }
                 tx.commit()?;
-                Ok(Some(new))
+                Ok(Some((new, changed)))
             })?;
-            if let Some(new) = done {
-                self.wrote(t);
+            if let Some((new, changed)) = done {
+                self.wrote(t, before, changed);
                 return Ok(new);
             }
         }
-        Err(StoreError::Server(format!("an update of `{name}` lost {UPDATE_TRIES} races in a row").into()))
+        Err(StoreError::Busy(format!("an update of `{name}` lost {UPDATE_TRIES} races in a row").into()))
     }
 
     fn scan(&self, t: Tree, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
@@ -435,15 +504,13 @@ impl KeyValue for PgTables {
     /// Statistics committed without waiting are made durable by one write that waits: the
     /// server's log is written in order.
     fn flush(&self) -> Result<(), StoreError> {
-        if !self.unsynced.swap(false, Ordering::AcqRel) {
+        let written = self.written_before();
+        if self.statistics_synced.load(Ordering::Acquire) >= written {
             return Ok(());
         }
-        let flushed = self
-            .with(&self.durable, |c| c.client.execute(&c.st.upsert, &[&Tree::Meta.name(), &&b"flush"[..], &&b""[..]]));
-        if flushed.is_err() {
-            self.unsynced.store(true, Ordering::Release);
-        }
-        flushed.map(|_| ())
+        self.with(&self.durable, |c| c.client.execute(&c.st.upsert, &[&Tree::Meta.name(), &&b"flush"[..], &&b""[..]]))?;
+        self.statistics_synced.fetch_max(written, Ordering::AcqRel);
+        Ok(())
     }
 
     fn size_on_disk(&self) -> Option<u64> {
@@ -516,6 +583,9 @@ mod tests {
         assert_eq!(redact("postgres://bot:p@ss@db"), "postgres://bot:***@db");
         assert_eq!(redact("postgres://bot@db/x?password=s3cret"), "postgres://bot@db/x?password=***");
         assert!(!redact("postgresql://u:pw@h:1/d?sslmode=disable").contains("pw"));
+        assert_eq!(redact("postgres://bot:ab/cd@db/x"), "postgres://bot:***@db/x", "a / in the password");
+        assert_eq!(redact("postgres://bot:a@b@db"), "postgres://bot:***@db");
+        assert_eq!(redact("host=db user=bot password=s3cret dbname=x"), "host=db user=bot password=*** dbname=x");
     }
 
     #[test]
