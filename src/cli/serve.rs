@@ -23,7 +23,7 @@ pub struct ServeArgs {
     #[arg(long, env = "ARTICLEBOT_DATA", default_value = "data", value_name = "DIR")]
     data: PathBuf,
     /// Keep conversations and statistics on this PostgreSQL server instead of sled, e.g.
-    /// postgres://articlebot:PASSWORD@db/articlebot: several replicas can then serve one bot
+    /// postgres://articlebot:PASSWORD@db/articlebot (one bot process per database for now)
     #[arg(long, env = "ARTICLEBOT_STORE", value_name = "URL", hide_env_values = true)]
     store: Option<String>,
     /// Numeric Telegram user ids of admins, comma-separated

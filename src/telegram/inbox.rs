@@ -80,7 +80,7 @@ pub fn replay(app: &App) -> Vec<Update> {
 /// returns those to handle: not replayed at start, not already queued. On sled a storage failure
 /// is logged and the updates handled anyway: answering matters more than surviving a crash. On a
 /// database server that cannot be reached this waits (with backoff) until they are kept: the
-/// other replicas cannot answer either, and Telegram holds what comes meanwhile.
+/// bot cannot answer either, and Telegram holds what comes meanwhile.
 pub async fn keep(app: &App, updates: Vec<Update>) -> Vec<Update> {
     let fresh: Vec<Update> = {
         let mut seen = seen(app);
