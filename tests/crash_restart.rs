@@ -23,6 +23,21 @@ pub(crate) fn section_of(text: &str) -> Option<u32> {
     rest[..rest.find('/')?].parse().ok()
 }
 
+/// Asserts that a reader's sections moved one at a time: a step whose reply was lost in a crash
+/// is shown again after the restart (same section); anything else must be exactly the next one.
+pub(crate) fn check_reading(u: usize, shown: &[u32]) {
+    let mut expected = 1;
+    for (i, &s) in shown.iter().enumerate() {
+        let repeat = i > 0 && s == shown[i - 1];
+        assert!(s == expected || repeat, "user {u}: step {i} showed {s}, expected {expected}: {shown:?}");
+        expected = match s {
+            0 => 1,
+            5 => 0,
+            n => n + 1,
+        };
+    }
+}
+
 /// What a reader saw: the sections shown, and how many replies had to wait for a restart.
 pub(crate) struct Read {
     pub shown: Vec<u32>,
@@ -83,20 +98,8 @@ async fn twenty_kills_under_load_lose_nothing() {
     for (u, r) in readers.into_iter().enumerate() {
         let read = r.await.expect("reader task").unwrap_or_else(|e| panic!("{e}\nbot log:\n{}", bot.logs()));
         waited += read.waited_for_restart;
-        let shown = read.shown;
-        assert_eq!(shown.len(), STEPS);
-        let mut expected = 1;
-        for (i, &s) in shown.iter().enumerate() {
-            // A step whose reply was lost in a crash is shown again after the restart (same
-            // section); anything else must be exactly the next section.
-            let repeat = i > 0 && s == shown[i - 1];
-            assert!(s == expected || repeat, "user {u}: step {i} showed {s}, expected {expected}: {shown:?}");
-            expected = match s {
-                0 => 1,
-                5 => 0,
-                n => n + 1,
-            };
-        }
+        assert_eq!(read.shown.len(), STEPS);
+        check_reading(u, &read.shown);
     }
     eprintln!("{waited} replies waited for a restart");
     assert!(waited >= 5, "the kills must hit conversations in progress (only {waited} replies waited for a restart)");

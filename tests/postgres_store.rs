@@ -11,7 +11,7 @@ use articlebot_testkit::postgres::{psql, TestPostgres};
 use articlebot_testkit::FakeTelegram;
 
 use crate::bot_harness::{BotOptions, BotProcess};
-use crate::crash_restart::reader;
+use crate::crash_restart::{check_reading, reader};
 
 const USERS: i64 = 10;
 const KILLS: usize = 10;
@@ -22,21 +22,6 @@ fn articlebot(args: &[&str]) -> Output {
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Each reader's sections move one at a time (a step whose reply was lost in a crash is shown
-/// again after the restart); what the sled crash test asks, with the database on a server.
-fn check_reading(u: usize, shown: &[u32]) {
-    let mut expected = 1;
-    for (i, &s) in shown.iter().enumerate() {
-        let repeat = i > 0 && s == shown[i - 1];
-        assert!(s == expected || repeat, "user {u}: step {i} showed {s}, expected {expected}: {shown:?}");
-        expected = match s {
-            0 => 1,
-            5 => 0,
-            n => n + 1,
-        };
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -136,13 +136,13 @@ pub fn run_backup(args: BackupArgs) -> Result<(), Failure> {
 
 pub fn run_restore(args: RestoreArgs) -> Result<(), Failure> {
     if let Location::Postgres(url) = Location::from_args(args.store.as_deref(), &args.data) {
-        let at = Location::Postgres(url.clone());
+        let shown = articlebot_postgres::redact(&url);
         let restored =
             articlebot_postgres::PgTables::connect(&url).and_then(|t| t.restore(&args.file)).map_err(|e| match &e {
                 StoreError::BadBackup { .. } => Failure::usage(ErrorChain(&e).to_string()),
-                _ => Failure::caused(format!("cannot restore into {}", at.shown()), &e),
+                _ => Failure::caused(format!("cannot restore into {shown}"), &e),
             })?;
-        println!("restored {restored} into {}", at.shown());
+        println!("restored {restored} into {shown}");
         return Ok(());
     }
     let report = SledStore::restore(&args.file, &args.data).map_err(|e| match &e {
