@@ -56,7 +56,7 @@ impl std::fmt::Debug for DataStore {
 
 /// Runs a blocking call of the PostgreSQL client where it may block: outside any runtime as it
 /// is, inside a multi-threaded runtime's worker after stepping out of it.
-fn blocking<R>(f: impl FnOnce() -> R) -> R {
+pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
         _ => f(),

@@ -40,7 +40,7 @@ enum Command {
     /// Turn article pages (.txt, .md, .html files; URLs, sitemaps, feeds) into knowledge files
     Import(import::ImportArgs),
     /// Run the Telegram bot (token from TELOXIDE_TOKEN)
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Get a sentence model for semantic matching (`model pull [NAME] --out DIR`)
     Model(pull::ModelArgs),
     /// Write a backup of the database (sled: with the bot stopped; PostgreSQL: while it runs)
@@ -176,7 +176,7 @@ pub fn main() -> ExitCode {
         Command::Chat(a) => chat::run(a),
         Command::Check(a) => check::run(a),
         Command::Import(a) => import::run(a),
-        Command::Serve(a) => serve::run(a),
+        Command::Serve(a) => serve::run(*a),
         Command::Model(a) => pull::run(a),
         Command::Backup(a) => backup::run_backup(a),
         Command::Restore(a) => backup::run_restore(a),

@@ -22,10 +22,14 @@ pub struct ServeArgs {
     /// the admin socket
     #[arg(long, env = "ARTICLEBOT_DATA", default_value = "data", value_name = "DIR")]
     data: PathBuf,
-    /// Keep conversations and statistics on this PostgreSQL server instead of sled, e.g.
-    /// postgres://articlebot:PASSWORD@db/articlebot (one bot process per database for now)
+    /// Keep conversations, statistics and the inbox on this PostgreSQL server instead of sled,
+    /// e.g. postgres://articlebot:PASSWORD@db/articlebot; any number of replicas may share it
     #[arg(long, env = "ARTICLEBOT_STORE", value_name = "URL", hide_env_values = true)]
     store: Option<String>,
+    /// This replica's name in logs, in the server's sessions and in reload notices (default:
+    /// host name and process id)
+    #[arg(long, env = "ARTICLEBOT_REPLICA_NAME", value_name = "NAME")]
+    replica_name: Option<String>,
     /// Numeric Telegram user ids of admins, comma-separated
     #[arg(long, env = "ARTICLEBOT_ADMINS", value_delimiter = ',', value_name = "IDS")]
     admins: Vec<String>,
@@ -148,6 +152,7 @@ fn config(args: ServeArgs) -> Result<ServeConfig, Failure> {
         model_threads: args.model.threads,
         cache_dir: args.model.options().cache_dir,
         accept_data_loss: args.accept_data_loss,
+        replica_name: args.replica_name,
     })
 }
 

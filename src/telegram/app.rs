@@ -14,6 +14,7 @@ use articlebot_engine::{
 use super::inbox::Seen;
 use super::limits::{FloodControl, FloodLimits, RateLimiter, SendLimits};
 use super::metrics;
+use super::replicas::Shared;
 use super::send::Outbox;
 use crate::store::DataStore;
 
@@ -56,6 +57,8 @@ pub struct App {
     deciding: Mutex<()>,
     /// The bot that tells waiting users their answer after a reload (set once it is built).
     notifier: std::sync::OnceLock<teloxide::Bot>,
+    /// What this replica shares with the others, when the store is on PostgreSQL.
+    shared: std::sync::OnceLock<Arc<Shared>>,
 }
 
 impl App {
@@ -82,11 +85,32 @@ impl App {
             reviews: Default::default(),
             deciding: Mutex::new(()),
             notifier: std::sync::OnceLock::new(),
+            shared: std::sync::OnceLock::new(),
         }
     }
 
     pub fn is_admin(&self, user: i64) -> bool {
         self.admins.contains(&user)
+    }
+
+    /// Works with other replicas through `shared` (set once, before updates are taken); the
+    /// send limits become the bot's, kept on the server.
+    pub fn set_shared(&self, shared: Arc<Shared>) {
+        self.limiter.share(shared.clock.clone());
+        let _ = self.shared.set(shared);
+    }
+
+    /// What this replica shares with the others, if it has any.
+    pub fn shared(&self) -> Option<&Arc<Shared>> {
+        self.shared.get()
+    }
+
+    /// Tells the other replicas (if any) that the knowledge base changed here, so that they
+    /// load it too; `force` passes a `/reload force` on.
+    pub fn tell_replicas(&self, force: bool) {
+        if let Some(shared) = self.shared() {
+            shared.tell_reload(self, force);
+        }
     }
 
     /// Runs `f` on `admin`'s review session (made on first use).
@@ -158,6 +182,8 @@ impl App {
         let kb = lib.kb();
         metrics::set_knowledge(lib.generation, kb.articles.len(), kb.articles.iter().map(|a| a.sections.len()).sum());
         tracing::info!(source, generation = lib.generation, "knowledge reloaded");
+        // Checked here already: the others take it as it is.
+        self.tell_replicas(true);
         self.notify_answered();
     }
 
@@ -194,6 +220,7 @@ impl App {
                 let lib = app.engine.library();
                 let stats = lib.kb().stats();
                 metrics::set_knowledge(lib.generation, stats.articles + stats.stubs, stats.sections);
+                app.tell_replicas(true);
                 // Those waiting for one of these questions get their answer now.
                 app.notify_answered();
             }
@@ -203,7 +230,17 @@ impl App {
     /// Re-reads and validates the knowledge dir, asks it the questions added by review, then
     /// swaps it in; on any error, or when it breaks more of those than `replay_limit` allows
     /// (unless `force`), the old one keeps serving. The engine takes one reload at a time.
+    /// Every other replica reloads too once this one has.
     pub async fn reload(self: &Arc<Self>, source: &str, force: bool) -> ReloadOutcome {
+        let outcome = self.reload_here(source, force).await;
+        if matches!(outcome, ReloadOutcome::Loaded(..)) {
+            self.tell_replicas(force);
+        }
+        outcome
+    }
+
+    /// [`App::reload`] of this replica only (told by another).
+    pub async fn reload_here(self: &Arc<Self>, source: &str, force: bool) -> ReloadOutcome {
         let started = Instant::now();
         let app = self.clone();
         let guard = Guard { max_broken: self.replay_limit, force };

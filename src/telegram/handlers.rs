@@ -118,7 +118,7 @@ async fn on_message(
             show_typing(&bot, Dest::of(&msg));
         }
         let user = User { id: from.id.0 as i64, language: from.language_code.clone() };
-        let outcome = handle(&app, user, input, upd.id.0 as u64).await?;
+        let Some(outcome) = handle(&app, user, input, upd.id.0 as u64).await? else { return Ok(()) };
         respond(&bot, &app, Dest::of(&msg), None, from.id.0 as i64, upd.id.0 as u64, &outcome).await
     })
     .await
@@ -163,7 +163,10 @@ async fn on_callback(bot: Bot, q: CallbackQuery, action: Action, upd: Update, ap
             Action::NoneOfThese => (Input::NoneOfThese, None),
         };
         let user = User { id: user_id, language: q.from.language_code.clone() };
-        let outcome = handle(&app, user, input, upd.id.0 as u64).await?;
+        let Some(outcome) = handle(&app, user, input, upd.id.0 as u64).await? else { return Ok(()) };
+        if !super::replicas::owns(&app, upd.id.0).await {
+            return Ok(());
+        }
         match &outcome.reply {
             Reply::FeedbackThanks { up } => {
                 answer_callback(&bot, &q, Some(articlebot_engine::text::feedback_thanks(*up))).await;
@@ -250,8 +253,14 @@ async fn on_inline(bot: Bot, q: InlineQuery, upd: Update, app: Arc<App>) -> Hand
 /// Runs the conversation for one input and makes the new state durable before anything is sent.
 /// On a database server that cannot be reached nothing is answered: the input is tried again
 /// with backoff until the server is back (the chat's later updates wait behind it), since an
-/// answer from a state that could not be read or kept would be the wrong one.
-async fn handle(app: &Arc<App>, user: User, input: Input, update: u64) -> Result<Outcome, tokio::task::JoinError> {
+/// answer from a state that could not be read or kept would be the wrong one. `None`: the update
+/// is left to the replica that holds its chat now (this one lost its claim meanwhile).
+async fn handle(
+    app: &Arc<App>,
+    user: User,
+    input: Input,
+    update: u64,
+) -> Result<Option<Outcome>, tokio::task::JoinError> {
     let mut wait = super::StoreBackoff::default();
     loop {
         let (app2, user, input) = (app.clone(), user.clone(), input.clone());
@@ -267,10 +276,15 @@ async fn handle(app: &Arc<App>, user: User, input: Input, update: u64) -> Result
         })
         .await?;
         match &outcome.stored {
-            Err(e) if app.engine.store().is_shared() && e.is_transient() => wait.failed("an update", e).await,
+            Err(e) if app.engine.store().is_shared() && e.is_transient() => {
+                wait.failed("an update", e).await;
+                if !super::replicas::owns(app, update as u32).await {
+                    return Ok(None);
+                }
+            }
             _ => {
                 wait.recovered("updates");
-                return Ok(outcome);
+                return Ok(Some(outcome));
             }
         }
     }
@@ -311,6 +325,8 @@ async fn respond(
     );
     metrics::count_reply(intent, outcome.elapsed);
     let sent: HandlerResult = match render::render(&outcome.reply, &app.bot_username) {
+        // Another replica holds the chat now, and answers this update itself.
+        Some(_) if !super::replicas::owns(app, update as u32).await => Ok(()),
         Some(r) => match deliver(bot, app, to, &r, edit).await {
             Ok(()) => {
                 mark_replied(app, user, update).await;

@@ -6,6 +6,9 @@
 //! be handled (unreadable, of a kind teloxide does not know) never go in, and are dropped from an
 //! inbox an older version left them in.
 //!
+//! With replicas on PostgreSQL the inbox is the one they share (`replicas`): `keep` puts
+//! updates there, and the dispatcher gets them from the chats this replica claims.
+//!
 //! [`Listener`] is what the dispatcher reads: the replayed updates, then the live ones, until
 //! its stop token is stopped.
 
@@ -46,6 +49,11 @@ fn seen(app: &App) -> std::sync::MutexGuard<'_, Seen> {
 /// handled (unreadable, or a kind teloxide cannot read: its dispatcher would drop them before
 /// any handler, so they would stay forever) are removed.
 pub fn replay(app: &App) -> Vec<Update> {
+    if app.shared().is_some() {
+        // Replicas take updates from the shared inbox, left ones included.
+        super::replicas::adopt_old_inbox(app);
+        return Vec::new();
+    }
     let store = app.engine.store();
     let mut replay = Vec::new();
     match store.inbox_pending() {
@@ -82,6 +90,11 @@ pub fn replay(app: &App) -> Vec<Update> {
 /// database server that cannot be reached this waits (with backoff) until they are kept: the
 /// bot cannot answer either, and Telegram holds what comes meanwhile.
 pub async fn keep(app: &App, updates: Vec<Update>) -> Vec<Update> {
+    if app.shared().is_some() {
+        // Into the inbox the replicas share; whichever claims the chat handles them.
+        super::replicas::keep(app, updates).await;
+        return Vec::new();
+    }
     let fresh: Vec<Update> = {
         let mut seen = seen(app);
         let seen = &mut *seen;
@@ -200,6 +213,9 @@ pub async fn handled(
 
 /// Takes a handled update out of the inbox.
 pub fn done(app: &App, update_id: u32) {
+    if let Some(shared) = app.shared() {
+        return super::replicas::done(app, shared, update_id);
+    }
     seen(app).queued.remove(&update_id);
     if let Err(e) = app.engine.store().inbox_done(update_id) {
         tracing::warn!(error = %e, "cannot remove a handled update from the inbox");

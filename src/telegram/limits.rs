@@ -98,12 +98,25 @@ pub struct RateLimiter {
     /// All counted calls: a call waits here only once its chat's interval has passed, so a
     /// chat that must wait does not hold up the others.
     overall: tokio::sync::Mutex<Option<Instant>>,
+    /// With replicas: the clocks on the database server, which every replica's calls go by
+    /// (the lanes then only keep this replica's calls to a chat in order).
+    clock: std::sync::OnceLock<Arc<articlebot_postgres::SendClock>>,
 }
 
 impl RateLimiter {
     /// `None`: no limits (local benchmarks against a fake API).
     pub fn new(limits: Option<SendLimits>) -> Self {
-        RateLimiter { limits, chats: Mutex::new(Chats::default()), overall: tokio::sync::Mutex::new(None) }
+        RateLimiter {
+            limits,
+            chats: Mutex::new(Chats::default()),
+            overall: tokio::sync::Mutex::new(None),
+            clock: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Keeps the limits with every replica sharing `clock` from now on.
+    pub fn share(&self, clock: Arc<articlebot_postgres::SendClock>) {
+        let _ = self.clock.set(clock);
     }
 
     /// The lane of `chat`, created if needed; idle lanes are swept now and then.
@@ -127,6 +140,12 @@ impl RateLimiter {
         let Some(l) = self.limits else { return };
         let lane = self.lane(chat, Instant::now(), &l);
         let mut last = lane.lock().await;
+        if let Some(clock) = self.clock.get() {
+            if shared_slot(clock, chat, &l).await {
+                *last = Some(Instant::now());
+                return;
+            }
+        }
         if let Some(t) = *last {
             tokio::time::sleep_until((t + l.chat_gap(chat)).into()).await;
         }
@@ -151,6 +170,9 @@ impl RateLimiter {
     /// and a typing indicator taking the chat's slot would hold its answer back a second.
     pub fn try_acquire(&self) -> bool {
         let Some(l) = self.limits else { return true };
+        if let Some(clock) = self.clock.get() {
+            return crate::store::blocking(|| clock.try_now(l.spacing())).unwrap_or(false);
+        }
         let Ok(mut last) = self.overall.try_lock() else { return false };
         let now = Instant::now();
         if last.is_some_and(|t| now < t + l.spacing()) {
@@ -158,6 +180,41 @@ impl RateLimiter {
         }
         *last = Some(now);
         true
+    }
+}
+
+/// Waits for `chat`'s interval and then for the next overall slot, both by the clocks every
+/// replica shares; while the server cannot be reached the call waits too (with backoff: nothing
+/// else can be done without it). False when the server refuses the clocks: the caller keeps
+/// this replica's own limits instead.
+async fn shared_slot(clock: &articlebot_postgres::SendClock, chat: i64, l: &SendLimits) -> bool {
+    let mut wait = super::StoreBackoff::default();
+    loop {
+        match crate::store::blocking(|| clock.chat_wait(chat)) {
+            Ok(d) => {
+                tokio::time::sleep(d).await;
+                break;
+            }
+            Err(e) if e.is_transient() => wait.failed("sending", &e).await,
+            Err(e) => {
+                tracing::warn!(error = %articlebot_engine::ErrorChain(&e), "the shared send clock failed; keeping this replica's own limits");
+                return false;
+            }
+        }
+    }
+    loop {
+        match crate::store::blocking(|| clock.reserve(chat, l.spacing(), l.chat_gap(chat))) {
+            Ok(d) => {
+                wait.recovered("replies");
+                tokio::time::sleep(d).await;
+                return true;
+            }
+            Err(e) if e.is_transient() => wait.failed("sending", &e).await,
+            Err(e) => {
+                tracing::warn!(error = %articlebot_engine::ErrorChain(&e), "the shared send clock failed; keeping this replica's own limits");
+                return false;
+            }
+        }
     }
 }
 

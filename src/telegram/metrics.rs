@@ -22,6 +22,10 @@ struct Registry {
     db_bytes: AtomicU64,
     /// 1 while calls to the database fail because it cannot be reached.
     store_down: AtomicU64,
+    /// Updates in the inbox replicas share.
+    shared_waiting: AtomicU64,
+    /// Updates this replica took that another one (or this one, cut off) had begun.
+    taken_over: AtomicU64,
 }
 
 static REGISTRY: Registry = Registry {
@@ -35,6 +39,8 @@ static REGISTRY: Registry = Registry {
     kb_sections: AtomicU64::new(0),
     db_bytes: AtomicU64::new(0),
     store_down: AtomicU64::new(0),
+    shared_waiting: AtomicU64::new(0),
+    taken_over: AtomicU64::new(0),
 };
 
 fn bump(map: &Mutex<BTreeMap<String, u64>>, key: &str) {
@@ -78,6 +84,14 @@ pub fn set_knowledge(generation: u64, articles: usize, sections: usize) {
 
 pub fn set_store_down(down: bool) {
     REGISTRY.store_down.store(u64::from(down), Ordering::Relaxed);
+}
+
+pub fn set_shared_waiting(updates: u64) {
+    REGISTRY.shared_waiting.store(updates, Ordering::Relaxed);
+}
+
+pub fn count_taken_over() {
+    REGISTRY.taken_over.fetch_add(1, Ordering::Relaxed);
 }
 
 pub fn set_db_bytes(bytes: u64) {
@@ -124,5 +138,16 @@ pub fn render() -> String {
     ] {
         out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}\n", v.load(Ordering::Relaxed)));
     }
+    out.push_str(&format!(
+        "# HELP articlebot_inbox_waiting Updates waiting in the inbox the replicas share.\n\
+         # TYPE articlebot_inbox_waiting gauge\narticlebot_inbox_waiting {}\n",
+        REGISTRY.shared_waiting.load(Ordering::Relaxed)
+    ));
+    out.push_str(&format!(
+        "# HELP articlebot_updates_taken_over_total Updates taken over after a replica that began them stopped \
+         or lost the database (their reply may have gone out twice).\n\
+         # TYPE articlebot_updates_taken_over_total counter\narticlebot_updates_taken_over_total {}\n",
+        REGISTRY.taken_over.load(Ordering::Relaxed)
+    ));
     out
 }

@@ -18,6 +18,8 @@
 //! - `render`: replies as HTML and inline keyboards; `callback`: button payloads;
 //! - `inbox`: every update kept on disk before it is confirmed to Telegram, until handled, and
 //!   the dispatcher's listener; `limits`: send limits and flood control;
+//! - `replicas`: several replicas on one PostgreSQL server: the shared inbox, worked one chat at
+//!   a time by whichever replica claims it, and reloads told to every replica;
 //! - `metrics`: the Prometheus counters.
 
 mod admin;
@@ -32,6 +34,7 @@ mod limits;
 mod metrics;
 mod poll;
 mod render;
+mod replicas;
 mod review;
 mod send;
 mod serve;

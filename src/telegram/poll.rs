@@ -27,6 +27,8 @@ use super::wire::{self, Read};
 
 /// Seconds a long poll waits for updates: under the HTTP client's 17 s total timeout.
 const POLL_TIMEOUT_S: u32 = 10;
+/// How often a replica that does not poll asks whether it should (the one that did stopped).
+const LEADER_CHECK: Duration = Duration::from_secs(2);
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(4);
 
@@ -60,6 +62,9 @@ struct Poller {
     failures: u32,
     flag: StopFlag,
     host: String,
+    /// With replicas: whether this one polled last time it asked (`getUpdates` takes one
+    /// consumer; the others work the shared inbox).
+    polling: Option<bool>,
 }
 
 /// The live updates by long polling, each kept in the inbox before it is yielded. Ends when
@@ -73,7 +78,8 @@ pub fn updates(
 ) -> impl Stream<Item = Update> + Send + 'static {
     let host = api::host(&bot);
     let offset = confirmed.load(Ordering::Relaxed);
-    let poller = Poller { bot, app, offset, confirmed, hint, allowed_sent: false, failures: 0, flag, host };
+    let poller =
+        Poller { bot, app, offset, confirmed, hint, allowed_sent: false, failures: 0, flag, host, polling: None };
     futures::stream::unfold(poller, |mut p| async move { p.next_batch().await.map(|b| (b, p)) })
         .flat_map(futures::stream::iter)
 }
@@ -84,6 +90,12 @@ impl Poller {
         loop {
             if self.flag.is_stopped() {
                 return None;
+            }
+            if !self.may_poll() {
+                tokio::select! {
+                    _ = tokio::time::sleep(LEADER_CHECK) => continue,
+                    _ = self.flag.clone() => return None,
+                }
             }
             let allowed =
                 if self.allowed_sent { None } else { self.hint.lock().unwrap_or_else(|p| p.into_inner()).clone() };
@@ -129,6 +141,22 @@ impl Poller {
                 _ = self.flag.clone() => return None,
             }
         }
+    }
+
+    /// Whether this replica is the one that polls (always, without replicas); says so when that
+    /// changes.
+    fn may_poll(&mut self) -> bool {
+        let Some(shared) = self.app.shared() else { return true };
+        let polls = crate::store::blocking(|| shared.replica.polls()).unwrap_or(false);
+        if self.polling != Some(polls) {
+            if polls {
+                tracing::info!("this replica polls Telegram for the others");
+            } else {
+                tracing::info!("another replica polls Telegram; this one works the shared inbox");
+            }
+            self.polling = Some(polls);
+        }
+        polls
     }
 
     /// Reads a batch, keeps what can be handled, moves the offset past all of it.

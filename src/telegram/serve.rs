@@ -23,8 +23,10 @@ use super::api::{self, CallError};
 use super::app::App;
 use super::inbox::{self, AllowedHint};
 use super::limits::{FloodLimits, SendLimits};
+use super::replicas::{self, Shared};
 use super::{handlers, metrics, poll, webhook};
-use crate::store::{DataStore, Location};
+use crate::store::{blocking, DataStore, Location};
+use futures::StreamExt;
 
 /// How `serve` runs.
 #[derive(Clone)]
@@ -54,6 +56,8 @@ pub struct ServeConfig {
     pub sync_every: Option<Duration>,
     /// The share of reviewed questions a reload may break before it is refused.
     pub replay_limit: f32,
+    /// This replica's name, when several share a PostgreSQL store.
+    pub replica_name: Option<String>,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -179,6 +183,10 @@ pub async fn run(
     let send_limits = config.rate_limit.then(SendLimits::default);
     let app = Arc::new(App::new(engine, admins, username, config.flood, send_limits, config.replay_limit));
     app.set_notifier(bot.clone());
+    let shared = match &config.store {
+        Location::Postgres(url) => Some(share(&config, url, &app)?),
+        Location::Sled(_) => None,
+    };
     spawn_db_size_gauge(app.clone());
     let admin_socket = start_admin_socket(&config.data, &app);
     if let Some(hangups) = hangups {
@@ -214,6 +222,13 @@ pub async fn run(
     // The listeners' own stop: sticky, unlike teloxide's shutdown token, which misses a stop
     // requested while the dispatcher is busy.
     let (token, flag) = teloxide::stop::mk_stop_token();
+    // With replicas, the dispatcher takes what this one claims from the shared inbox; the
+    // sources only put updates there.
+    let claimed: Option<webhook::Received> = shared.map(|shared| {
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(replicas::work(app.clone(), shared, tx, flag.clone()));
+        Arc::new(tokio::sync::Mutex::new(rx))
+    });
     let mut source = match (webhook_url, config.listen) {
         (Some(url), Some(listen)) => {
             let tcp = tokio::net::TcpListener::bind(listen).await.map_err(|source| ServeError::Listen {
@@ -262,18 +277,21 @@ pub async fn run(
 
     let mut failures = 0;
     let stopped_by_request = loop {
-        let listener = match &source {
-            Source::Polling { offset, hint } => inbox::Listener::new(
-                replay.clone(),
-                poll::updates(bot.clone(), app.clone(), hint.clone(), offset.clone(), flag.clone()),
-                token.clone(),
-                flag.clone(),
-            )
-            .with_hint(hint.clone()),
-            Source::Webhook { received, .. } => {
-                inbox::Listener::new(replay.clone(), webhook::updates(received.clone()), token.clone(), flag.clone())
-            }
+        let (live, hint) = match &source {
+            Source::Polling { offset, hint } => (
+                poll::updates(bot.clone(), app.clone(), hint.clone(), offset.clone(), flag.clone()).boxed(),
+                Some(hint.clone()),
+            ),
+            Source::Webhook { received, .. } => (webhook::updates(received.clone()).boxed(), None),
         };
+        let live = match &claimed {
+            Some(claimed) => futures::stream::select(live, webhook::updates(claimed.clone())).boxed(),
+            None => live,
+        };
+        let mut listener = inbox::Listener::new(replay.clone(), live, token.clone(), flag.clone());
+        if let Some(hint) = hint {
+            listener = listener.with_hint(hint);
+        }
         // Not `dispatch_with_listener`: it calls getMe again and panics if that fails.
         let dispatch =
             dispatcher.try_dispatch_with_listener(listener, LoggingErrorHandler::with_custom_text("update listener"));
@@ -326,10 +344,26 @@ pub async fn run(
     }
     // No owner request starts once stopping is under way; the file goes with it.
     drop(admin_socket);
+    if let Some(shared) = app.shared() {
+        shared.stop_listening();
+    }
     tracing::info!("stopped receiving updates; flushing the database");
     app.engine.store().flush().map_err(ServeError::Flush)?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Opens this replica's sessions on the database server, for the work it shares with the
+/// others: claims on chats, the send clock, the notices of new updates and reloads.
+fn share(config: &ServeConfig, url: &str, app: &Arc<App>) -> Result<Arc<Shared>, ServeError> {
+    let name = replicas::replica_name(config.replica_name.as_deref());
+    let database = |source| ServeError::Database { at: config.store.shown(), source };
+    let shared = Arc::new(blocking(|| Shared::open(url, name)).map_err(database)?);
+    app.set_shared(shared.clone());
+    blocking(|| shared.listen(url, app)).map_err(database)?;
+    replicas::spawn_waiting_gauge(app.clone());
+    tracing::info!(replica = %shared.name, "taking updates from the inbox shared with any other replicas");
+    Ok(shared)
 }
 
 /// Resolves once a stop is requested.
@@ -617,6 +651,7 @@ fn start_admin_socket(data: &std::path::Path, app: &Arc<App>) -> Option<crate::o
             let stats = lib.kb().stats();
             metrics::set_knowledge(lib.generation, stats.articles + stats.stubs, stats.sections);
             if answer.is_ok() {
+                app.tell_replicas(true);
                 app.notify_answered();
             }
         }

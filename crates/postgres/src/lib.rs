@@ -9,13 +9,19 @@
 //!   never a user's position);
 //! - `schema`: the schema's versioned migrations, embedded, applied at connect under a lock so
 //!   that replicas starting together apply each once;
+//! - `replicas`: what replicas share besides: the inbox they take updates from one chat at a
+//!   time ([`Replica`]), Telegram's send limits ([`SendClock`]), the notifications that wake them;
 //! - `backoff`: while the server is down, calls fail at once instead of each waiting for a
 //!   connection, and one attempt to reconnect is made per backoff step.
 
 mod backoff;
+mod replicas;
 mod schema;
 mod tables;
 
+pub use replicas::{
+    chat_lock, listen, Claim, Next, Notice, Notifications, Replica, SendClock, Taken, INBOX_CHANNEL, RELOAD_CHANNEL,
+};
 pub use schema::{Migration, MIGRATIONS, SCHEMA_VERSION};
 pub use tables::{redact, PgTables};
 

@@ -14,18 +14,41 @@ pub struct Migration {
 }
 
 /// Every migration, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "the engine's key-value tables",
-    // One table for all of the engine's tables: their keys are laid out by the engine (bytes,
-    // ordered bytewise as bytea is), and a scan is a range of the primary key.
-    sql: "CREATE TABLE kv (
-              tree text NOT NULL,
-              key bytea NOT NULL,
-              value bytea NOT NULL,
-              PRIMARY KEY (tree, key)
-          );",
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "the engine's key-value tables",
+        // One table for all of the engine's tables: their keys are laid out by the engine (bytes,
+        // ordered bytewise as bytea is), and a scan is a range of the primary key.
+        sql: "CREATE TABLE kv (
+                  tree text NOT NULL,
+                  key bytea NOT NULL,
+                  value bytea NOT NULL,
+                  PRIMARY KEY (tree, key)
+              );",
+    },
+    Migration {
+        version: 2,
+        name: "the inbox shared by replicas, and the send clock",
+        // Updates are taken per chat in the order they arrived (`seq`): Telegram's update ids
+        // start again at a random number after a week without updates. `attempts` counts the
+        // replicas that began an update: more than one means a takeover. The send clock holds,
+        // per key (`all`, a chat), the earliest moment the next Bot API call may go.
+        sql: "CREATE TABLE inbox (
+                  update_id bigint PRIMARY KEY,
+                  seq bigserial NOT NULL,
+                  chat bigint NOT NULL,
+                  body bytea NOT NULL,
+                  attempts integer NOT NULL DEFAULT 0,
+                  received_at timestamptz NOT NULL DEFAULT now()
+              );
+              CREATE INDEX inbox_by_chat ON inbox (chat, seq);
+              CREATE TABLE send_clock (
+                  key text PRIMARY KEY,
+                  next_at timestamptz NOT NULL
+              );",
+    },
+];
 
 /// The version this build's tables are at.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].version;

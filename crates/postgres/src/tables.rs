@@ -369,6 +369,14 @@ impl PgTables {
         result.map_err(server_error)
     }
 
+    /// Runs `f` on a connection whose writes wait for the server's disk.
+    pub(crate) fn with_durable<R>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<R, postgres::Error>,
+    ) -> Result<R, StoreError> {
+        self.with(&self.durable, |c| f(&mut c.client))
+    }
+
     /// Statistics written so far, read before a write begins.
     fn written_before(&self) -> u64 {
         self.statistics_written.load(Ordering::Acquire)
