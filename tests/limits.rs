@@ -10,7 +10,7 @@ use articlebot_testkit::{Call, RateLimits, TestChat};
 use crate::bot_harness::{World, ADMIN, WAIT};
 
 /// The calls Telegram counts against its 30 a second: messages, edits and chat actions.
-const COUNTED: &[&str] = &["sendMessage", "editMessageText", "sendChatAction"];
+pub(crate) const COUNTED: &[&str] = &["sendMessage", "editMessageText", "sendChatAction"];
 /// The calls Telegram counts per chat (a chat action is not a message).
 const PER_CHAT: &[&str] = &["sendMessage", "editMessageText"];
 
@@ -25,7 +25,7 @@ const QUESTIONS: &[&str] = &[
 ];
 
 /// The most calls that arrived within any 1 s (a trailing window ending at a call).
-fn busiest_second(times: &[Instant]) -> usize {
+pub(crate) fn busiest_second(times: &[Instant]) -> usize {
     let mut sorted = times.to_vec();
     sorted.sort();
     let mut best = 0;
@@ -40,7 +40,7 @@ fn busiest_second(times: &[Instant]) -> usize {
 }
 
 /// Arrival times of the calls counted per chat, per chat.
-fn by_chat(calls: &[Call]) -> BTreeMap<i64, Vec<Instant>> {
+pub(crate) fn by_chat(calls: &[Call]) -> BTreeMap<i64, Vec<Instant>> {
     let mut out: BTreeMap<i64, Vec<Instant>> = BTreeMap::new();
     for c in calls.iter().filter(|c| PER_CHAT.contains(&c.method.as_str())) {
         if let Some(chat) = c.chat_id() {
@@ -51,7 +51,7 @@ fn by_chat(calls: &[Call]) -> BTreeMap<i64, Vec<Instant>> {
 }
 
 /// The shortest time between two counted calls to one chat.
-fn closest(times: &[Instant]) -> Duration {
+pub(crate) fn closest(times: &[Instant]) -> Duration {
     let mut sorted = times.to_vec();
     sorted.sort();
     sorted.windows(2).map(|w| w[1] - w[0]).min().unwrap_or(Duration::MAX)

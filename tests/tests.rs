@@ -17,6 +17,7 @@ mod model_pull;
 mod owner;
 mod postgres_store;
 mod replay_guard;
+mod replicas;
 mod review_telegram;
 mod semantic;
 mod serve_startup;

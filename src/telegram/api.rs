@@ -39,6 +39,10 @@ pub enum CallError {
     /// an unexpected shape.
     #[error("an answer that is not the Bot API's (HTTP {status})")]
     BadAnswer { status: u16 },
+    /// Not sent: this replica lost the claim of the chat while the call waited for its slot,
+    /// and the replica that holds it now answers instead.
+    #[error("not sent: another replica holds the chat now")]
+    NotOurs,
 }
 
 impl CallError {
@@ -51,7 +55,7 @@ impl CallError {
             CallError::Api { status, error } => {
                 *status == 429 || *status >= 500 || matches!(error, ApiError::Unknown(d) if is_transient_description(d))
             }
-            CallError::Migrated(_) => false,
+            CallError::Migrated(_) | CallError::NotOurs => false,
         }
     }
 }

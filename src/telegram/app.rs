@@ -96,7 +96,7 @@ impl App {
     /// Works with other replicas through `shared` (set once, before updates are taken); the
     /// send limits become the bot's, kept on the server.
     pub fn set_shared(&self, shared: Arc<Shared>) {
-        self.limiter.share(shared.clock.clone());
+        self.limiter.share(shared.clone());
         let _ = self.shared.set(shared);
     }
 

@@ -18,7 +18,7 @@ use teloxide::types::{
 };
 
 use super::admin;
-use super::api;
+use super::api::{self, CallError};
 use super::app::App;
 use super::callback::{Action, CallbackError};
 use super::command::{addressed_to_us, parse_text, Request};
@@ -332,6 +332,8 @@ async fn respond(
                 mark_replied(app, user, update).await;
                 Ok(())
             }
+            // Not marked: the replica holding the chat now sends it.
+            Err(CallError::NotOurs) => Ok(()),
             Err(e) => Err(e.into()),
         },
         None => Ok(()),

@@ -194,7 +194,7 @@ pub async fn handled(
     fut: impl Future<Output = HandlerResult>,
 ) -> HandlerResult {
     let span = tracing::info_span!("update", id = update, kind = what);
-    let result = AssertUnwindSafe(fut.instrument(span)).catch_unwind().await;
+    let result = AssertUnwindSafe(super::replicas::HANDLING.scope(update, fut.instrument(span))).catch_unwind().await;
     done(app, update);
     match result {
         Ok(r) => r,

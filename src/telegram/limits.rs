@@ -14,6 +14,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::replicas::Shared;
+
 /// The limits (Telegram's documented ones by default).
 #[derive(Debug, Clone, Copy)]
 pub struct SendLimits {
@@ -100,7 +102,7 @@ pub struct RateLimiter {
     overall: tokio::sync::Mutex<Option<Instant>>,
     /// With replicas: the clocks on the database server, which every replica's calls go by
     /// (the lanes then only keep this replica's calls to a chat in order).
-    clock: std::sync::OnceLock<Arc<articlebot_postgres::SendClock>>,
+    shared: std::sync::OnceLock<Arc<Shared>>,
 }
 
 impl RateLimiter {
@@ -110,13 +112,13 @@ impl RateLimiter {
             limits,
             chats: Mutex::new(Chats::default()),
             overall: tokio::sync::Mutex::new(None),
-            clock: std::sync::OnceLock::new(),
+            shared: std::sync::OnceLock::new(),
         }
     }
 
-    /// Keeps the limits with every replica sharing `clock` from now on.
-    pub fn share(&self, clock: Arc<articlebot_postgres::SendClock>) {
-        let _ = self.clock.set(clock);
+    /// Keeps the limits with every replica on the server from now on.
+    pub fn share(&self, shared: Arc<Shared>) {
+        let _ = self.shared.set(shared);
     }
 
     /// The lane of `chat`, created if needed; idle lanes are swept now and then.
@@ -135,15 +137,17 @@ impl RateLimiter {
     }
 
     /// Waits until a counted call to `chat` may be made, and counts it as made now. Every
-    /// Bot API call Telegram counts goes through here, right before it is sent.
-    pub async fn acquire(&self, chat: i64) {
-        let Some(l) = self.limits else { return };
+    /// Bot API call Telegram counts goes through here, right before it is sent. False: it must
+    /// not be made after all, since this replica lost the claim of the update being answered
+    /// while it waited (another replica answers it).
+    pub async fn acquire(&self, chat: i64) -> bool {
+        let Some(l) = self.limits else { return self.shared.get().is_none_or(|s| s.holds_current()) };
         let lane = self.lane(chat, Instant::now(), &l);
         let mut last = lane.lock().await;
-        if let Some(clock) = self.clock.get() {
-            if shared_slot(clock, chat, &l).await {
+        if let Some(shared) = self.shared.get() {
+            if shared_slot(&shared.clock, chat, &l).await {
                 *last = Some(Instant::now());
-                return;
+                return shared.holds_current();
             }
         }
         if let Some(t) = *last {
@@ -151,6 +155,7 @@ impl RateLimiter {
         }
         let released = self.overall_slot(&l).await;
         *last = Some(released);
+        self.shared.get().is_none_or(|s| s.holds_current())
     }
 
     /// The next overall slot: waits until `spacing` after the previous call was let go.
@@ -170,8 +175,8 @@ impl RateLimiter {
     /// and a typing indicator taking the chat's slot would hold its answer back a second.
     pub fn try_acquire(&self) -> bool {
         let Some(l) = self.limits else { return true };
-        if let Some(clock) = self.clock.get() {
-            return crate::store::blocking(|| clock.try_now(l.spacing())).unwrap_or(false);
+        if let Some(shared) = self.shared.get() {
+            return crate::store::blocking(|| shared.clock.try_now(l.spacing())).unwrap_or(false);
         }
         let Ok(mut last) = self.overall.try_lock() else { return false };
         let now = Instant::now();

@@ -194,21 +194,38 @@ pub fn adopt_old_inbox(app: &App) {
     }
 }
 
+tokio::task_local! {
+    /// The update whose handler runs in this task.
+    pub static HANDLING: u32;
+}
+
 /// Whether this replica still holds the claim `update` was taken under (always true for an
-/// update it did not take from the shared inbox). A claim found lost marks the update
-/// abandoned: it stays in the inbox for whoever holds its chat now.
+/// update it did not take from the shared inbox).
 pub async fn owns(app: &App, update: u32) -> bool {
-    let Some(shared) = app.shared() else { return true };
-    let Some(epoch) = lock(&shared.taken).get(&update).map(|h| h.epoch) else { return true };
-    if blocking(|| shared.replica.holds(epoch)) {
-        return true;
+    app.shared().is_none_or(|shared| shared.holds(update))
+}
+
+impl Shared {
+    /// Whether this replica still holds the claim `update` was taken under (always true for
+    /// an update it did not take from the shared inbox). A claim found lost marks the update
+    /// abandoned: it stays in the inbox for whoever holds its chat now.
+    pub fn holds(&self, update: u32) -> bool {
+        let Some(epoch) = lock(&self.taken).get(&update).map(|h| h.epoch) else { return true };
+        if blocking(|| self.replica.holds(epoch)) {
+            return true;
+        }
+        tracing::warn!(
+            update,
+            "lost the claim of this update's chat (the database went away); leaving it to whoever holds the chat now"
+        );
+        lock(&self.abandoned).insert(update);
+        false
     }
-    tracing::warn!(
-        update,
-        "lost the claim of this update's chat (the database went away); leaving it to whoever holds the chat now"
-    );
-    lock(&shared.abandoned).insert(update);
-    false
+
+    /// [`Shared::holds`] for the update whose handler runs in this task, if any.
+    pub fn holds_current(&self) -> bool {
+        HANDLING.try_with(|u| *u).map_or(true, |u| self.holds(u))
+    }
 }
 
 /// An update's handler is done: it leaves the shared inbox (unless abandoned), and its chat's

@@ -318,8 +318,12 @@ pub async fn run(
                     Source::Webhook { server, .. } => server.take(),
                     Source::Polling { .. } => None,
                 };
+                // Other replicas may go on receiving at the same URL.
+                let replicas = app.shared().is_some();
                 let webhook_side = async {
-                    if let Some(server) = server {
+                    match server {
+                        Some(server) if replicas => server.shutdown(STOP_DEADLINE).await,
+                        Some(server) => {
                         // Telegram stops posting (and keeps what comes meanwhile); requests in
                         // flight finish.
                         match tokio::time::timeout(STOP_CALL, webhook::delete(&bot)).await {
@@ -328,6 +332,8 @@ pub async fn run(
                             Err(_) => tracing::warn!(api = %host, "deleteWebhook timed out"),
                         }
                         server.shutdown(STOP_DEADLINE).await;
+                        }
+                        None => {}
                     }
                 };
                 let (drained, ()) = tokio::join!(tokio::time::timeout(STOP_DEADLINE, &mut dispatch), webhook_side);

@@ -360,7 +360,7 @@ impl SendClock {
         let Some(client) = slot.as_mut() else { unreachable!("opened above") };
         let result = f(client);
         if let Err(e) = &result {
-            if e.is_closed() || client.is_closed() {
+            if e.is_closed() || client.is_closed() || client.is_valid(Duration::from_secs(2)).is_err() {
                 if let Some(c) = slot.take() {
                     drop_client(c);
                 }

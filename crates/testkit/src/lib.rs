@@ -86,6 +86,7 @@
 //! restart or `kill -9`; [`postgres::shared_server`] / [`postgres::fresh_database`], a fresh
 //! database per test on one server per test process or the one `ARTICLEBOT_TEST_POSTGRES` names).
 
+pub mod balancer;
 mod body;
 mod fake_telegram;
 mod faults;

@@ -7,10 +7,15 @@ use std::time::{Duration, Instant};
 use crate::state::{unix_now, Inner};
 
 /// Delivers the update queue to the webhook while one is set: one POST at a time, in order, each
-/// retried 200 ms after a failure until the webhook answers 2xx. The last failure shows in
+/// retried 200 ms after a failure until the webhook answers 2xx. Each POST on a connection of its
+/// own, as Telegram's come over many: a load balancer in front of replicas spreads them. The last failure shows in
 /// `getWebhookInfo`, as Telegram reports it.
 pub(crate) async fn webhook_loop(inner: Arc<Inner>) {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("HTTP client");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("HTTP client");
     let mut shutdown = inner.shutdown_tx.subscribe();
     loop {
         if *shutdown.borrow_and_update() {
