@@ -5,22 +5,30 @@
 //! reply within the deadline), duplicates, replies/s, latency from update to reply, the bot's
 //! CPU time per update and its memory.
 //!
+//! With `--replicas N` (N > 1, needs `--store`): N bot processes share the PostgreSQL store and
+//! receive updates by webhook behind a round-robin TCP load balancer on 127.0.0.1 (each replica
+//! listens on a free port; the fake posts to the balancer). CPU per update and memory are then
+//! summed over the replicas. `--kill` stays single-replica.
+//!
 //! ```text
 //! cargo build --release && cargo bench -p articlebot-bench --bench load -- --users 1000 --questions 5
 //! cargo bench -p articlebot-bench --bench load -- --users 100 --questions 5 --rate-limit   # Telegram's limits on
 //! cargo bench -p articlebot-bench --bench load -- --users 50 --questions 20 --kill 20      # kill -9 under load
 //! cargo bench -p articlebot-bench --bench load -- --users 200 --offered-rate 500 --seconds 10   # below saturation
 //! cargo bench -p articlebot-bench --bench load -- --users 1000 --questions 5 --store postgres://...   # on PostgreSQL
+//! cargo bench -p articlebot-bench --bench load -- --users 1000 --questions 5 --store postgres://... --replicas 3   # 3 replicas, webhook + balancer
 //! ```
 //!
 //! Every wait is bounded: a reply not seen within `--deadline` seconds counts as lost.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use articlebot_testkit::balancer::RoundRobin;
 use articlebot_testkit::{FakeTelegram, RateLimits, Reply};
 
 #[derive(Debug, Clone)]
@@ -38,6 +46,8 @@ struct Args {
     knowledge: PathBuf,
     /// The bot's PostgreSQL store (`serve --store`), instead of sled in a temp dir.
     store: Option<String>,
+    /// Bot processes behind a round-robin balancer in webhook mode (1: one polling process).
+    replicas: usize,
     json: bool,
 }
 
@@ -57,6 +67,7 @@ fn parse_args() -> Args {
         bin: default_bin,
         knowledge: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../knowledge"),
         store: None,
+        replicas: 1,
         json: false,
     };
     let mut it = std::env::args().skip(1);
@@ -74,6 +85,7 @@ fn parse_args() -> Args {
             "--bin" => a.bin = PathBuf::from(value()),
             "--knowledge" => a.knowledge = PathBuf::from(value()),
             "--store" => a.store = Some(value()),
+            "--replicas" => a.replicas = value().parse().unwrap_or_else(|_| die("--replicas N")),
             "--json" => a.json = true,
             // Added by `cargo bench`.
             "--bench" => {}
@@ -91,6 +103,15 @@ fn parse_args() -> Args {
             }
             other => die(&format!("unknown flag {other}")),
         }
+    }
+    if a.replicas == 0 {
+        die("--replicas needs at least 1");
+    }
+    if a.replicas > 1 && a.store.is_none() {
+        die("--replicas N > 1 needs --store URL: the replicas share a PostgreSQL store (sled is one process's)");
+    }
+    if a.replicas > 1 && a.kill > 0 {
+        die("--kill works with one replica only; drop --replicas or --kill");
     }
     if a.kill > 0 && a.think.is_zero() {
         // Users must still be talking while the bot is killed (about 0.85 s between kills), or
@@ -232,8 +253,19 @@ struct Bot {
     child: Child,
 }
 
+/// What sets a replica apart when several run behind the balancer.
+struct Replica {
+    name: String,
+    /// The balancer's URL, the same for every replica.
+    webhook_url: String,
+    listen: SocketAddr,
+}
+
+/// The webhook secret every replica shares, so that any of them accepts any POST.
+const WEBHOOK_SECRET: &str = "s3cret_token-1";
+
 impl Bot {
-    fn start(a: &Args, fake: &FakeTelegram, data: &Path, log: &Path) -> Bot {
+    fn start(a: &Args, fake: &FakeTelegram, data: &Path, log: &Path, replica: Option<&Replica>) -> Bot {
         let mut cmd = Command::new(&a.bin);
         cmd.arg("serve")
             .env("TELOXIDE_TOKEN", fake.token())
@@ -254,6 +286,12 @@ impl Bot {
         if let Some(url) = &a.store {
             cmd.args(["--store", url]);
         }
+        if let Some(r) = replica {
+            cmd.args(["--replica-name", &r.name])
+                .args(["--webhook-url", &r.webhook_url])
+                .args(["--listen", &r.listen.to_string()])
+                .args(["--webhook-secret", WEBHOOK_SECRET]);
+        }
         Bot { child: cmd.spawn().unwrap_or_else(|e| die(&format!("cannot start {}: {e}", a.bin.display()))) }
     }
 
@@ -267,8 +305,16 @@ impl Bot {
     }
 
     fn terminate(&mut self) -> bool {
+        self.send_term();
+        self.wait_exit(Instant::now() + Duration::from_secs(15))
+    }
+
+    fn send_term(&self) {
         let _ = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(15);
+    }
+
+    /// Whether the process exited successfully by `deadline`; kills it if not.
+    fn wait_exit(&mut self, deadline: Instant) -> bool {
         while Instant::now() < deadline {
             if let Ok(Some(s)) = self.child.try_wait() {
                 return s.success();
@@ -295,6 +341,30 @@ async fn wait_ready(fake: &FakeTelegram, mark: usize) -> bool {
     fake.wait_for_after(mark, ready, Duration::from_secs(20)).await.is_some()
 }
 
+/// Waits for `n` successful `setWebhook` calls after `mark`: a replica in webhook mode calls it
+/// once its server listens and its store is open.
+async fn wait_webhooks(fake: &FakeTelegram, mark: usize, n: usize) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20 + 5 * n as u64);
+    let mut from = mark;
+    for _ in 0..n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let set = |c: &articlebot_testkit::Call| c.method == "setWebhook" && c.is_ok();
+        match fake.wait_for_after(from, set, left).await {
+            Some(c) => from = c.seq + 1,
+            None => return false,
+        }
+    }
+    true
+}
+
+/// `n` distinct free ports on 127.0.0.1: bound together, then released for the replicas.
+fn free_ports(n: usize) -> Vec<SocketAddr> {
+    let held: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| die(&format!("no free port: {e}"))))
+        .collect();
+    held.iter().map(|l| l.local_addr().unwrap_or_else(|e| die(&e.to_string()))).collect()
+}
+
 #[tokio::main]
 async fn main() {
     let a = parse_args();
@@ -307,18 +377,43 @@ async fn main() {
     let data = dir.join("data");
     let log = dir.join("bot.log");
     let mark = fake.mark();
-    let mut bot = Some(Bot::start(&a, &fake, &data, &log));
-    if !wait_ready(&fake, mark).await {
-        die(&format!("the bot did not start; see {}", log.display()));
-    }
-    let pid = |b: &Option<Bot>| b.as_ref().map_or(0, Bot::pid);
-    let cpu0 = cpu_seconds(pid(&bot));
+    // One process polls as it always has; several sit behind the balancer in webhook mode, each
+    // with a data dir (its admin socket) and a log of its own.
+    let (mut bots, datas, logs, _balancer) = if a.replicas == 1 {
+        let bot = Bot::start(&a, &fake, &data, &log, None);
+        if !wait_ready(&fake, mark).await {
+            die(&format!("the bot did not start; see {}", log.display()));
+        }
+        (vec![bot], vec![data.clone()], vec![log.clone()], None)
+    } else {
+        let listens = free_ports(a.replicas);
+        let balancer = RoundRobin::start(listens.clone()).await;
+        let webhook_url = format!("http://{}/telegram", balancer.addr());
+        let (mut bots, mut datas, mut logs) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, listen) in listens.into_iter().enumerate() {
+            let name = format!("r{}", i + 1);
+            let (d, l) = (dir.join(format!("data-{name}")), dir.join(format!("bot-{name}.log")));
+            let replica = Replica { name, webhook_url: webhook_url.clone(), listen };
+            bots.push(Bot::start(&a, &fake, &d, &l, Some(&replica)));
+            datas.push(d);
+            logs.push(l);
+        }
+        if !wait_webhooks(&fake, mark, a.replicas).await {
+            for b in &mut bots {
+                b.kill9();
+            }
+            die(&format!("not every replica started (no setWebhook from each); see {}/bot-r*.log", dir.display()));
+        }
+        (bots, datas, logs, Some(balancer))
+    };
+    let cpu_of = |bots: &[Bot]| bots.iter().map(|b| cpu_seconds(b.pid())).collect::<Vec<f64>>();
+    let cpu0 = cpu_of(&bots);
 
     let started = Instant::now();
     let results = if let Some(rate) = a.offered_rate {
         open_loop(&fake, &a, rate).await
     } else {
-        let killer = if a.kill > 0 { bot.take().map(|b| spawn_killer(&a, fake.clone(), b, &data, &log)) } else { None };
+        let killer = if a.kill > 0 { bots.pop().map(|b| spawn_killer(&a, fake.clone(), b, &data, &log)) } else { None };
         let mut tasks = Vec::new();
         for u in 0..a.users {
             tasks.push(tokio::spawn(user_flow(fake.clone(), 10_000 + u, a.questions, a.deadline, a.think)));
@@ -328,7 +423,7 @@ async fn main() {
             all.push(t.await.unwrap_or_default());
         }
         if let Some(handle) = killer {
-            bot = Some(handle.await.unwrap_or_else(|e| die(&format!("the kill loop failed: {e}"))));
+            bots.push(handle.await.unwrap_or_else(|e| die(&format!("the kill loop failed: {e}"))));
         }
         all
     };
@@ -336,8 +431,13 @@ async fn main() {
     // Late or repeated replies show up here.
     tokio::time::sleep(Duration::from_millis(500)).await;
     // After kills the last process has only seen part of the run: CPU is per update it handled.
-    let cpu = cpu_seconds(pid(&bot)) - if a.kill == 0 { cpu0 } else { 0.0 };
-    let rss = Memory::of(pid(&bot)).rss_mib();
+    let cpus: Vec<f64> = cpu_of(&bots)
+        .into_iter()
+        .zip(cpu0.iter().chain(std::iter::repeat(&0.0)))
+        .map(|(end, start)| end - if a.kill == 0 { *start } else { 0.0 })
+        .collect();
+    let cpu: f64 = cpus.iter().sum();
+    let rss: f64 = bots.iter().map(|b| Memory::of(b.pid()).rss_mib()).sum();
 
     let sent: usize = results.iter().map(|r| r.sent).sum();
     let lost: usize = results.iter().map(|r| r.lost).sum();
@@ -347,18 +447,29 @@ async fn main() {
     let duplicates = replies.saturating_sub(sent - lost);
     let stats = fake.stats();
     let counters = fake.counters();
-    let clean_stop = bot.as_mut().is_some_and(Bot::terminate);
-    let db_bytes = dir_size(&data);
+    let clean_stop = if bots.len() == 1 {
+        bots[0].terminate()
+    } else {
+        // All at once: each replica's stop then overlaps the others'.
+        for b in &bots {
+            b.send_term();
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let stopped: Vec<bool> = bots.iter_mut().map(|b| b.wait_exit(deadline)).collect();
+        !bots.is_empty() && stopped.into_iter().all(|s| s)
+    };
+    let db_bytes: u64 = datas.iter().map(|d| dir_size(d)).sum();
 
     let rps = lat.len() as f64 / elapsed.as_secs_f64();
     let report = serde_json::json!({
-        "users": a.users, "steps_per_user": a.questions, "rate_limit": a.rate_limit, "kills": a.kill,
+        "users": a.users, "steps_per_user": a.questions, "replicas": a.replicas, "rate_limit": a.rate_limit, "kills": a.kill,
         "offered_rate": a.offered_rate,
         "sent": sent, "replies": replies, "lost": lost, "duplicates": duplicates,
         "seconds": (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
         "replies_per_sec": rps.round(),
         "latency_ms": {"p50": ms(percentile(&lat, 0.5)), "p95": ms(percentile(&lat, 0.95)), "p99": ms(percentile(&lat, 0.99)), "max": ms(percentile(&lat, 1.0))},
         "bot_cpu_ms_per_update": if sent > 0 { (cpu * 1000.0 / sent as f64 * 1000.0).round() / 1000.0 } else { 0.0 },
+        "bot_cpu_ms_per_update_by_replica": cpus.iter().map(|c| if sent > 0 { (c * 1000.0 / sent as f64 * 1000.0).round() / 1000.0 } else { 0.0 }).collect::<Vec<f64>>(),
         "bot_rss_mib": (rss * 10.0).round() / 10.0,
         "db_bytes": db_bytes,
         "api_calls": stats.calls, "rate_limited_429": counters.rate_limited, "bad_requests": counters.bad_requests,
@@ -368,9 +479,14 @@ async fn main() {
         println!("{report}");
     } else {
         println!(
-            "articlebot load: {} users x {} steps{}{}",
+            "articlebot load: {} users x {} steps, {}{}{}",
             a.users,
             a.questions,
+            if a.replicas == 1 {
+                "1 replica (polling)".to_string()
+            } else {
+                format!("{} replicas (webhook, round-robin balancer)", a.replicas)
+            },
             if a.rate_limit { ", Telegram rate limits on" } else { ", rate limits off" },
             if a.kill > 0 { format!(", kill -9 x{}", a.kill) } else { String::new() }
         );
@@ -393,9 +509,16 @@ async fn main() {
             "  API calls {}, 429s from the rate limiter {}, refused requests {}, clean stop {}",
             stats.calls, counters.rate_limited, counters.bad_requests, clean_stop
         );
-        println!("  log: {}", log.display());
+        if bots.len() > 1 {
+            let each: Vec<String> = cpus.iter().map(|c| format!("{:.3}", c * 1000.0 / sent.max(1) as f64)).collect();
+            println!("  CPU ms per update by replica (sum above): {}", each.join(", "));
+        }
+        let logs: Vec<String> = logs.iter().map(|l| l.display().to_string()).collect();
+        println!("  log: {}", logs.join(" "));
     }
-    let _ = std::fs::remove_dir_all(&data);
+    for d in &datas {
+        let _ = std::fs::remove_dir_all(d);
+    }
     let failed = lost > 0
         || counters.bad_requests > 0
         || (a.rate_limit && counters.rate_limited > 0)
@@ -473,7 +596,7 @@ fn spawn_killer(
             // Questions keep arriving while the bot is down; they must be answered after restart.
             tokio::time::sleep(Duration::from_millis(200)).await;
             let mark = fake.mark();
-            current = Bot::start(&a, &fake, &data, &log);
+            current = Bot::start(&a, &fake, &data, &log, None);
             if !wait_ready(&fake, mark).await {
                 eprintln!("restart {} failed (did the database open?): see {}", k + 1, log.display());
             }
