@@ -58,6 +58,61 @@ fn drop_client(client: Client) {
     let _ = std::thread::spawn(move || drop(client)).join();
 }
 
+/// A connection of our own, and what comes with it.
+trait Connection {
+    fn client(&mut self) -> &mut Client;
+    fn into_client(self) -> Client;
+}
+
+impl Connection for Client {
+    fn client(&mut self) -> &mut Client {
+        self
+    }
+    fn into_client(self) -> Client {
+        self
+    }
+}
+
+/// Runs `f` on the connection in `slot`, opened first if there is none (at most once per
+/// backoff step). A connection that broke is dropped, with whatever the server held for it.
+fn on_session<S: Connection, R>(
+    slot: &Mutex<Option<S>>,
+    backoff: &Backoff,
+    open: impl FnOnce() -> Result<S, postgres::Error>,
+    f: impl FnOnce(&mut S) -> Result<R, postgres::Error>,
+) -> Result<R, StoreError> {
+    let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+    if slot.is_none() {
+        if !backoff.may_try() {
+            return Err(StoreError::Unreachable("still unreachable; trying again shortly".into()));
+        }
+        match open() {
+            Ok(s) => {
+                backoff.worked();
+                *slot = Some(s);
+            }
+            Err(e) => {
+                let e = server_error(e);
+                if e.is_transient() {
+                    backoff.failed();
+                }
+                return Err(e);
+            }
+        }
+    }
+    let Some(session) = slot.as_mut() else { unreachable!("opened above") };
+    let result = f(session);
+    if let Err(e) = &result {
+        let c = session.client();
+        if e.is_closed() || c.is_closed() || c.is_valid(Duration::from_secs(2)).is_err() {
+            if let Some(s) = slot.take() {
+                drop_client(s.into_client());
+            }
+        }
+    }
+    result.map_err(server_error)
+}
+
 impl PgTables {
     /// Puts an update in the shared inbox (waiting for the server's disk) and tells the
     /// replicas; false when it was there already (Telegram delivered it twice).
@@ -132,6 +187,15 @@ struct Session {
     polling: bool,
 }
 
+impl Connection for Session {
+    fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+    fn into_client(self) -> Client {
+        self.client
+    }
+}
+
 /// This replica's claims on chats (see the module doc).
 pub struct Replica {
     config: postgres::Config,
@@ -199,35 +263,7 @@ impl Replica {
     /// Runs `f` on the session, opened first if there is none (at most once per backoff step).
     /// A session that broke is dropped, and every claim made in it with it.
     fn with<R>(&self, f: impl FnOnce(&mut Session) -> Result<R, postgres::Error>) -> Result<R, StoreError> {
-        let mut slot = self.session.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.is_none() {
-            if !self.backoff.may_try() {
-                return Err(StoreError::Unreachable("still unreachable; trying again shortly".into()));
-            }
-            match self.open() {
-                Ok(s) => {
-                    self.backoff.worked();
-                    *slot = Some(s);
-                }
-                Err(e) => {
-                    let e = server_error(e);
-                    if e.is_transient() {
-                        self.backoff.failed();
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        let Some(session) = slot.as_mut() else { unreachable!("opened above") };
-        let result = f(session);
-        if let Err(e) = &result {
-            if e.is_closed() || session.client.is_closed() || session.client.is_valid(Duration::from_secs(2)).is_err() {
-                if let Some(s) = slot.take() {
-                    drop_client(s.client);
-                }
-            }
-        }
-        result.map_err(server_error)
+        on_session(&self.session, &self.backoff, || self.open(), f)
     }
 
     /// The epoch of the session now, opening one if needed.
@@ -338,35 +374,7 @@ impl SendClock {
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Client) -> Result<R, postgres::Error>) -> Result<R, StoreError> {
-        let mut slot = self.client.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.is_none() {
-            if !self.backoff.may_try() {
-                return Err(StoreError::Unreachable("still unreachable; trying again shortly".into()));
-            }
-            match self.config.connect(NoTls) {
-                Ok(c) => {
-                    self.backoff.worked();
-                    *slot = Some(c);
-                }
-                Err(e) => {
-                    let e = server_error(e);
-                    if e.is_transient() {
-                        self.backoff.failed();
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        let Some(client) = slot.as_mut() else { unreachable!("opened above") };
-        let result = f(client);
-        if let Err(e) = &result {
-            if e.is_closed() || client.is_closed() || client.is_valid(Duration::from_secs(2)).is_err() {
-                if let Some(c) = slot.take() {
-                    drop_client(c);
-                }
-            }
-        }
-        result.map_err(server_error)
+        on_session(&self.client, &self.backoff, || self.config.connect(NoTls), f)
     }
 
     /// How long until the next call to `chat` may go (zero: now).
